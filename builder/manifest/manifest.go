@@ -1,0 +1,143 @@
+// Package manifest defines manifest.json, the description mkbuild writes
+// beside every image (vmlinuz, initrd) and the checkin server reads to pick
+// and verify the microkernel it serves.
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// FileName is the manifest's name inside an image directory.
+const FileName = "manifest.json"
+
+// SchemaVersion of the manifest format.
+const SchemaVersion = 1
+
+// ErrMismatch: an artefact does not match its manifest.
+var ErrMismatch = errors.New("manifest: artefact does not match")
+
+// Manifest describes one built image.
+type Manifest struct {
+	Schema  int    `json:"schema"`
+	Name    string `json:"name"`    // image name from the spec
+	Version string `json:"version"` // mkbuild version that built it
+	Variant string `json:"variant"` // dev or prod
+	Base    string `json:"base"`    // debian or tinycore
+	Arch    string `json:"arch"`    // amd64, 386, arm64
+	// KernelVersion is the uname -r of the kernel.
+	KernelVersion string `json:"kernel_version"`
+	// Cmdline is the kernel command line the image wants (console, quiet…);
+	// the server appends razor.server= and the node token.
+	Cmdline     string `json:"cmdline"`
+	Compression string `json:"compression"`
+	// SourceDateEpoch is the SOURCE_DATE_EPOCH the image was built with.
+	SourceDateEpoch int64 `json:"source_date_epoch"`
+	// SpecSHA256 is the sha256 of the image spec file.
+	SpecSHA256 string   `json:"spec_sha256"`
+	Kernel     Artefact `json:"kernel"`
+	Initrd     Artefact `json:"initrd"`
+	Sources    []Source `json:"sources"`
+	Files      []File   `json:"files"` // every file in the initrd
+	Modules    []string `json:"modules,omitempty"`
+	Extensions []string `json:"extensions,omitempty"`
+	Sizes      Sizes    `json:"sizes"`
+}
+
+// Artefact is one output file in the image directory.
+type Artefact struct {
+	Path   string `json:"path"` // relative to the image directory
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Source is one input the image was built from.
+type Source struct {
+	Kind    string `json:"kind"` // deb, tcz, tinycore-release, file, agent
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	URL     string `json:"url,omitempty"`
+	SHA256  string `json:"sha256"`
+}
+
+// File is one regular file inside the initrd.
+type File struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Sizes summarises the image.
+type Sizes struct {
+	Kernel           int64 `json:"kernel"`
+	Initrd           int64 `json:"initrd"`
+	InitrdUnpacked   int64 `json:"initrd_unpacked"`
+	Agent            int64 `json:"agent"`
+	ModulesUnpacked  int64 `json:"modules_unpacked"`
+	FirmwareUnpacked int64 `json:"firmware_unpacked"`
+}
+
+// Load reads dir/manifest.json.
+func Load(dir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("manifest: %s: %w", filepath.Join(dir, FileName), err)
+	}
+	if m.Schema != SchemaVersion {
+		return nil, fmt.Errorf("manifest: %s: schema %d, want %d", dir, m.Schema, SchemaVersion)
+	}
+	return &m, nil
+}
+
+// Verify checks the kernel and initrd in dir against their size and
+// sha256 in m.
+func (m *Manifest) Verify(dir string) error {
+	for _, a := range []Artefact{m.Kernel, m.Initrd} {
+		if a.Path == "" || !filepath.IsLocal(a.Path) {
+			return fmt.Errorf("%w: bad path %q", ErrMismatch, a.Path)
+		}
+		sum, size, err := HashFile(filepath.Join(dir, a.Path))
+		if err != nil {
+			return err
+		}
+		if size != a.Size || sum != a.SHA256 {
+			return fmt.Errorf("%w: %s: size %d sha256 %s, manifest says %d %s", ErrMismatch, a.Path, size, sum, a.Size, a.SHA256)
+		}
+	}
+	return nil
+}
+
+// Encode returns the manifest as indented JSON with a final newline; the
+// same manifest always gives the same bytes.
+func (m *Manifest) Encode() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// HashFile returns the hex sha256 and size of a file.
+func HashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, fmt.Errorf("manifest: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("manifest: %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}

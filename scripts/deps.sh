@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# deps.sh installs the Debian packages that the tests, benchmarks and demo need.
+# As root it installs whatever is missing with apt-get; otherwise it prints the
+# exact command to run. It exits non-zero only when root installation fails.
+set -euo pipefail
+
+packages=(
+  qemu-system-x86 qemu-utils ovmf ipxe busybox-static squashfs-tools
+  kea-admin kea-dhcp4-server dnsmasq-base postgresql cpio zstd xz-utils
+  lz4 curl iproute2 tftp-hpa ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing Debian packages: ${missing[*]}"
+  echo "deps: install them with:"
+  echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Services from these packages must not start on the host: tests run their
+# own instances on private ports and namespaces.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  created_policy=1
+fi
+cleanup() { if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi; }
+trap cleanup EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "deps: done"
