@@ -1,0 +1,241 @@
+package rules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// kind is the type of a runtime value.
+type kind uint8
+
+const (
+	missing kind = iota // a fact the node does not have, or a failed conversion
+	kString
+	kNumber
+	kBool
+)
+
+// value is a runtime value.
+type value struct {
+	k kind
+	s string
+	n float64
+	b bool
+}
+
+func stringValue(s string) value  { return value{k: kString, s: s} }
+func numberValue(f float64) value { return value{k: kNumber, n: f} }
+func boolValue(b bool) value      { return value{k: kBool, b: b} }
+
+// jsonValue returns v as a plain Go value for encoding/json.
+func (v value) jsonValue() any {
+	switch v.k {
+	case kString:
+		return v.s
+	case kNumber:
+		return v.n
+	case kBool:
+		return v.b
+	}
+	return nil
+}
+
+// describe names a literal for error messages.
+func (v value) describe() string {
+	switch v.k {
+	case kString:
+		return "the string " + quoteShort(v.s)
+	case kNumber:
+		return "the number " + formatNumber(v.n)
+	case kBool:
+		return strconv.FormatBool(v.b)
+	}
+	return "nothing"
+}
+
+// str converts v to a string: numbers in their shortest decimal form,
+// booleans as "true" and "false".
+func (v value) str() (string, bool) {
+	switch v.k {
+	case kString:
+		return v.s, true
+	case kNumber:
+		return formatNumber(v.n), true
+	case kBool:
+		return strconv.FormatBool(v.b), true
+	}
+	return "", false
+}
+
+// num converts v to a number: strings by parseNumber (units allowed).
+func (v value) num() (float64, bool) {
+	switch v.k {
+	case kNumber:
+		return v.n, true
+	case kString:
+		return parseNumber(v.s)
+	}
+	return 0, false
+}
+
+// equal is the equality of "=", "!=" and "in" between two present values:
+// same types compare directly; a number equals a string that parses to the
+// same number; a boolean equals the string "true" or "false" (any case).
+func equal(a, b value) bool {
+	if a.k == b.k {
+		switch a.k {
+		case kString:
+			return a.s == b.s
+		case kNumber:
+			return a.n == b.n
+		case kBool:
+			return a.b == b.b
+		}
+		return false
+	}
+	if a.k == kString {
+		a, b = b, a
+	}
+	if b.k != kString {
+		return false // a number and a boolean
+	}
+	switch a.k {
+	case kNumber:
+		f, ok := parseNumber(b.s)
+		return ok && f == a.n
+	case kBool:
+		return strings.EqualFold(b.s, strconv.FormatBool(a.b))
+	}
+	return false
+}
+
+// env is what an evaluation reads.
+type env struct {
+	facts map[string]string
+	tag   func(name string) (bool, error)
+}
+
+// Match evaluates the rule against facts. tag resolves ["tag", name]
+// references; it may be nil when the rule has none (see Refs), otherwise a
+// reference is an error wrapping ErrUnknownTag. Errors come only from tag;
+// any facts, however odd, give a result. The zero Rule matches nothing.
+func (r *Rule) Match(facts map[string]string, tag func(name string) (bool, error)) (bool, error) {
+	if r == nil || r.root == nil {
+		return false, nil
+	}
+	v, err := eval(r.root, &env{facts: facts, tag: tag})
+	if err != nil {
+		return false, err
+	}
+	return v.k == kBool && v.b, nil
+}
+
+// eval evaluates n. Tests yield booleans; values may be missing.
+func eval(n *node, e *env) (value, error) {
+	switch n.op {
+	case opLit:
+		return n.lit, nil
+	case opFact:
+		if s, ok := e.facts[n.text]; ok {
+			return stringValue(s), nil
+		}
+		return n.lit, nil
+	case opTag:
+		if e.tag == nil {
+			return value{}, fmt.Errorf("%w %q: no tags to resolve references against", ErrUnknownTag, n.text)
+		}
+		ok, err := e.tag(n.text)
+		return boolValue(ok), err
+	case opAnd, opOr:
+		want := n.op == opOr // the result that ends the evaluation early
+		for _, a := range n.args {
+			v, err := eval(a, e)
+			if err != nil {
+				return value{}, err
+			}
+			if v.b == want {
+				return boolValue(want), nil
+			}
+		}
+		return boolValue(!want), nil
+	case opNot:
+		v, err := eval(n.args[0], e)
+		return boolValue(!v.b), err
+	}
+
+	args, err := evalArgs(n.args, e)
+	if err != nil {
+		return value{}, err
+	}
+	switch n.op {
+	case opEq, opNe:
+		a, b := args[0], args[1]
+		if a.k == missing || b.k == missing {
+			return boolValue(false), nil
+		}
+		return boolValue(equal(a, b) == (n.op == opEq)), nil
+	case opIn:
+		if args[0].k == missing {
+			return boolValue(false), nil
+		}
+		for _, c := range args[1:] {
+			if c.k != missing && equal(args[0], c) {
+				return boolValue(true), nil
+			}
+		}
+		return boolValue(false), nil
+	case opLike:
+		s, ok := args[0].str()
+		return boolValue(ok && n.re.MatchString(s)), nil
+	case opGt, opGe, opLt, opLe:
+		a, aok := args[0].num()
+		b, bok := args[1].num()
+		if !aok || !bok {
+			return boolValue(false), nil
+		}
+		switch n.op {
+		case opGt:
+			return boolValue(a > b), nil
+		case opGe:
+			return boolValue(a >= b), nil
+		case opLt:
+			return boolValue(a < b), nil
+		default:
+			return boolValue(a <= b), nil
+		}
+	case opNum:
+		if f, ok := args[0].num(); ok {
+			return numberValue(f), nil
+		}
+		return value{}, nil
+	case opStr, opLower, opUpper:
+		s, ok := args[0].str()
+		if !ok {
+			return value{}, nil
+		}
+		switch n.op {
+		case opLower:
+			s = strings.ToLower(s)
+		case opUpper:
+			s = strings.ToUpper(s)
+		}
+		return stringValue(s), nil
+	}
+	return value{}, fmt.Errorf("rules: cannot evaluate operator %d", n.op)
+}
+
+// evalArgs evaluates every argument; the value operators have at most a
+// handful, "in" as many as the rule lists.
+func evalArgs(nodes []*node, e *env) ([]value, error) {
+	var small [2]value
+	out := small[:0]
+	for _, a := range nodes {
+		v, err := eval(a, e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
