@@ -1,0 +1,172 @@
+package kmod
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Coldplug loads the modules for the devices present, as udev's coldplug
+// does: it reads every device's modalias under SysfsRoot/bus/*/devices/,
+// loads what modules.alias names, and goes round again because drivers
+// create devices (virtio_pci's probe adds virtio devices, which need
+// virtio_net), until a round finds no new device, MaxRounds or Timeout.
+type Coldplug struct {
+	Prober *Prober
+	// SysfsRoot is where sysfs is mounted; "" means /sys.
+	SysfsRoot string
+	// MaxRounds bounds the rounds; 0 means 10.
+	MaxRounds int
+	// Settle is how long to wait, after a round that loaded modules, for
+	// new devices to appear; 0 means 250ms. The wait ends early as soon as
+	// a new device shows up. Most drivers probe synchronously inside
+	// init_module, so their devices are already there; the wait is for
+	// drivers that probe asynchronously.
+	Settle time.Duration
+	// Poll is the interval at which sysfs is re-read while settling; 0
+	// means 25ms.
+	Poll time.Duration
+	// Timeout bounds the whole coldplug; 0 means 30s.
+	Timeout time.Duration
+	// Log receives progress; nil discards.
+	Log *slog.Logger
+}
+
+// Report says what a coldplug did.
+type Report struct {
+	Rounds    int      // rounds that handled new devices
+	Devices   int      // distinct modaliases seen
+	Loaded    []string // modules newly loaded, in order
+	Failed    []string // load failures, one error text each
+	Unclaimed int      // modaliases no module matched
+	TimedOut  bool     // Timeout or MaxRounds ended it early
+	Duration  time.Duration
+}
+
+// Run performs the coldplug. It only fails when sysfs cannot be read;
+// modules that fail to load are logged and listed in the report.
+func (c *Coldplug) Run(ctx context.Context) (Report, error) {
+	start := time.Now()
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	root := c.SysfsRoot
+	if root == "" {
+		root = "/sys"
+	}
+	maxRounds := cmpOr(c.MaxRounds, 10)
+	settle := cmpOr(c.Settle, 250*time.Millisecond)
+	poll := cmpOr(c.Poll, 25*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, cmpOr(c.Timeout, 30*time.Second))
+	defer cancel()
+
+	var rep Report
+	seen := map[string]bool{}
+	for round := 1; ; round++ {
+		if round > maxRounds || ctx.Err() != nil {
+			rep.TimedOut = true
+			break
+		}
+		all, err := Modaliases(root)
+		if err != nil {
+			return rep, err
+		}
+		var fresh []string
+		for _, a := range all {
+			if !seen[a] {
+				seen[a] = true
+				fresh = append(fresh, a)
+			}
+		}
+		if len(fresh) == 0 {
+			break
+		}
+		rep.Rounds = round
+		loadedBefore := len(rep.Loaded)
+		for _, a := range fresh {
+			if ctx.Err() != nil {
+				break
+			}
+			if len(Lookup(c.Prober.aliases, a)) == 0 {
+				rep.Unclaimed++
+				continue
+			}
+			got, err := c.Prober.ProbeAlias(a)
+			rep.Loaded = append(rep.Loaded, got...)
+			if err != nil {
+				rep.Failed = append(rep.Failed, err.Error())
+			}
+		}
+		log.Info("coldplug round", "round", round, "devices", len(fresh), "loaded", rep.Loaded[loadedBefore:])
+		if len(rep.Loaded) == loadedBefore {
+			break
+		}
+		c.settle(ctx, root, seen, settle, poll)
+	}
+	rep.Devices = len(seen)
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+// settle waits until a modalias not in seen appears, or d passes.
+func (c *Coldplug) settle(ctx context.Context, root string, seen map[string]bool, d, poll time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		all, err := Modaliases(root)
+		if err == nil && slices.ContainsFunc(all, func(a string) bool { return !seen[a] }) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Modaliases returns the distinct, sorted modalias strings of the devices
+// under sysfsRoot/bus/*/devices/.
+func Modaliases(sysfsRoot string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(sysfsRoot, "bus", "*", "devices", "*", "modalias"))
+	if err != nil {
+		return nil, fmt.Errorf("kmod: scanning sysfs: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(sysfsRoot, "bus")); err != nil {
+		return nil, fmt.Errorf("kmod: sysfs not readable: %w", err)
+	}
+	set := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a device that went away
+		}
+		if a := strings.TrimSpace(string(b)); a != "" {
+			set[a] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,87 @@
+package kmod
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Module is one line of modules.dep: a module file (relative to the
+// modules directory, or absolute) and the files it depends on.
+type Module struct {
+	Name string   // canonical name
+	Path string   // e.g. kernel/drivers/net/virtio_net.ko
+	Deps []string // canonical names of the modules it needs
+}
+
+// ParseDep reads modules.dep ("path: dep-path dep-path ..." per line) as
+// depmod writes it and returns the modules by canonical name.
+func ParseDep(r io.Reader) (map[string]Module, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxIndexLine)
+	out := map[string]Module{}
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		file, deps, ok := strings.Cut(line, ":")
+		file = strings.TrimSpace(file)
+		if !ok || file == "" || strings.ContainsAny(file, " \t") || Name(file) == "" {
+			return nil, fmt.Errorf("%w: modules.dep line %d: want \"PATH: DEPS...\", got %q", ErrBadIndex, n, line)
+		}
+		m := Module{Name: Name(file), Path: file}
+		for _, d := range strings.Fields(deps) {
+			m.Deps = append(m.Deps, Name(d))
+		}
+		out[m.Name] = m
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("kmod: reading modules.dep: %w", err)
+	}
+	return out, nil
+}
+
+// LoadOrder returns the modules to load for name, dependencies first and
+// name last, each once. It follows each dependency's own modules.dep line,
+// so the result does not rely on the order depmod listed them in.
+func LoadOrder(deps map[string]Module, name string) ([]Module, error) {
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var out []Module
+	var visit func(n string, chain []string) error
+	visit = func(n string, chain []string) error {
+		switch state[n] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("%w: %s", ErrDependencyCycle, strings.Join(append(chain, n), " -> "))
+		}
+		m, ok := deps[n]
+		if !ok {
+			if len(chain) > 0 {
+				return fmt.Errorf("%w: %s (needed by %s)", ErrUnknownModule, n, chain[len(chain)-1])
+			}
+			return fmt.Errorf("%w: %s", ErrUnknownModule, n)
+		}
+		state[n] = visiting
+		// modprobe loads a dependency list from its end: depmod puts the
+		// deepest dependencies last.
+		for i := len(m.Deps) - 1; i >= 0; i-- {
+			if err := visit(m.Deps[i], append(chain, n)); err != nil {
+				return err
+			}
+		}
+		state[n] = done
+		out = append(out, m)
+		return nil
+	}
+	if err := visit(Name(name), nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

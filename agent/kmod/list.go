@@ -1,0 +1,52 @@
+package kmod
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Request is a module asked for by name, with parameters.
+type Request struct {
+	Name   string
+	Params string
+}
+
+// ParseModulesList reads a module list in the format of /etc/modules: one
+// module per line, optionally followed by its parameters; blank lines and
+// lines starting with '#' or ';' are ignored.
+func ParseModulesList(r io.Reader) ([]Request, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxIndexLine)
+	var out []Request
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		name, params, _ := strings.Cut(line, " ")
+		if !ValidName(name) {
+			return nil, fmt.Errorf("%w: module list line %d: bad module name %q", ErrBadIndex, n, name)
+		}
+		out = append(out, Request{Name: Name(name), Params: strings.TrimSpace(params)})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("kmod: reading module list: %w", err)
+	}
+	return out, nil
+}
+
+// ValidName reports whether s can be a module name: letters, digits, '_'
+// and '-', at most 55 bytes (the kernel's MODULE_NAME_LEN less the NUL).
+func ValidName(s string) bool {
+	if s == "" || len(s) > 55 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,278 @@
+package kmod
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// fakeLoader records the modules it "inserts" and runs hooks, so that a
+// test can make devices appear when a driver loads.
+type fakeLoader struct {
+	mu     sync.Mutex
+	calls  []string // "name params"
+	fail   map[string]error
+	onLoad map[string]func()
+}
+
+func (f *fakeLoader) load(path, params string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := Name(path)
+	f.calls = append(f.calls, strings.TrimSpace(n+" "+params))
+	if err := f.fail[n]; err != nil {
+		return err
+	}
+	if h := f.onLoad[n]; h != nil {
+		h()
+	}
+	return nil
+}
+
+func newTestProber(t *testing.T, fl *fakeLoader, cfg Config) *Prober {
+	t.Helper()
+	cfg.Dir = "testdata/lib"
+	cfg.Load = fl.load
+	p, err := NewProber(cfg)
+	if err != nil {
+		t.Fatalf("NewProber = %v", err)
+	}
+	return p
+}
+
+func TestProbe(t *testing.T) {
+	fl := &fakeLoader{fail: map[string]error{"e1000": errors.New("ENODEV")}}
+	p := newTestProber(t, fl, Config{
+		Loaded: []string{"virtio"},
+		Params: map[string]string{"virtio-net": "napi_tx=1"},
+	})
+	got, err := p.Probe("virtio_net", "")
+	if err != nil {
+		t.Fatalf("Probe(virtio_net) = %v", err)
+	}
+	if diff := cmp.Diff([]string{"failover", "net_failover", "virtio_ring", "virtio_net"}, got); diff != "" {
+		t.Errorf("Probe(virtio_net) loaded mismatch (-want +got):\n%s", diff)
+	}
+	// Dependencies already loaded are not loaded again.
+	if got, err := p.Probe("virtio_blk", "queue_depth=8"); err != nil || !cmp.Equal(got, []string{"virtio_blk"}) {
+		t.Errorf("Probe(virtio_blk) = %v, %v; want [virtio_blk], nil", got, err)
+	}
+	// Built-in modules need nothing.
+	if got, err := p.Probe("ext4", ""); err != nil || len(got) != 0 {
+		t.Errorf("Probe(ext4) = %v, %v; want nothing, nil", got, err)
+	}
+	if _, err := p.Probe("nonexistent", ""); !errors.Is(err, ErrUnknownModule) {
+		t.Errorf("Probe(nonexistent) = %v, want ErrUnknownModule", err)
+	}
+	// A failure is remembered, not retried.
+	for range 2 {
+		if _, err := p.Probe("e1000", ""); err == nil {
+			t.Errorf("Probe(e1000) = nil, want the load error")
+		}
+	}
+	want := []string{"failover", "net_failover", "virtio_ring", "virtio_net napi_tx=1", "virtio_blk queue_depth=8", "e1000"}
+	if diff := cmp.Diff(want, fl.calls); diff != "" {
+		t.Errorf("loader calls mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"failover", "net_failover", "virtio_ring", "virtio_net", "virtio_blk"}, p.Loaded()); diff != "" {
+		t.Errorf("Loaded() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestProbeAliasBlacklist(t *testing.T) {
+	fl := &fakeLoader{}
+	p := newTestProber(t, fl, Config{Blacklist: []string{"e1000"}})
+	if got, err := p.ProbeAlias("pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"); err != nil || len(got) != 0 {
+		t.Errorf("ProbeAlias(blacklisted e1000) = %v, %v; want nothing", got, err)
+	}
+	if got, err := p.Probe("e1000", ""); err != nil || !cmp.Equal(got, []string{"e1000"}) {
+		t.Errorf("Probe(e1000 by name) = %v, %v; want [e1000]: the blacklist only applies to aliases", got, err)
+	}
+}
+
+func TestNewProberMissingIndex(t *testing.T) {
+	_, err := NewProber(Config{Dir: t.TempDir()})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("NewProber(empty dir) = %v, want fs.ErrNotExist", err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("a.ko:\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("garbage line\n"), 0o644)
+	if _, err := NewProber(Config{Dir: dir}); !errors.Is(err, ErrBadIndex) || !strings.Contains(err.Error(), "modules.alias") {
+		t.Errorf("NewProber(bad alias) = %v, want ErrBadIndex naming modules.alias", err)
+	}
+}
+
+// fakeSysfs is a sysfs tree whose devices can be added while a coldplug
+// runs.
+type fakeSysfs struct{ root string }
+
+func (s fakeSysfs) add(t *testing.T, bus, dev, modalias string) {
+	dir := filepath.Join(s.root, "bus", bus, "devices", dev)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, "modalias"), []byte(modalias+"\n"), 0o644); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestColdplugRounds(t *testing.T) {
+	sys := fakeSysfs{t.TempDir()}
+	sys.add(t, "pci", "0000:00:00.0", "pci:v00008086d00001237sv00001AF4sd00001100bc06sc00i00") // host bridge, no driver
+	sys.add(t, "pci", "0000:00:02.0", "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00") // virtio-net
+	sys.add(t, "pci", "0000:00:03.0", "pci:v00001AF4d00001005sv00001AF4sd00000004bc00scFFi00") // virtio-rng
+	sys.add(t, "pci", "0000:00:04.0", "pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00") // e1000
+	sys.add(t, "cpu", "cpu0", "cpu:type:x86,ven0000fam0006mod003F:feature:,0000,0093")         // module not shipped
+	fl := &fakeLoader{onLoad: map[string]func(){
+		// virtio_pci's probe creates the virtio devices, a little later
+		// (asynchronous probing), and virtio_net then creates nothing new.
+		"virtio_pci": func() {
+			go func() {
+				time.Sleep(30 * time.Millisecond)
+				sys.add(t, "virtio", "virtio0", "virtio:d00000001v00001AF4")
+				sys.add(t, "virtio", "virtio1", "virtio:d00000004v00001AF4")
+			}()
+		},
+	}}
+	p := newTestProber(t, fl, Config{})
+	c := &Coldplug{Prober: p, SysfsRoot: sys.root, Settle: 400 * time.Millisecond, Poll: 5 * time.Millisecond}
+	rep, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatalf("Coldplug.Run = %v", err)
+	}
+	want := []string{"virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio_pci", "e1000", "failover", "net_failover", "virtio_net", "virtio_rng"}
+	if diff := cmp.Diff(want, rep.Loaded); diff != "" {
+		t.Errorf("Coldplug loaded mismatch (-want +got):\n%s", diff)
+	}
+	if rep.Rounds != 2 || rep.Devices != 7 || rep.Unclaimed != 1 || len(rep.Failed) != 1 || rep.TimedOut {
+		t.Errorf("Coldplug report = %+v, want 2 rounds, 7 devices, 1 unclaimed, 1 failure (crc32c_intel not shipped), not timed out", rep)
+	}
+	// Round 1 settles until the virtio devices appear (30ms), round 2
+	// settles the full 400ms in vain.
+	if rep.Duration > 750*time.Millisecond {
+		t.Errorf("Coldplug took %v: settling should end as soon as new devices appear", rep.Duration)
+	}
+}
+
+func TestColdplugBounded(t *testing.T) {
+	sys := fakeSysfs{t.TempDir()}
+	sys.add(t, "pci", "0", "fs-squashfs")
+	fl := &fakeLoader{}
+	p := newTestProber(t, fl, Config{})
+	// A chain of devices longer than MaxRounds: loading squashfs makes a
+	// device that needs loop.
+	fl.onLoad = map[string]func(){"squashfs": func() { sys.add(t, "virtio", "v0", "block-major-7-0") }}
+	c := &Coldplug{Prober: p, SysfsRoot: sys.root, MaxRounds: 2, Settle: 50 * time.Millisecond, Poll: 5 * time.Millisecond}
+	rep, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.TimedOut || rep.Rounds != 2 {
+		t.Errorf("Coldplug report = %+v, want stopped by MaxRounds=2", rep)
+	}
+	if _, err := (&Coldplug{Prober: p, SysfsRoot: filepath.Join(sys.root, "missing")}).Run(context.Background()); err == nil {
+		t.Errorf("Coldplug on a missing sysfs = nil, want an error")
+	}
+}
+
+func TestDecompress(t *testing.T) {
+	image := append([]byte("\x7fELF\x02\x01\x01"), bytes.Repeat([]byte("module body "), 1000)...)
+	var gz, x, zs bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(image)
+	gw.Close()
+	xw, err := xz.NewWriter(&x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xw.Write(image)
+	xw.Close()
+	zw, err := zstd.NewWriter(&zs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(image)
+	zw.Close()
+	for _, tt := range []struct {
+		name string
+		in   []byte
+		want Compression
+	}{
+		{"none", image, None},
+		{"gzip", gz.Bytes(), Gzip},
+		{"xz", x.Bytes(), XZ},
+		{"zstd", zs.Bytes(), Zstd},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Detect(tt.in); got != tt.want {
+				t.Errorf("Detect(%s) = %v, want %v", tt.name, got, tt.want)
+			}
+			got, err := Decompress(bytes.NewReader(tt.in))
+			if err != nil {
+				t.Fatalf("Decompress(%s) = %v", tt.name, err)
+			}
+			if !bytes.Equal(got, image) {
+				t.Errorf("Decompress(%s) = %d bytes, want the %d-byte image", tt.name, len(got), len(image))
+			}
+		})
+	}
+	if _, err := Decompress(bytes.NewReader(x.Bytes()[:x.Len()/2])); err == nil {
+		t.Errorf("Decompress(truncated xz) = nil, want an error")
+	}
+}
+
+func TestParseModulesList(t *testing.T) {
+	got, err := ParseModulesList(strings.NewReader("# /etc/modules\n\nloop max_loop=16\n; comment\nvirtio-net\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Request{{Name: "loop", Params: "max_loop=16"}, {Name: "virtio_net"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ParseModulesList mismatch (-want +got):\n%s", diff)
+	}
+	if _, err := ParseModulesList(strings.NewReader("loop\n../../evil\n")); !errors.Is(err, ErrBadIndex) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("ParseModulesList(bad name) = %v, want ErrBadIndex naming line 2", err)
+	}
+}
+
+func FuzzDecompress(f *testing.F) {
+	f.Add([]byte("\x7fELF"))
+	f.Add([]byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2})
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0})
+	f.Add([]byte{0x1f, 0x8b, 8, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := Decompress(bytes.NewReader(in))
+		if err == nil && Detect(in) == None && !bytes.Equal(got, in) {
+			t.Errorf("Decompress(uncompressed) changed the data")
+		}
+	})
+}
+
+func FuzzParseModulesList(f *testing.F) {
+	f.Add("loop max_loop=16\n# c\nvirtio_net\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		reqs, err := ParseModulesList(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, r := range reqs {
+			if !ValidName(r.Name) {
+				t.Errorf("ParseModulesList(%q) gave invalid name %q", in, r.Name)
+			}
+		}
+	})
+}
