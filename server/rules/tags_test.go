@@ -91,10 +91,10 @@ func TestEvaluateMemoises(t *testing.T) {
 
 func TestEvaluateErrors(t *testing.T) {
 	tests := []struct {
-		name    string
-		tags    []string
+		name     string
+		tags     []string
 		sentinel error
-		want    string
+		want     string
 	}{
 		{"unknown tag", []string{"a", `["or", ["tag","b"], true]`}, ErrUnknownTag,
 			`rules: unknown tag "b" referenced by tag "a"`},
