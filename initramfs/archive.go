@@ -80,8 +80,17 @@ func cleanName(name string) (string, error) {
 	return c[1:], nil
 }
 
+// normPerm keeps permissions, setuid, setgid and sticky; it also accepts
+// them written the Unix way (0o4755), which fs.FileMode does not use.
+func normPerm(p fs.FileMode) fs.FileMode {
+	u := uint32(p) & 0o7000
+	return p&permMask | permFromUnix(u)
+}
+
 // AddFile adds a regular file with content data (not copied: do not modify
-// it afterwards), owned by root. An existing entry of that name is
+// it afterwards), owned by root. Permissions, here and in every Add
+// method, may carry fs.ModeSetuid, fs.ModeSetgid and fs.ModeSticky or the
+// Unix bits 0o4000, 0o2000 and 0o1000. An existing entry of that name is
 // replaced.
 func (a *Archive) AddFile(name string, data []byte, perm fs.FileMode) {
 	if data == nil {
@@ -129,7 +138,7 @@ func (a *Archive) AddRecord(r Record) {
 		return
 	}
 	r.Name = name
-	r.Perm &= permMask
+	r.Perm = normPerm(r.Perm)
 	switch r.Type {
 	case TypeFile, TypeDir, TypeSymlink, TypeCharDevice, TypeBlockDevice, TypeFifo, TypeSocket:
 	case TypeHardlink:
@@ -146,6 +155,7 @@ func (a *Archive) AddRecord(r Record) {
 			return
 		}
 		r.Target = t
+		r.Perm, r.UID, r.GID = 0, 0, 0
 	default:
 		a.errs = append(a.errs, fmt.Errorf("%w: %s: unknown type %d", ErrInvalidRecord, name, r.Type))
 		return
@@ -153,6 +163,10 @@ func (a *Archive) AddRecord(r Record) {
 	if name == "." && r.Type != TypeDir {
 		a.errs = append(a.errs, fmt.Errorf("%w: the root \".\" must be a directory, not a %s", ErrInvalidRecord, r.Type))
 		return
+	}
+	if r.Type == TypeSymlink {
+		// Linux ignores a symlink's mode and reports 0777.
+		r.Perm = 0o777
 	}
 	if r.Type != TypeFile {
 		r.Data, r.Source = nil, ""

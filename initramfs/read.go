@@ -583,7 +583,7 @@ func (p *parser) commit(ents []entry) {
 			if i == primary {
 				r.Data = data
 			} else {
-				r.Type, r.Target, r.Data = TypeHardlink, ents[primary].rec.Name, nil
+				r = Record{Name: r.Name, Type: TypeHardlink, Target: ents[primary].rec.Name}
 			}
 			final[i] = r
 		}

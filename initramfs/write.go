@@ -89,11 +89,14 @@ func (a *Archive) plan() ([]planned, error) {
 			subdirs[path.Dir(r.Name)]++
 		}
 	}
+	// A hardlink group takes its inode number where its first member
+	// sorts, so the numbers do not depend on which member holds the
+	// content.
 	var next uint32 = 1
 	inos := make([]uint32, len(recs))
-	for i, r := range recs {
-		if r.Type != TypeHardlink {
-			inos[i] = next
+	for i := range recs {
+		if f := target[i]; inos[f] == 0 {
+			inos[f] = next
 			next++
 		}
 	}
