@@ -1,0 +1,363 @@
+package leases
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrClosed: the File store was closed or failed to write; it accepts no
+// more changes.
+var ErrClosed = errors.New("leases: store closed")
+
+// File is a durable Store kept in one journal file: every change is
+// appended as a JSON line and fsynced before PutLease or DeleteLease
+// returns. Concurrent changes share one fsync (group commit), so a busy
+// DHCP server is bound by the disk's fsync rate per batch, not per lease.
+// Open replays the journal and rewrites it compacted; the journal is also
+// compacted while running when it holds many superseded records.
+//
+// File is meant for razor-netboot without a shared database and for the
+// DHCP benchmark; the checkin server's SQLite and PostgreSQL stores are
+// the ones replicas share.
+type File struct {
+	path string
+	log  *slog.Logger
+	Now  func() time.Time // defaults to time.Now
+
+	mu      sync.Mutex
+	m       map[string]Lease      // by MAC
+	byIP    map[netip.Addr]string // address → MAC
+	pending []pendingWrite
+	wake    chan struct{}
+	err     error // sticky: a failed write closes the store
+	records int   // records in the journal file
+
+	f         *os.File
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type pendingWrite struct {
+	rec  []byte
+	done chan error
+}
+
+// record is one journal line.
+type record struct {
+	Op       string    `json:"op"` // "put" or "del"
+	MAC      string    `json:"mac"`
+	IP       string    `json:"ip,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+var _ Store = (*File)(nil)
+
+// OpenFile opens (creating if needed) the journal at path. A torn last
+// line, as a crash while appending leaves, is dropped; any other bad line
+// is an error naming its line number. log may be nil.
+func OpenFile(path string, log *slog.Logger) (*File, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &File{
+		path: path, log: log,
+		m: map[string]Lease{}, byIP: map[netip.Addr]string{},
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	if err := s.replay(); err != nil {
+		return nil, err
+	}
+	if err := s.compact(); err != nil {
+		return nil, err
+	}
+	go s.committer()
+	return s, nil
+}
+
+func (s *File) replay() error {
+	f, err := os.Open(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("leases: open journal: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			if len(line) > 0 {
+				s.log.Warn("leases: dropping torn last journal line", "path", s.path, "line", n)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("leases: read journal %s: %w", s.path, err)
+		}
+		var r record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return fmt.Errorf("leases: journal %s line %d: %w", s.path, n, err)
+		}
+		if err := s.apply(r); err != nil {
+			return fmt.Errorf("leases: journal %s line %d: %w", s.path, n, err)
+		}
+	}
+}
+
+// apply changes the in-memory state; callers hold mu (or own s alone).
+func (s *File) apply(r record) error {
+	switch r.Op {
+	case "put":
+		ip, err := netip.ParseAddr(r.IP)
+		if err != nil {
+			return fmt.Errorf("bad ip %q: %w", r.IP, err)
+		}
+		s.put(Lease{MAC: r.MAC, IP: ip, Hostname: r.Hostname, Expires: r.Expires})
+	case "del":
+		s.del(r.MAC)
+	default:
+		return fmt.Errorf("unknown op %q", r.Op)
+	}
+	return nil
+}
+
+func (s *File) put(l Lease) {
+	if old, ok := s.m[l.MAC]; ok {
+		delete(s.byIP, old.IP)
+	}
+	if other, ok := s.byIP[l.IP]; ok && other != l.MAC {
+		delete(s.m, other)
+	}
+	s.m[l.MAC] = l
+	s.byIP[l.IP] = l.MAC
+}
+
+func (s *File) del(mac string) {
+	if old, ok := s.m[mac]; ok {
+		delete(s.byIP, old.IP)
+		delete(s.m, mac)
+	}
+}
+
+// compact writes the live leases to a new journal and renames it over
+// the old one. Callers hold mu or own s alone.
+func (s *File) compact() error {
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("leases: compact: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	macs := make([]string, 0, len(s.m))
+	for mac := range s.m {
+		macs = append(macs, mac)
+	}
+	slices.Sort(macs)
+	for _, mac := range macs {
+		bw.Write(encode(putRecord(s.m[mac])))
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("leases: compact: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("leases: compact: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("leases: compact: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("leases: compact: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("leases: reopen journal: %w", err)
+	}
+	if s.f != nil {
+		s.f.Close()
+	}
+	s.f = f
+	s.records = len(macs)
+	return nil
+}
+
+func putRecord(l Lease) record {
+	return record{Op: "put", MAC: l.MAC, IP: l.IP.String(), Hostname: l.Hostname, Expires: l.Expires.UTC()}
+}
+
+func encode(r record) []byte {
+	b, _ := json.Marshal(r) // a record always marshals
+	return append(b, '\n')
+}
+
+func (s *File) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// enqueue queues rec for the committer; callers hold mu.
+func (s *File) enqueue(rec []byte) chan error {
+	done := make(chan error, 1)
+	s.pending = append(s.pending, pendingWrite{rec: rec, done: done})
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return done
+}
+
+// committer appends queued records in batches, one fsync per batch.
+func (s *File) committer() {
+	defer close(s.done)
+	var buf []byte
+	for range s.wake {
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		closed := s.err != nil
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			continue
+		}
+		buf = buf[:0]
+		for _, w := range batch {
+			buf = append(buf, w.rec...)
+		}
+		_, err := s.f.Write(buf)
+		if err == nil {
+			err = s.f.Sync()
+		}
+		if err != nil {
+			err = fmt.Errorf("leases: write journal %s: %w", s.path, err)
+			s.log.Error("leases: journal write failed; store closed", "err", err)
+		}
+		s.mu.Lock()
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+		s.records += len(batch)
+		if err == nil && s.records > 1024 && s.records > 4*len(s.m) && len(s.pending) == 0 {
+			// Everything queued is written, so the in-memory state is
+			// exactly the journal's: safe to rewrite it.
+			if cerr := s.compact(); cerr != nil {
+				s.log.Warn("leases: compaction failed", "err", cerr)
+			}
+		}
+		s.mu.Unlock()
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
+}
+
+// PutLease implements Store: the lease is durable when it returns nil.
+func (s *File) PutLease(ctx context.Context, l Lease) error {
+	if !l.IP.Is4() {
+		return fmt.Errorf("leases: lease of %s: address %v is not IPv4", l.MAC, l.IP)
+	}
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return s.err
+	}
+	if other, ok := s.byIP[l.IP]; ok && other != l.MAC && s.m[other].Expires.After(s.now()) {
+		s.mu.Unlock()
+		return ErrConflict
+	}
+	s.put(l)
+	done := s.enqueue(encode(putRecord(l)))
+	s.mu.Unlock()
+	return s.wait(ctx, done)
+}
+
+func (s *File) wait(ctx context.Context, done chan error) error {
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// The record is queued and will be written; the caller just
+		// stops waiting for it.
+		return fmt.Errorf("leases: waiting for journal: %w", ctx.Err())
+	}
+}
+
+// GetLease implements Store.
+func (s *File) GetLease(_ context.Context, mac string) (Lease, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.m[mac]
+	if !ok {
+		return Lease{}, ErrNotFound
+	}
+	return l, nil
+}
+
+// ListLeases implements Store; the result is sorted by address.
+func (s *File) ListLeases(context.Context) ([]Lease, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Lease, 0, len(s.m))
+	for _, l := range s.m {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b Lease) int { return a.IP.Compare(b.IP) })
+	return out, nil
+}
+
+// DeleteLease implements Store; deleting a missing lease is not an error.
+func (s *File) DeleteLease(ctx context.Context, mac string) error {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return s.err
+	}
+	if _, ok := s.m[mac]; !ok {
+		s.mu.Unlock()
+		return nil
+	}
+	s.del(mac)
+	done := s.enqueue(encode(record{Op: "del", MAC: mac}))
+	s.mu.Unlock()
+	return s.wait(ctx, done)
+}
+
+// Close writes what is queued, stops the committer and closes the file.
+// Closing twice is harmless.
+func (s *File) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = ErrClosed
+		}
+		// No enqueue can follow: every writer checks s.err under mu.
+		s.mu.Unlock()
+		close(s.wake)
+		<-s.done
+		s.closeErr = s.f.Close()
+	})
+	return s.closeErr
+}

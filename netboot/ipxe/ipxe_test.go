@@ -1,0 +1,99 @@
+package ipxe
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+func TestChoose(t *testing.T) {
+	srv := Server{IP: netip.MustParseAddr("10.9.0.1"), HTTPPort: 8026}
+	tests := []struct {
+		name    string
+		client  Client
+		server  Server
+		want    Choice
+		wantErr error
+	}{
+		{
+			name:   "bios pxe rom",
+			client: Client{Arch: []iana.Arch{iana.INTEL_X86PC}, VendorClass: "PXEClient:Arch:00000:UNDI:002001"},
+			server: srv,
+			want:   Choice{Method: TFTP, File: "undionly.kpxe", Firmware: BIOS, VendorClass: "PXEClient"},
+		},
+		{
+			name:   "pxe rom without option 93 is bios",
+			client: Client{VendorClass: "PXEClient"},
+			server: srv,
+			want:   Choice{Method: TFTP, File: "undionly.kpxe", Firmware: BIOS, VendorClass: "PXEClient"},
+		},
+		{
+			name:   "uefi x86_64 (arch 7, as OVMF sends)",
+			client: Client{Arch: []iana.Arch{iana.EFI_X86_64}, VendorClass: "PXEClient:Arch:00007:UNDI:003016"},
+			server: srv,
+			want:   Choice{Method: TFTP, File: "snponly.efi", Firmware: EFIX86_64, VendorClass: "PXEClient"},
+		},
+		{
+			name:   "uefi x86_64 arch 9 with override",
+			client: Client{Arch: []iana.Arch{iana.EFI_BC}, VendorClass: "PXEClient:Arch:00009"},
+			server: Server{IP: srv.IP, HTTPPort: 8026, Files: Files{EFIX86_64: "ipxe.efi"}},
+			want:   Choice{Method: TFTP, File: "ipxe.efi", Firmware: EFIX86_64, VendorClass: "PXEClient"},
+		},
+		{
+			name:   "arm64",
+			client: Client{Arch: []iana.Arch{iana.EFI_ARM64}, VendorClass: "PXEClient:Arch:00011"},
+			server: srv,
+			want:   Choice{Method: TFTP, File: "arm64/snponly.efi", Firmware: EFIARM64, VendorClass: "PXEClient"},
+		},
+		{
+			name:   "uefi http boot",
+			client: Client{Arch: []iana.Arch{iana.EFI_X86_64_HTTP}, VendorClass: "HTTPClient:Arch:00016:UNDI:003001"},
+			server: srv,
+			want:   Choice{Method: HTTP, File: "http://10.9.0.1:8026/ipxe/snponly.efi", Firmware: EFIX86_64, VendorClass: "HTTPClient"},
+		},
+		{
+			name:   "ipxe user class gets the script",
+			client: Client{Arch: []iana.Arch{iana.INTEL_X86PC}, UserClass: []string{"iPXE"}, VendorClass: "PXEClient:Arch:00000"},
+			server: srv,
+			want:   Choice{Method: HTTP, File: "http://10.9.0.1:8026/boot.ipxe", Firmware: BIOS, VendorClass: "PXEClient"},
+		},
+		{
+			name:   "ipxe under uefi with a custom script path",
+			client: Client{Arch: []iana.Arch{iana.EFI_X86_64}, UserClass: []string{"iPXE"}},
+			server: Server{IP: srv.IP, HTTPPort: 80, ScriptPath: "razor/boot.ipxe"},
+			want:   Choice{Method: HTTP, File: "http://10.9.0.1:80/razor/boot.ipxe", Firmware: EFIX86_64, VendorClass: "PXEClient"},
+		},
+		{
+			name:    "plain dhcp client",
+			client:  Client{VendorClass: "udhcp 1.36.1"},
+			server:  srv,
+			wantErr: ErrNotNetboot,
+		},
+		{
+			name:    "ia32 efi has no default binary",
+			client:  Client{Arch: []iana.Arch{iana.EFI_IA32}, VendorClass: "PXEClient:Arch:00006"},
+			server:  srv,
+			wantErr: ErrUnsupportedArch,
+		},
+		{
+			name:    "unknown arch",
+			client:  Client{Arch: []iana.Arch{iana.EFI_RISCV64}, VendorClass: "PXEClient:Arch:00027"},
+			server:  srv,
+			wantErr: ErrUnsupportedArch,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Choose(tt.client, tt.server)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Choose(%+v) error = %v, want %v", tt.client, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Choose(%+v) = %+v, want %+v (-want +got):\n%s", tt.client, got, tt.want, diff)
+			}
+		})
+	}
+}
