@@ -1,0 +1,162 @@
+package facts
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+)
+
+// maxFileSize bounds every file the collectors read: a sysfs attribute is
+// at most a page, /proc/cpuinfo on a 512-thread machine about 1.5 MB.
+const maxFileSize = 8 << 20
+
+// errTooBig is returned for a file longer than maxFileSize.
+var errTooBig = errors.New("facts: file too large")
+
+// tree is the read-only view of /proc and /sys the collectors use. Names
+// are slash-separated and relative to the root ("sys/class/net").
+type tree interface {
+	ReadFile(name string) ([]byte, error)
+	ReadDir(name string) ([]fs.DirEntry, error)
+	Readlink(name string) (string, error)
+	Stat(name string) (fs.FileInfo, error)
+}
+
+// rootTree reads below a directory through os.Root, so that symbolic links
+// in a captured tree cannot lead outside it. Sysfs links are relative, so
+// they resolve the same way in a capture as on the live system.
+type rootTree struct{ r *os.Root }
+
+func openTree(dir string) (*rootTree, error) {
+	if dir == "" {
+		dir = "/"
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("facts: open root: %w", err)
+	}
+	return &rootTree{r: r}, nil
+}
+
+func (t *rootTree) Close() error { return t.r.Close() }
+
+func (t *rootTree) ReadFile(name string) ([]byte, error) {
+	f, err := t.r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Sysfs reports 4096 bytes for every attribute: read to EOF instead of
+	// trusting the size.
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("%w: %s", errTooBig, name)
+	}
+	return b, nil
+}
+
+func (t *rootTree) ReadDir(name string) ([]fs.DirEntry, error) {
+	f, err := t.r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+func (t *rootTree) Readlink(name string) (string, error) { return t.r.Readlink(name) }
+
+func (t *rootTree) Stat(name string) (fs.FileInfo, error) { return t.r.Stat(name) }
+
+// readString returns the trimmed content of a small text file, "" when it
+// cannot be read: most sysfs attributes are optional, and some (speed of a
+// link that is down) fail to read by design.
+func readString(t tree, name string) string {
+	b, err := t.ReadFile(name)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// linkBase returns the last element of the target of symbolic link name
+// (the driver behind device/driver, for example), "" when it is no link.
+func linkBase(t tree, name string) string {
+	target, err := t.Readlink(name)
+	if err != nil {
+		return ""
+	}
+	return path.Base(target)
+}
+
+// resolveLink returns the tree path a relative symbolic link points to,
+// "" when name is no link or its target is absolute.
+func resolveLink(t tree, name string) string {
+	target, err := t.Readlink(name)
+	if err != nil || path.IsAbs(target) {
+		return ""
+	}
+	return path.Join(path.Dir(name), target)
+}
+
+// isDir reports whether name exists and is a directory.
+func isDir(t tree, name string) bool {
+	fi, err := t.Stat(name)
+	return err == nil && fi.IsDir()
+}
+
+// exists reports whether name exists.
+func exists(t tree, name string) bool {
+	_, err := t.Stat(name)
+	return err == nil
+}
+
+// maxLinkHops bounds symbolic link resolution, as the kernel's MAXSYMLINKS.
+const maxLinkHops = 40
+
+var errLinkLoop = errors.New("facts: too many levels of symbolic links")
+
+// realPath resolves every symbolic link in name, lexically and within the
+// tree, and returns the path of the object it names. Sysfs is navigated
+// through links (class/net/eth0 → devices/pci…/net/eth0), and relative
+// targets like "../../../virtio2" only make sense from the real directory.
+func realPath(t tree, name string) (string, error) {
+	parts := strings.Split(path.Clean(name), "/")
+	cur, hops := "", 0
+	for len(parts) > 0 {
+		p := parts[0]
+		parts = parts[1:]
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			if cur == "." || cur == "/" {
+				cur = ""
+			}
+			continue
+		}
+		next := path.Join(cur, p)
+		target, err := t.Readlink(next)
+		if err != nil {
+			cur = next
+			continue
+		}
+		hops++
+		if hops > maxLinkHops {
+			return "", fmt.Errorf("%w: %s", errLinkLoop, name)
+		}
+		if path.IsAbs(target) {
+			return "", fmt.Errorf("facts: %s: absolute link %q", next, target)
+		}
+		parts = append(strings.Split(target, "/"), parts...)
+	}
+	return cur, nil
+}
