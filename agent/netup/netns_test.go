@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func TestDHCPAgainstDnsmasq(t *testing.T) {
 		"--dhcp-option=226,/razor/api",
 		"--dhcp-boot=undionly.kpxe,,10.231.7.1",
 	)
-	var dlog strings.Builder
+	var dlog syncBuffer
 	dnsmasq.Stdout, dnsmasq.Stderr = &dlog, &dlog
 	if err := dnsmasq.Start(); err != nil {
 		t.Fatalf("starting dnsmasq: %v", err)
@@ -82,6 +83,15 @@ func TestDHCPAgainstDnsmasq(t *testing.T) {
 			t.Logf("dnsmasq log:\n%s", dlog.String())
 		}
 	})
+
+	// dnsmasq logs its DHCP range once it listens; a DISCOVER sent before
+	// that would only cost a retransmission.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(dlog.String(), "DHCP, IP range"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("dnsmasq did not start:\n%s", dlog.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	self, err := os.Executable()
 	if err != nil {
@@ -128,6 +138,25 @@ func TestDHCPAgainstDnsmasq(t *testing.T) {
 		l.Domain != "razor.test" || l.LeaseSeconds != 3600 {
 		t.Errorf("lease file = %+v, want gateway/server/next-server 10.231.7.1, razor 10.231.7.9:8150 /razor/api, domain razor.test, 3600s", l)
 	}
+}
+
+// syncBuffer is a strings.Builder safe for a process's output and a
+// reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestHelperDHCPClient is the client side of TestDHCPAgainstDnsmasq; it
