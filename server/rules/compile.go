@@ -243,20 +243,11 @@ func (c *compiler) arg(o op, i int, r *raw) (*node, error) {
 // fact compiles ["fact", name] and ["fact", name, default].
 func (c *compiler) fact(n *node, args []*raw) (*node, error) {
 	c.push(1)
-	if args[0].kind != rawString {
-		defer c.pop()
-		return nil, c.err("a fact name must be a string, got " + describeRaw(args[0]))
-	}
-	name := args[0].s
-	if name == "" {
-		defer c.pop()
-		return nil, c.err("a fact name must not be empty")
-	}
-	if len(name) > MaxFactNameBytes {
-		defer c.pop()
-		return nil, c.err(fmt.Sprintf("a fact name is at most %d bytes, this one is %d", MaxFactNameBytes, len(name)))
-	}
+	name, err := c.factName(args[0])
 	c.pop()
+	if err != nil {
+		return nil, err
+	}
 	n.text = name
 	if len(args) == 2 {
 		c.push(2)
@@ -271,6 +262,19 @@ func (c *compiler) fact(n *node, args []*raw) (*node, error) {
 		n.lit = d.lit
 	}
 	return n, nil
+}
+
+// factName checks the name argument of "fact".
+func (c *compiler) factName(r *raw) (string, error) {
+	switch {
+	case r.kind != rawString:
+		return "", c.err("a fact name must be a string, got " + describeRaw(r))
+	case r.s == "":
+		return "", c.err("a fact name must not be empty")
+	case len(r.s) > MaxFactNameBytes:
+		return "", c.err(fmt.Sprintf("a fact name is at most %d bytes, this one is %d", MaxFactNameBytes, len(r.s)))
+	}
+	return r.s, nil
 }
 
 // tag compiles ["tag", name].

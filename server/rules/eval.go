@@ -124,7 +124,7 @@ func (r *Rule) Match(facts map[string]string, tag func(name string) (bool, error
 	if r == nil || r.root == nil {
 		return false, nil
 	}
-	v, err := eval(r.root, &env{facts: facts, tag: tag})
+	v, err := eval(r.root, env{facts: facts, tag: tag})
 	if err != nil {
 		return false, err
 	}
@@ -132,7 +132,7 @@ func (r *Rule) Match(facts map[string]string, tag func(name string) (bool, error
 }
 
 // eval evaluates n. Tests yield booleans; values may be missing.
-func eval(n *node, e *env) (value, error) {
+func eval(n *node, e env) (value, error) {
 	switch n.op {
 	case opLit:
 		return n.lit, nil
@@ -164,53 +164,35 @@ func eval(n *node, e *env) (value, error) {
 		return boolValue(!v.b), err
 	}
 
-	args, err := evalArgs(n.args, e)
+	a, err := eval(n.args[0], e)
 	if err != nil {
 		return value{}, err
 	}
 	switch n.op {
-	case opEq, opNe:
-		a, b := args[0], args[1]
-		if a.k == missing || b.k == missing {
-			return boolValue(false), nil
-		}
-		return boolValue(equal(a, b) == (n.op == opEq)), nil
 	case opIn:
-		if args[0].k == missing {
+		if a.k == missing {
 			return boolValue(false), nil
 		}
-		for _, c := range args[1:] {
-			if c.k != missing && equal(args[0], c) {
+		for _, arg := range n.args[1:] {
+			c, err := eval(arg, e)
+			if err != nil {
+				return value{}, err
+			}
+			if c.k != missing && equal(a, c) {
 				return boolValue(true), nil
 			}
 		}
 		return boolValue(false), nil
 	case opLike:
-		s, ok := args[0].str()
+		s, ok := a.str()
 		return boolValue(ok && n.re.MatchString(s)), nil
-	case opGt, opGe, opLt, opLe:
-		a, aok := args[0].num()
-		b, bok := args[1].num()
-		if !aok || !bok {
-			return boolValue(false), nil
-		}
-		switch n.op {
-		case opGt:
-			return boolValue(a > b), nil
-		case opGe:
-			return boolValue(a >= b), nil
-		case opLt:
-			return boolValue(a < b), nil
-		default:
-			return boolValue(a <= b), nil
-		}
 	case opNum:
-		if f, ok := args[0].num(); ok {
+		if f, ok := a.num(); ok {
 			return numberValue(f), nil
 		}
 		return value{}, nil
 	case opStr, opLower, opUpper:
-		s, ok := args[0].str()
+		s, ok := a.str()
 		if !ok {
 			return value{}, nil
 		}
@@ -222,20 +204,34 @@ func eval(n *node, e *env) (value, error) {
 		}
 		return stringValue(s), nil
 	}
-	return value{}, fmt.Errorf("rules: cannot evaluate operator %d", n.op)
-}
 
-// evalArgs evaluates every argument; the value operators have at most a
-// handful, "in" as many as the rule lists.
-func evalArgs(nodes []*node, e *env) ([]value, error) {
-	var small [2]value
-	out := small[:0]
-	for _, a := range nodes {
-		v, err := eval(a, e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+	// The remaining operators compare two values.
+	b, err := eval(n.args[1], e)
+	if err != nil {
+		return value{}, err
 	}
-	return out, nil
+	switch n.op {
+	case opEq, opNe:
+		if a.k == missing || b.k == missing {
+			return boolValue(false), nil
+		}
+		return boolValue(equal(a, b) == (n.op == opEq)), nil
+	case opGt, opGe, opLt, opLe:
+		x, xok := a.num()
+		y, yok := b.num()
+		if !xok || !yok {
+			return boolValue(false), nil
+		}
+		switch n.op {
+		case opGt:
+			return boolValue(x > y), nil
+		case opGe:
+			return boolValue(x >= y), nil
+		case opLt:
+			return boolValue(x < y), nil
+		default:
+			return boolValue(x <= y), nil
+		}
+	}
+	return value{}, fmt.Errorf("rules: cannot evaluate operator %d", n.op)
 }

@@ -60,7 +60,15 @@ func parseNumber(s string) (float64, bool) {
 		if len(unit) > maxUnitLen {
 			return 0, false
 		}
-		factor, ok := unitFactors[strings.ToLower(unit)]
+		var lower [maxUnitLen]byte
+		for i := 0; i < len(unit); i++ {
+			c := unit[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		factor, ok := unitFactors[string(lower[:len(unit)])]
 		if !ok {
 			return 0, false
 		}
