@@ -1,0 +1,303 @@
+// Package dhcp is razor-netboot's DHCPv4 server. In full mode it leases
+// addresses from a pool on one named interface (RFC 2131), keeping the
+// leases in a leases.Store so that they are durable before the ACK and
+// survive a restart. In proxy mode it answers only PXE clients, beside the
+// site's own DHCP server, with the boot file and no address (proxyDHCP,
+// PXE specification 2.1 and RFC 4578), on ports 67 and 4011. Both modes
+// choose the boot file with package ipxe and add options 224/225/226
+// (server address, port, base URI) so that the microkernel agent finds the
+// server.
+//
+// The iPXE fast path: offers to PXE and iPXE clients carry option 60
+// "PXEClient", which makes iPXE treat the offer as its ProxyDHCP answer as
+// well and stop waiting (about 2 s) for a separate proxyDHCP server.
+package dhcp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
+)
+
+// Errors; callers use errors.Is.
+var (
+	// ErrConfig: the configuration is invalid; the message names the
+	// field.
+	ErrConfig = errors.New("dhcp: invalid configuration")
+	// ErrOff: New was called with Mode "off".
+	ErrOff = errors.New("dhcp: mode is off")
+)
+
+// Mode selects what the server does.
+type Mode string
+
+// Modes.
+const (
+	Off   Mode = "off"   // no DHCP at all
+	Proxy Mode = "proxy" // proxyDHCP beside the site's DHCP server (the safe default)
+	Full  Mode = "full"  // lease addresses from Range on Interface
+)
+
+// ParseMode parses "off", "proxy" or "full".
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case Off, Proxy, Full:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: dhcp mode %q: want off, proxy or full", ErrConfig, s)
+}
+
+// Defaults.
+const (
+	DefaultLeaseTime    = time.Hour
+	DefaultHTTPPort     = 8026
+	DefaultBaseURI      = "/razor/api"
+	DefaultOfferHold    = 30 * time.Second
+	DefaultDeclineHold  = 10 * time.Minute
+	DefaultMaxInFlight  = 512
+	PXEPort             = 4011 // proxyDHCP port (PXE specification)
+	OptionRazorServer   = 224  // server IPv4 address
+	OptionRazorPort     = 225  // server port, uint16
+	OptionRazorBaseURI  = 226  // base URI of the node API, text
+	optPXEDiscoveryCtrl = 6    // PXE vendor sub-option (option 43)
+)
+
+// Config configures a Server. Zero values take the defaults named on each
+// field.
+type Config struct {
+	// Mode is off, proxy or full. Proxy is what razor-netboot uses by
+	// default; full must be asked for.
+	Mode Mode
+	// Interface is the interface to serve on. Required in full mode;
+	// proxy mode without it listens on every interface.
+	Interface string
+	// RangeFrom and RangeTo bound the address pool, both inclusive.
+	// Required in full mode.
+	RangeFrom, RangeTo netip.Addr
+	// Subnet is the network the pool belongs to (netmask option, and the
+	// check that requests are for our network). Default: the
+	// interface's IPv4 prefix that contains RangeFrom.
+	Subnet netip.Prefix
+	// Routers and DNS are options 3 and 6; DomainName is option 15.
+	Routers, DNS []netip.Addr
+	DomainName   string
+	// LeaseTime is option 51, default one hour.
+	LeaseTime time.Duration
+	// Reservations maps a MAC (any case, colons or dashes) to its fixed
+	// address; a reserved address is never given to another MAC. It may
+	// lie outside the range but must be inside Subnet.
+	Reservations map[string]netip.Addr
+	// ServerIP is the address advertised to clients (server identifier,
+	// siaddr, URLs, option 224). Default: the interface's first IPv4
+	// address. Required in proxy mode without Interface.
+	ServerIP netip.Addr
+	// HTTPPort is the HTTP port of the image and script service (URLs,
+	// option 225), default 8026.
+	HTTPPort int
+	// BaseURI is option 226, the node API's base path, default
+	// "/razor/api".
+	BaseURI string
+	// ScriptPath is the iPXE script path, default "/boot.ipxe".
+	ScriptPath string
+	// BootFiles overrides the iPXE binary names (ipxe.DefaultFiles).
+	BootFiles ipxe.Files
+	// DisableFastPath leaves option 60 "PXEClient" out of full-mode
+	// offers, so iPXE waits for proxyDHCP offers as it would behind a
+	// plain DHCP server. Only for measuring the fast path.
+	DisableFastPath bool
+	// OfferHold is how long an offered address stays reserved for the
+	// client it was offered to, in memory only; default 30 s.
+	OfferHold time.Duration
+	// DeclineHold is how long an address a client declined (RFC 2131
+	// §4.3.3: in use by someone else) is kept out of the pool, default
+	// 10 minutes.
+	DeclineHold time.Duration
+	// MaxInFlight bounds the packets handled at once; more are dropped.
+	// Default 512.
+	MaxInFlight int
+	// Now is the clock, default time.Now.
+	Now func() time.Time
+}
+
+// Validate checks the configuration without touching the network: full
+// mode needs an explicit Interface and Range, and every address must be
+// IPv4. Errors wrap ErrConfig and name the field.
+func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
+	}
+	switch c.Mode {
+	case Off, Proxy, Full:
+	default:
+		return bad("Mode", "%q: want off, proxy or full", c.Mode)
+	}
+	if c.Mode == Full {
+		if c.Interface == "" {
+			return bad("Interface", "full DHCP needs an explicit interface (--dhcp-interface)")
+		}
+		if !c.RangeFrom.IsValid() || !c.RangeTo.IsValid() {
+			return bad("Range", "full DHCP needs an explicit address range (--dhcp-range FROM-TO)")
+		}
+		if !c.RangeFrom.Is4() || !c.RangeTo.Is4() {
+			return bad("Range", "%v-%v is not IPv4", c.RangeFrom, c.RangeTo)
+		}
+		if c.RangeTo.Less(c.RangeFrom) {
+			return bad("Range", "%v-%v ends before it starts", c.RangeFrom, c.RangeTo)
+		}
+		if c.Subnet.IsValid() {
+			if !c.Subnet.Addr().Is4() {
+				return bad("Subnet", "%v is not IPv4", c.Subnet)
+			}
+			if !c.Subnet.Contains(c.RangeFrom) || !c.Subnet.Contains(c.RangeTo) {
+				return bad("Range", "%v-%v is not inside subnet %v", c.RangeFrom, c.RangeTo, c.Subnet)
+			}
+		}
+		for mac, ip := range c.Reservations {
+			if _, err := NormalizeMAC(mac); err != nil {
+				return bad("Reservations", "%v", err)
+			}
+			if !ip.Is4() {
+				return bad("Reservations", "%s: %v is not IPv4", mac, ip)
+			}
+			if c.Subnet.IsValid() && !c.Subnet.Contains(ip) {
+				return bad("Reservations", "%s: %v is not inside subnet %v", mac, ip, c.Subnet)
+			}
+		}
+	}
+	if c.Mode == Proxy && c.Interface == "" && !c.ServerIP.IsValid() {
+		return bad("ServerIP", "proxy DHCP without an interface needs the address to advertise (--advertise-ip)")
+	}
+	if c.ServerIP.IsValid() && !c.ServerIP.Is4() {
+		return bad("ServerIP", "%v is not IPv4", c.ServerIP)
+	}
+	for _, a := range append(append([]netip.Addr{}, c.Routers...), c.DNS...) {
+		if !a.Is4() {
+			return bad("Routers/DNS", "%v is not IPv4", a)
+		}
+	}
+	if c.HTTPPort < 0 || c.HTTPPort > 65535 {
+		return bad("HTTPPort", "%d is not a port", c.HTTPPort)
+	}
+	if c.LeaseTime < 0 || c.LeaseTime > 365*24*time.Hour {
+		return bad("LeaseTime", "%v out of range", c.LeaseTime)
+	}
+	if c.LeaseTime != 0 && c.LeaseTime < 10*time.Second {
+		return bad("LeaseTime", "%v is shorter than 10s", c.LeaseTime)
+	}
+	return nil
+}
+
+// ParseRange parses "FROM-TO" (two IPv4 addresses).
+func ParseRange(s string) (from, to netip.Addr, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return from, to, fmt.Errorf("%w: Range: %q: want FROM-TO", ErrConfig, s)
+	}
+	if from, err = netip.ParseAddr(strings.TrimSpace(a)); err != nil {
+		return from, to, fmt.Errorf("%w: Range: %q: %w", ErrConfig, s, err)
+	}
+	if to, err = netip.ParseAddr(strings.TrimSpace(b)); err != nil {
+		return from, to, fmt.Errorf("%w: Range: %q: %w", ErrConfig, s, err)
+	}
+	if !from.Is4() || !to.Is4() || to.Less(from) {
+		return from, to, fmt.Errorf("%w: Range: %q: want two IPv4 addresses, lowest first", ErrConfig, s)
+	}
+	return from, to, nil
+}
+
+// NormalizeMAC returns an Ethernet MAC upper-case and colon-separated,
+// the form leases.Lease uses.
+func NormalizeMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(strings.ReplaceAll(s, "-", ":"))
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("MAC %q: want six bytes like aa:bb:cc:dd:ee:ff", s)
+	}
+	return strings.ToUpper(hw.String()), nil
+}
+
+func macString(hw net.HardwareAddr) string { return strings.ToUpper(hw.String()) }
+
+// withDefaults fills zero fields; interface-derived fields are resolved
+// by resolveInterface.
+func (c Config) withDefaults() Config {
+	if c.LeaseTime == 0 {
+		c.LeaseTime = DefaultLeaseTime
+	}
+	if c.HTTPPort == 0 {
+		c.HTTPPort = DefaultHTTPPort
+	}
+	if c.BaseURI == "" {
+		c.BaseURI = DefaultBaseURI
+	}
+	if c.OfferHold == 0 {
+		c.OfferHold = DefaultOfferHold
+	}
+	if c.DeclineHold == 0 {
+		c.DeclineHold = DefaultDeclineHold
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.BootFiles = c.BootFiles.WithDefaults()
+	return c
+}
+
+// resolveInterface fills ServerIP and Subnet from the interface's
+// addresses when they are not set.
+func (c *Config) resolveInterface() error {
+	if c.Interface == "" || (c.ServerIP.IsValid() && (c.Mode != Full || c.Subnet.IsValid())) {
+		return nil
+	}
+	ifi, err := net.InterfaceByName(c.Interface)
+	if err != nil {
+		return fmt.Errorf("%w: Interface: %w", ErrConfig, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return fmt.Errorf("%w: Interface %s: %w", ErrConfig, c.Interface, err)
+	}
+	var prefixes []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.To4() == nil {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
+		ones, _ := ipn.Mask.Size()
+		prefixes = append(prefixes, netip.PrefixFrom(ip, ones))
+	}
+	if len(prefixes) == 0 {
+		return fmt.Errorf("%w: Interface: %s has no IPv4 address", ErrConfig, c.Interface)
+	}
+	if !c.ServerIP.IsValid() {
+		c.ServerIP = prefixes[0].Addr()
+		if c.Mode == Full {
+			for _, p := range prefixes {
+				if p.Contains(c.RangeFrom) {
+					c.ServerIP = p.Addr()
+					break
+				}
+			}
+		}
+	}
+	if c.Mode == Full && !c.Subnet.IsValid() {
+		for _, p := range prefixes {
+			if p.Contains(c.RangeFrom) {
+				c.Subnet = p.Masked()
+				break
+			}
+		}
+		if !c.Subnet.IsValid() {
+			return fmt.Errorf("%w: Subnet: no address of %s contains the range start %v; set Subnet", ErrConfig, c.Interface, c.RangeFrom)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,357 @@
+package dhcp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
+)
+
+// port is the role of the socket a request arrived on.
+type port int
+
+const (
+	port67   port = iota // DHCP server port
+	port4011             // proxyDHCP boot server port
+)
+
+// errDrop marks a request that gets no reply by design (not an error of
+// the server).
+var errDrop = errors.New("dhcp: no reply")
+
+// handle answers one request; it returns (nil, errDrop or an error) when
+// there is nothing to send. It never panics on any parsed message.
+func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, on port) (*dhcpv4.DHCPv4, error) {
+	if req.OpCode != dhcpv4.OpcodeBootRequest {
+		return nil, fmt.Errorf("%w: not a BOOTREQUEST", errDrop)
+	}
+	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		return nil, fmt.Errorf("%w: hardware type %v, length %d: only Ethernet", errDrop, req.HWType, len(req.ClientHWAddr))
+	}
+	if s.cfg.Mode == Proxy || on == port4011 {
+		return s.handleProxy(req, on)
+	}
+	return s.handleFull(ctx, req)
+}
+
+// client extracts the boot-relevant fields of a request.
+func client(req *dhcpv4.DHCPv4) ipxe.Client {
+	c := ipxe.Client{VendorClass: req.ClassIdentifier(), UserClass: req.UserClass()}
+	if archs := req.ClientArch(); len(archs) > 0 {
+		c.Arch = archs
+	}
+	return c
+}
+
+func (s *Server) logger(req *dhcpv4.DHCPv4) *slog.Logger {
+	return s.log.With("mac", macString(req.ClientHWAddr), "xid", req.TransactionID.String())
+}
+
+// bootOptions adds the boot file and the Razor options to a reply for a
+// netbooting client. proxy replies always carry option 60 and the PXE
+// discovery control; full-mode offers do unless the fast path is off.
+func (s *Server) bootOptions(req, resp *dhcpv4.DHCPv4, proxy bool) (ipxe.Choice, bool) {
+	s.razorOptions(resp)
+	c := client(req)
+	ch, err := ipxe.Choose(c, s.server)
+	if err != nil {
+		if !errors.Is(err, ipxe.ErrNotNetboot) {
+			s.logger(req).Warn("dhcp: no boot file", "event", "no-bootfile", "err", err)
+		}
+		return ipxe.Choice{}, false
+	}
+	resp.BootFileName = ch.File
+	if ch.Method == ipxe.TFTP {
+		resp.ServerIPAddr = s.server.IP.AsSlice()
+	}
+	switch {
+	case ch.VendorClass == "HTTPClient":
+		// UEFI HTTP boot accepts an offer only if it says HTTPClient.
+		resp.UpdateOption(dhcpv4.OptClassIdentifier(ch.VendorClass))
+	case proxy || !s.cfg.DisableFastPath:
+		resp.UpdateOption(dhcpv4.OptClassIdentifier(ch.VendorClass))
+		// PXE vendor options: discovery control 8 = boot from the file
+		// name given here, no boot server discovery (PXE spec 2.1
+		// table 2-1); without it some PXE ROMs ask 4011 again.
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{optPXEDiscoveryCtrl, 1, 8, 255}))
+	}
+	return ch, true
+}
+
+// razorOptions adds 224/225/226 so the agent finds the server.
+func (s *Server) razorOptions(resp *dhcpv4.DHCPv4) {
+	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorServer), s.server.IP.AsSlice()))
+	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorPort), binary.BigEndian.AppendUint16(nil, uint16(s.cfg.HTTPPort))))
+	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorBaseURI), []byte(s.cfg.BaseURI)))
+}
+
+// handleProxy answers PXE clients only: DISCOVER on 67 with a proxy
+// OFFER, REQUEST on 4011 with an ACK; neither carries an address.
+func (s *Server) handleProxy(req *dhcpv4.DHCPv4, on port) (*dhcpv4.DHCPv4, error) {
+	c := client(req)
+	if !c.Netboot() {
+		return nil, fmt.Errorf("%w: not a PXE client (option 60 %q)", errDrop, c.VendorClass)
+	}
+	var typ dhcpv4.MessageType
+	switch mt := req.MessageType(); {
+	case on == port67 && mt == dhcpv4.MessageTypeDiscover:
+		typ = dhcpv4.MessageTypeOffer
+	case on == port4011 && (mt == dhcpv4.MessageTypeRequest || mt == dhcpv4.MessageTypeInform):
+		typ = dhcpv4.MessageTypeAck
+	default:
+		return nil, fmt.Errorf("%w: proxy ignores %v on port %d", errDrop, mt, map[port]int{port67: 67, port4011: PXEPort}[on])
+	}
+	resp, err := dhcpv4.NewReplyFromRequest(req,
+		dhcpv4.WithMessageType(typ),
+		dhcpv4.WithServerIP(s.server.IP.AsSlice()),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.server.IP.AsSlice())),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: build reply: %w", err)
+	}
+	// RFC 4578 §2.2 / PXE: the client machine identifier is echoed.
+	if uuid := req.GetOneOption(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
+	}
+	ch, ok := s.bootOptions(req, resp, true)
+	if !ok {
+		return nil, fmt.Errorf("%w: no boot file for this client", errDrop)
+	}
+	s.logger(req).Info("dhcp: proxy "+typ.String(), "event", "proxy-"+typ.String(), "file", ch.File, "firmware", ch.Firmware)
+	return resp, nil
+}
+
+// handleFull is the RFC 2131 server.
+func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	if gi := req.GatewayIPAddr; gi != nil && !gi.IsUnspecified() {
+		g, _ := netip.AddrFromSlice(gi.To4())
+		if !s.cfg.Subnet.Contains(g) {
+			return nil, fmt.Errorf("%w: relay %v is outside subnet %v", errDrop, g, s.cfg.Subnet)
+		}
+	}
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		return s.discover(req)
+	case dhcpv4.MessageTypeRequest:
+		return s.request(ctx, req)
+	case dhcpv4.MessageTypeDecline:
+		return nil, s.declined(ctx, req)
+	case dhcpv4.MessageTypeRelease:
+		return nil, s.released(ctx, req)
+	case dhcpv4.MessageTypeInform:
+		return s.inform(req)
+	}
+	return nil, fmt.Errorf("%w: message type %v", errDrop, req.MessageType())
+}
+
+func (s *Server) reply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, yiaddr netip.Addr, leaseTime time.Duration) (*dhcpv4.DHCPv4, error) {
+	mods := []dhcpv4.Modifier{
+		dhcpv4.WithMessageType(typ),
+		dhcpv4.WithServerIP(s.server.IP.AsSlice()),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.server.IP.AsSlice())),
+		dhcpv4.WithNetmask(net.CIDRMask(s.cfg.Subnet.Bits(), 32)),
+	}
+	if yiaddr.IsValid() {
+		mods = append(mods, dhcpv4.WithYourIP(yiaddr.AsSlice()))
+	}
+	if leaseTime > 0 {
+		mods = append(mods,
+			dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(leaseTime)),
+			dhcpv4.WithOption(dhcpv4.OptRenewTimeValue(leaseTime/2)),
+			dhcpv4.WithOption(dhcpv4.OptRebindingTimeValue(leaseTime*7/8)),
+		)
+	}
+	if len(s.routers) > 0 {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptRouter(s.routers...)))
+	}
+	if len(s.dns) > 0 {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDNS(s.dns...)))
+	}
+	if s.cfg.DomainName != "" {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDomainName(s.cfg.DomainName)))
+	}
+	resp, err := dhcpv4.NewReplyFromRequest(req, mods...)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: build reply: %w", err)
+	}
+	if typ != dhcpv4.MessageTypeNak {
+		s.bootOptions(req, resp, false)
+	}
+	return resp, nil
+}
+
+func (s *Server) discover(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	mac := macString(req.ClientHWAddr)
+	var requested netip.Addr
+	if r := req.RequestedIPAddress(); r != nil {
+		requested, _ = netip.AddrFromSlice(r.To4())
+	}
+	ip, ok := s.pool.offer(mac, requested, s.cfg.Now(), s.cfg.OfferHold)
+	if !ok {
+		s.logger(req).Warn("dhcp: pool exhausted", "event", "exhausted")
+		return nil, fmt.Errorf("%w: pool exhausted", errDrop)
+	}
+	resp, err := s.reply(req, dhcpv4.MessageTypeOffer, ip, s.cfg.LeaseTime)
+	if err != nil {
+		return nil, err
+	}
+	s.logger(req).Info("dhcp: offer", "event", "offer", "ip", ip, "file", resp.BootFileName)
+	return resp, nil
+}
+
+func (s *Server) nak(req *dhcpv4.DHCPv4, why string) (*dhcpv4.DHCPv4, error) {
+	resp, err := dhcpv4.NewReplyFromRequest(req,
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.server.IP.AsSlice())),
+		dhcpv4.WithOption(dhcpv4.OptMessage(why)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: build nak: %w", err)
+	}
+	// RFC 2131 §4.3.2: a NAK through a relay has the broadcast bit set.
+	if !isZero(req.GatewayIPAddr) {
+		resp.SetBroadcast()
+	}
+	// NewReplyFromRequest copies ciaddr; a NAK carries none (Table 3).
+	resp.ClientIPAddr = net.IPv4zero
+	s.logger(req).Info("dhcp: nak", "event", "nak", "reason", why)
+	return resp, nil
+}
+
+func isZero(ip net.IP) bool { return ip == nil || ip.IsUnspecified() }
+
+// request handles DHCPREQUEST in its four client states (RFC 2131
+// §4.3.2).
+func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	mac := macString(req.ClientHWAddr)
+	now := s.cfg.Now()
+	var ip netip.Addr
+	sid := req.ServerIdentifier()
+	reqIP := req.RequestedIPAddress()
+	switch {
+	case sid != nil:
+		// SELECTING. A request naming another server is that client
+		// declining our offer: RFC 2131 §4.3.2 says not to answer.
+		if got, _ := netip.AddrFromSlice(sid.To4()); got != s.server.IP {
+			s.pool.dropOffer(mac)
+			s.logger(req).Debug("dhcp: client chose another server", "event", "other-server", "server", got)
+			return nil, fmt.Errorf("%w: client chose server %v", errDrop, got)
+		}
+		if reqIP == nil {
+			return s.nak(req, "requested address missing")
+		}
+		ip, _ = netip.AddrFromSlice(reqIP.To4())
+	case reqIP != nil && isZero(req.ClientIPAddr):
+		// INIT-REBOOT: verify the remembered address.
+		ip, _ = netip.AddrFromSlice(reqIP.To4())
+	case !isZero(req.ClientIPAddr):
+		// RENEWING (unicast) or REBINDING (broadcast).
+		ip, _ = netip.AddrFromSlice(req.ClientIPAddr.To4())
+	default:
+		return s.nak(req, "no address requested")
+	}
+	if !ip.Is4() || !s.cfg.Subnet.Contains(ip) {
+		return s.nak(req, fmt.Sprintf("address %v is not on this network", ip))
+	}
+	if !s.pool.claim(mac, ip, now, s.cfg.OfferHold) {
+		return s.nak(req, fmt.Sprintf("address %v is not available to this client", ip))
+	}
+	l := leases.Lease{MAC: mac, IP: ip, Hostname: req.HostName(), Expires: now.Add(s.cfg.LeaseTime)}
+	// Durable before the ACK.
+	if err := s.store.PutLease(ctx, l); err != nil {
+		if errors.Is(err, leases.ErrConflict) {
+			s.pool.dropOffer(mac)
+			return s.nak(req, fmt.Sprintf("address %v is held by another client", ip))
+		}
+		s.pool.dropOffer(mac)
+		return nil, fmt.Errorf("dhcp: store lease %v for %s: %w", ip, mac, err)
+	}
+	s.pool.committed(l)
+	resp, err := s.reply(req, dhcpv4.MessageTypeAck, ip, s.cfg.LeaseTime)
+	if err != nil {
+		return nil, err
+	}
+	s.logger(req).Info("dhcp: ack", "event", "ack", "ip", ip, "file", resp.BootFileName, "hostname", l.Hostname)
+	return resp, nil
+}
+
+// declined handles DHCPDECLINE (RFC 2131 §4.3.3): the address is in use
+// by someone else, so it leaves the pool for a while.
+func (s *Server) declined(ctx context.Context, req *dhcpv4.DHCPv4) error {
+	mac := macString(req.ClientHWAddr)
+	r := req.RequestedIPAddress()
+	if r == nil {
+		return fmt.Errorf("%w: decline without requested address", errDrop)
+	}
+	ip, _ := netip.AddrFromSlice(r.To4())
+	if !s.pool.owns(mac, ip) {
+		return fmt.Errorf("%w: decline of %v that %s does not hold", errDrop, ip, mac)
+	}
+	s.pool.decline(ip, s.cfg.Now().Add(s.cfg.DeclineHold))
+	s.pool.release(mac)
+	s.logger(req).Warn("dhcp: address declined", "event", "decline", "ip", ip)
+	if err := s.store.DeleteLease(ctx, mac); err != nil {
+		return fmt.Errorf("dhcp: delete declined lease of %s: %w", mac, err)
+	}
+	return errDrop
+}
+
+// released handles DHCPRELEASE (RFC 2131 §4.3.4).
+func (s *Server) released(ctx context.Context, req *dhcpv4.DHCPv4) error {
+	mac := macString(req.ClientHWAddr)
+	ip, _ := netip.AddrFromSlice(req.ClientIPAddr.To4())
+	l, ok := s.pool.lease(mac)
+	if !ok || l.IP != ip {
+		return fmt.Errorf("%w: release of %v that %s does not hold", errDrop, ip, mac)
+	}
+	s.pool.release(mac)
+	s.logger(req).Info("dhcp: released", "event", "release", "ip", ip)
+	if err := s.store.DeleteLease(ctx, mac); err != nil {
+		return fmt.Errorf("dhcp: delete released lease of %s: %w", mac, err)
+	}
+	return errDrop
+}
+
+// inform answers DHCPINFORM (RFC 2131 §4.3.5): options, no address, no
+// lease time.
+func (s *Server) inform(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	if isZero(req.ClientIPAddr) {
+		return nil, fmt.Errorf("%w: inform without ciaddr", errDrop)
+	}
+	resp, err := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	s.logger(req).Info("dhcp: inform", "event", "inform", "ip", req.ClientIPAddr)
+	return resp, nil
+}
+
+// replyAddr is where a reply goes (RFC 2131 §4.1): to the relay, to
+// ciaddr, or broadcast. A client without an address that did not ask for
+// broadcast could be reached by unicast to yiaddr only after writing an
+// ARP entry; we broadcast instead, which §4.1 allows and every client
+// accepts. proxyDHCP answers on 4011 go back to the sender.
+func replyAddr(req, resp *dhcpv4.DHCPv4, peer net.Addr, on port) net.Addr {
+	if on == port4011 {
+		return peer
+	}
+	if !isZero(req.GatewayIPAddr) {
+		return &net.UDPAddr{IP: req.GatewayIPAddr, Port: dhcpv4.ServerPort}
+	}
+	if resp.MessageType() == dhcpv4.MessageTypeNak {
+		return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+	}
+	if !isZero(req.ClientIPAddr) {
+		return &net.UDPAddr{IP: req.ClientIPAddr, Port: dhcpv4.ClientPort}
+	}
+	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+}

@@ -1,0 +1,229 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
+)
+
+// maxPacket bounds the read buffer: DHCP messages fit an Ethernet frame
+// (RFC 2131 §2: 576 bytes minimum, larger only by option 57).
+const maxPacket = 1500
+
+// Server is a DHCPv4 server in full or proxy mode. It is safe for
+// concurrent use: each packet is handled on its own goroutine, up to
+// Config.MaxInFlight at once.
+type Server struct {
+	cfg     Config
+	store   leases.Store
+	log     *slog.Logger
+	pool    *pool
+	server  ipxe.Server
+	routers []net.IP
+	dns     []net.IP
+	sem     chan struct{}
+	bufs    sync.Pool
+}
+
+// New checks cfg (Config.Validate, then the interface's addresses for
+// ServerIP and Subnet when they are not set) and, in full mode, loads the
+// store's leases. store may be nil in proxy mode, which leases nothing;
+// log may be nil (discard).
+func New(cfg Config, store leases.Store, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Mode == Off {
+		return nil, ErrOff
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.resolveInterface(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg, store: store, log: log.With("component", "dhcp"),
+		server: ipxe.Server{IP: cfg.ServerIP, HTTPPort: cfg.HTTPPort, ScriptPath: cfg.ScriptPath, Files: cfg.BootFiles},
+		sem:    make(chan struct{}, cfg.MaxInFlight),
+	}
+	s.bufs.New = func() any { b := make([]byte, maxPacket); return &b }
+	for _, a := range cfg.Routers {
+		s.routers = append(s.routers, a.AsSlice())
+	}
+	for _, a := range cfg.DNS {
+		s.dns = append(s.dns, a.AsSlice())
+	}
+	if cfg.Mode == Full {
+		if store == nil {
+			return nil, fmt.Errorf("%w: full mode needs a lease store", ErrConfig)
+		}
+		s.pool = newPool(cfg.RangeFrom, cfg.RangeTo, cfg.Subnet, cfg.Reservations)
+		ls, err := store.ListLeases(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("dhcp: load leases: %w", err)
+		}
+		s.pool.load(ls)
+		s.log.Info("dhcp: full mode", "interface", cfg.Interface, "range", cfg.RangeFrom.String()+"-"+cfg.RangeTo.String(),
+			"subnet", cfg.Subnet, "server", cfg.ServerIP, "leases", len(ls))
+	} else {
+		s.log.Info("dhcp: proxy mode", "interface", cfg.Interface, "server", cfg.ServerIP)
+	}
+	return s, nil
+}
+
+// ServerIP is the address the server advertises.
+func (s *Server) ServerIP() netip.Addr { return s.cfg.ServerIP }
+
+// Serve binds the DHCP port 67 on the configured interface (and, in
+// proxy mode, the proxyDHCP port 4011) and serves until ctx is done or a
+// socket fails. It returns nil after ctx is done.
+func (s *Server) Serve(ctx context.Context) error {
+	c67, err := server4.NewIPv4UDPConn(s.cfg.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+	if err != nil {
+		return fmt.Errorf("dhcp: listen on %s port 67: %w", s.ifName(), err)
+	}
+	conns := []struct {
+		c  net.PacketConn
+		on port
+	}{{c67, port67}}
+	if s.cfg.Mode == Proxy {
+		c4011, err := server4.NewIPv4UDPConn(s.cfg.Interface, &net.UDPAddr{Port: PXEPort})
+		if err != nil {
+			c67.Close()
+			return fmt.Errorf("dhcp: listen on %s port %d: %w", s.ifName(), PXEPort, err)
+		}
+		conns = append(conns, struct {
+			c  net.PacketConn
+			on port
+		}{c4011, port4011})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(conns))
+	for _, c := range conns {
+		go func() { errs <- s.serve(ctx, c.c, c.on) }()
+	}
+	var first error
+	for range conns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+func (s *Server) ifName() string {
+	if s.cfg.Interface == "" {
+		return "all interfaces"
+	}
+	return s.cfg.Interface
+}
+
+// ServeConn serves DHCP on an already-open socket that plays the role of
+// port 67 (tests bind their own; replies go to port 68 or the relay, so
+// the socket needs SO_BROADCAST, as server4.NewIPv4UDPConn sets). It
+// closes conn when ctx is done and returns nil then, or the read error.
+func (s *Server) ServeConn(ctx context.Context, conn net.PacketConn) error {
+	return s.serve(ctx, conn, port67)
+}
+
+// ServePXEConn serves proxyDHCP requests on an already-open socket that
+// plays the role of port 4011; replies go back to the sender.
+func (s *Server) ServePXEConn(ctx context.Context, conn net.PacketConn) error {
+	return s.serve(ctx, conn, port4011)
+}
+
+func (s *Server) serve(ctx context.Context, conn net.PacketConn, on port) error {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		bp := s.bufs.Get().(*[]byte)
+		n, peer, err := conn.ReadFrom(*bp)
+		if err != nil {
+			s.bufs.Put(bp)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("dhcp: socket closed: %w", err)
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("dhcp: read: %w", err)
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.bufs.Put(bp)
+			s.log.Debug("dhcp: busy, packet dropped", "peer", peer)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			defer s.bufs.Put(bp)
+			resp, dst := s.HandlePacket(ctx, (*bp)[:n], peer, on == port4011)
+			if resp == nil {
+				return
+			}
+			if _, err := conn.WriteTo(resp, dst); err != nil {
+				s.log.Warn("dhcp: send reply", "dst", dst, "err", err)
+			}
+		}()
+	}
+}
+
+// HandlePacket parses one packet that arrived from peer and returns the
+// reply's bytes and destination, or nil. It is the whole server minus
+// the socket, for fuzzing and for callers with their own socket loop;
+// bad packets are logged and dropped, never a panic. pxePort marks a
+// packet received on the proxyDHCP port 4011.
+func (s *Server) HandlePacket(ctx context.Context, pkt []byte, peer net.Addr, pxePort bool) (out []byte, dst net.Addr) {
+	defer func() {
+		// The parser is a dependency: whatever it does with hostile
+		// input must not take the server down.
+		if r := recover(); r != nil {
+			s.log.Error("dhcp: packet handler panicked; packet dropped", "peer", peer, "len", len(pkt), "panic", fmt.Sprint(r))
+			out, dst = nil, nil
+		}
+	}()
+	on := port67
+	if pxePort {
+		on = port4011
+	}
+	req, err := dhcpv4.FromBytes(pkt)
+	if err != nil {
+		s.log.Debug("dhcp: bad packet dropped", "peer", peer, "len", len(pkt), "err", err)
+		return nil, nil
+	}
+	resp, err := s.handle(ctx, req, on)
+	if err != nil {
+		lvl := slog.LevelWarn
+		if errors.Is(err, errDrop) {
+			lvl = slog.LevelDebug
+		}
+		s.logger(req).Log(ctx, lvl, "dhcp: no reply", "peer", peer, "type", req.MessageType().String(), "reason", err)
+		return nil, nil
+	}
+	return resp.ToBytes(), replyAddr(req, resp, peer, on)
+}
