@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "razor.db"), Options{})
+		if err != nil {
+			t.Fatalf("Open = %v", err)
+		}
+		return s
+	})
+}
+
+// A registration survives closing and reopening the file, and the schema
+// is not applied twice.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "razor.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.RegisterNode(ctx, store.Registration{MACs: []string{"525400000001"}, Facts: map[string]string{"a": "b"}, LastState: "idle", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close twice = %v", err)
+	}
+	if _, err := s.GetNode(ctx, res.Node.ID); err == nil {
+		t.Errorf("GetNode after Close = nil error")
+	}
+	if _, err := s.QueueCommand(ctx, res.Node.ID, "reboot", time.Now()); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("QueueCommand after Close = %v, want ErrClosed", err)
+	}
+	s, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("reopen = %v", err)
+	}
+	defer s.Close()
+	n, err := s.GetNode(ctx, res.Node.ID)
+	if err != nil || n.Facts["a"] != "b" {
+		t.Errorf("GetNode after reopen = %+v, %v", n, err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Open(ctx, "", Options{}); err == nil {
+		t.Errorf("Open(\"\") = nil error")
+	}
+	if _, err := Open(ctx, filepath.Join(t.TempDir(), "missing", "dir", "razor.db"), Options{}); err == nil {
+		t.Errorf("Open(missing dir) = nil error")
+	}
+}
+
+func TestNodeSeq(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want int64
+		ok   bool
+	}{
+		{"node1", 1, true}, {"node42", 42, true}, {"node0", 0, false}, {"node01", 0, false},
+		{"node", 0, false}, {"node-1", 0, false}, {"node+1", 0, false}, {"x1", 0, false}, {"", 0, false},
+	} {
+		got, ok := nodeSeq(tc.id)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("nodeSeq(%q) = %d, %v; want %d, %v", tc.id, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// Group commit: many concurrent writers are committed in few
+// transactions, and each is acknowledged.
+func BenchmarkRegisterParallel(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "razor.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.SetParallelism(32)
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mac := []string{"52" + hex10(n.Add(1))}
+			if _, err := s.RegisterNode(ctx, store.Registration{MACs: mac, Facts: map[string]string{"a": "b"}, LastState: "idle", At: time.Now()}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func hex10(i int64) string {
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 10)
+	for j := range b {
+		b[j] = digits[(i>>(4*j))&0xF]
+	}
+	return string(b)
+}
