@@ -1,0 +1,240 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// A real ed25519 public key (its private half is not kept anywhere).
+const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIh1Ed5dYZ3LrvUzdNTBYuPt7ZQ2U0xYDbqRvWfZxV8u test@example"
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadShippedSpecs(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, home, ".ssh/id_ed25519.pub", testKey+"\n")
+	prod, err := Load("../../images/prod.yaml", Options{Home: home})
+	if err != nil {
+		t.Fatalf("Load(prod.yaml) = %v", err)
+	}
+	dev, err := Load("../../images/dev.yaml", Options{Home: home})
+	if err != nil {
+		t.Fatalf("Load(dev.yaml) = %v", err)
+	}
+	type summary struct {
+		Name, Variant, Base, Kernel, Busybox, Cmdline, Compression string
+		Modules, Tags, Keys                                         []string
+		Layers                                                      int
+	}
+	sum := func(s *Spec) summary {
+		keys, err := s.AuthorizedKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return summary{s.Name, s.Variant, s.Base, s.Debian.Kernel, s.Debian.Busybox, s.Cmdline(),
+			s.Initrd.Compression, s.Modules.Include, s.AgentTags(), keys, len(s.Layers)}
+	}
+	want := summary{"razor-mk", "prod", "debian", "linux-image-amd64", "busybox-static",
+		"console=tty0 console=ttyS0,115200n8 quiet panic=10", "zstd", DefaultModules, nil, nil, 1}
+	if diff := cmp.Diff(want, sum(prod)); diff != "" {
+		t.Errorf("Load(prod.yaml) mismatch (-want +got):\n%s", diff)
+	}
+	want = summary{"razor-mk-dev", "dev", "debian", "linux-image-amd64", "busybox-static",
+		"console=tty0 console=ttyS0,115200n8 panic=10", "zstd", DefaultModules, []string{"dev"}, []string{testKey}, 2}
+	if diff := cmp.Diff(want, sum(dev)); diff != "" {
+		t.Errorf("Load(dev.yaml) mismatch (-want +got):\n%s", diff)
+	}
+	if got := dev.Userland.BusyboxExclude; len(got) == 0 {
+		t.Errorf("dev.yaml did not inherit userland.busybox_exclude from prod.yaml")
+	}
+	// --variant overrides; prod ignores the dev keys.
+	p2, err := Load("../../images/dev.yaml", Options{Home: home, Variant: "prod"})
+	if err != nil {
+		t.Fatalf("Load(dev.yaml, --variant prod) = %v", err)
+	}
+	if got := p2.AgentTags(); len(got) != 0 {
+		t.Errorf("Load(dev.yaml, --variant prod).AgentTags() = %v, want none", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "s.yaml", "name: x\nbase: debian\n")
+	s, err := Load(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{s.Variant, s.Arch, s.Debian.Kernel, s.Debian.Busybox, s.Initrd.Compression, s.Userland.Hostname, s.Cmdline()}
+	want := []string{"prod", "amd64", "linux-image-amd64", "busybox-static", "gzip", "razor-mk", DefaultCmdline}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(DefaultModules, s.Modules.Include); diff != "" {
+		t.Errorf("default modules mismatch (-want +got):\n%s", diff)
+	}
+	// An explicit empty list means no modules, and paths are resolved
+	// relative to the spec.
+	writeFile(t, dir, "files/hello", "hi")
+	p = writeFile(t, dir, "s2.yaml", "name: x\nbase: debian\nmodules: {include: []}\nfiles:\n  - {src: files/hello, dst: /etc/hello, mode: \"0600\"}\n")
+	s, err = Load(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Modules.Include) != 0 {
+		t.Errorf("modules.include: [] gave %v, want none", s.Modules.Include)
+	}
+	if got, want := s.Files[0], (File{Src: filepath.Join(dir, "files/hello"), Dst: "/etc/hello", Mode: 0o600}); got != want {
+		t.Errorf("files[0] = %+v, want %+v", got, want)
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "parent.yaml", "name: p\nbase: debian\nvariant: dev\n")
+	writeFile(t, dir, "cycle-a.yaml", "extends: cycle-b.yaml\nname: a\n")
+	writeFile(t, dir, "cycle-b.yaml", "extends: cycle-a.yaml\nname: b\n")
+	writeFile(t, dir, "badkeys.pub", "ssh-ed25519 nothex\n")
+	writeFile(t, dir, "notadeb.txt", "x")
+	tests := []struct {
+		name string
+		yaml string
+		want string // substring of the error: file:line: key: message
+	}{
+		{"unknown top key", "name: x\nbase: debian\nnam: y\n", "s.yaml:3: nam: unknown key"},
+		{"unknown nested key", "name: x\nbase: debian\ndebian:\n  kernl: linux-image-amd64\n", "s.yaml:4: debian.kernl: unknown key"},
+		{"unknown key in list item", "name: x\nbase: debian\nfiles:\n  - src: a\n    dest: /x\n", "s.yaml:5: files[0].dest: unknown key"},
+		{"missing name", "base: debian\n", "s.yaml: name: required"},
+		{"bad name", "name: \"a b\"\nbase: debian\n", "s.yaml:1: name: \"a b\": want"},
+		{"name not a string", "name: 12\nbase: debian\n", "s.yaml:1: name: want a string, got int \"12\""},
+		{"missing base", "name: x\n", "s.yaml: base: required"},
+		{"unknown base", "name: x\nbase: gentoo\n", "s.yaml:2: base: unknown base \"gentoo\""},
+		{"bad variant", "name: x\nbase: debian\nvariant: staging\n", "s.yaml:3: variant: \"staging\": want dev or prod"},
+		{"bad arch", "name: x\nbase: debian\narch: sparc\n", "s.yaml:3: arch: \"sparc\""},
+		{"section not a mapping", "name: x\nbase: debian\ndebian: linux\n", "s.yaml:3: debian: want a mapping"},
+		{"list not a list", "name: x\nbase: debian\nmodules:\n  include: virtio_net\n", "s.yaml:4: modules.include: want a list"},
+		{"bad package name", "name: x\nbase: debian\ndebian: {kernel: Linux_Image}\n", "s.yaml:3: debian.kernel: \"Linux_Image\" is not a Debian package name"},
+		{"missing kernel deb", "name: x\nbase: debian\ndebian:\n  kernel_deb: nope.deb\n", "s.yaml:4: debian.kernel_deb: " + filepath.Join(dir, "nope.deb") + ": no such file"},
+		{"deb not .deb", "name: x\nbase: debian\ndebian:\n  busybox_deb: notadeb.txt\n", "s.yaml:4: debian.busybox_deb: " + filepath.Join(dir, "notadeb.txt") + ": want a .deb file"},
+		{"kernel and kernel_deb", "name: x\nbase: debian\ndebian:\n  kernel: linux-image-amd64\n  kernel_deb: notadeb.txt\n", "s.yaml:5: debian.kernel_deb: give debian.kernel or debian.kernel_deb"},
+		{"bad glob", "name: x\nbase: debian\nmodules:\n  include:\n    - virtio_net\n    - \"mlx[\"\n", "s.yaml:6: modules.include[1]: \"mlx[\": bad glob"},
+		{"empty module", "name: x\nbase: debian\nmodules:\n  exclude: [\"\"]\n", "s.yaml:4: modules.exclude[0]: empty module pattern"},
+		{"escaping module path", "name: x\nbase: debian\nmodules:\n  include: [../x]\n", "s.yaml:4: modules.include[0]: \"../x\""},
+		{"missing firmware dir", "name: x\nbase: debian\nfirmware:\n  dirs: [/nonexistent/fw]\n", "s.yaml:4: firmware.dirs[0]: /nonexistent/fw: no such directory"},
+		{"bad compression", "name: x\nbase: debian\ninitrd:\n  compression: lzo\n", "s.yaml:4: initrd.compression: \"lzo\""},
+		{"bad level", "name: x\nbase: debian\ninitrd:\n  compression: gzip\n  level: 12\n", "s.yaml:5: initrd.level: 12: gzip levels are 1-9"},
+		{"level on xz", "name: x\nbase: debian\ninitrd: {compression: xz, level: 3}\n", "s.yaml:3: initrd.level: 3: xz takes no level"},
+		{"level not int", "name: x\nbase: debian\ninitrd:\n  level: high\n", "s.yaml:4: initrd.level: cannot unmarshal"},
+		{"cmdline with token", "name: x\nbase: debian\nkernel:\n  cmdline: quiet razor.token=abc\n", "s.yaml:4: kernel.cmdline: razor.token= is added per node"},
+		{"cmdline with rdinit", "name: x\nbase: debian\nkernel:\n  cmdline: rdinit=/bin/sh\n", "s.yaml:4: kernel.cmdline: rdinit="},
+		{"bad hostname", "name: x\nbase: debian\nuserland:\n  hostname: Razor_MK\n", "s.yaml:4: userland.hostname: \"Razor_MK\""},
+		{"bad applet", "name: x\nbase: debian\nuserland:\n  busybox_exclude: [\"a/b\"]\n", "s.yaml:4: userland.busybox_exclude[0]: \"a/b\" is not an applet name"},
+		{"dev tag in prod", "name: x\nbase: debian\nagent:\n  tags: [netgo, dev]\n", "s.yaml:4: agent.tags[1]: the dev tag compiles the SSH server in"},
+		{"missing agent", "name: x\nbase: debian\nagent:\n  path: bin/mk-agent\n", "s.yaml:4: agent.path: " + filepath.Join(dir, "bin/mk-agent") + ": no such file"},
+		{"agent source without go.mod", "name: x\nbase: debian\nagent:\n  source: /\n", "s.yaml:4: agent.source: /: no go.mod there"},
+		{"bad authorized key", "name: x\nbase: debian\nvariant: dev\nssh:\n  authorized_keys:\n    - \"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIIh1Ed5dYZ3LrvUzdNTBYuPt7ZQ2U0xYDbqRvWfZxV8u\"\n", "s.yaml:6: ssh.authorized_keys[0]: ssh-rsa key: the blob is not a ssh-rsa key"},
+		{"not a key", "name: x\nbase: debian\nssh:\n  authorized_keys: [hello]\n", "s.yaml:4: ssh.authorized_keys[0]: no key type"},
+		{"bad key file", "name: x\nbase: debian\nssh:\n  authorized_keys_files: [badkeys.pub]\n", "s.yaml:4: ssh.authorized_keys_files[0]: " + filepath.Join(dir, "badkeys.pub") + ":1: ssh-ed25519 key: blob is not base64"},
+		{"missing key file", "name: x\nbase: debian\nssh:\n  authorized_keys_files: [nokeys.pub]\n", "s.yaml:4: ssh.authorized_keys_files[0]: " + filepath.Join(dir, "nokeys.pub") + ": no such file"},
+		{"file src missing", "name: x\nbase: debian\nfiles:\n  - src: nothere\n    dst: /etc/x\n", "s.yaml:4: files[0].src: " + filepath.Join(dir, "nothere") + ": no such file"},
+		{"file dst relative", "name: x\nbase: debian\nfiles:\n  - src: notadeb.txt\n    dst: etc/x\n", "s.yaml:5: files[0].dst: \"etc/x\": want a clean absolute path"},
+		{"file dst init", "name: x\nbase: debian\nfiles:\n  - src: notadeb.txt\n    dst: /init\n", "s.yaml:5: files[0].dst: /init is the agent"},
+		{"file dst dev", "name: x\nbase: debian\nfiles:\n  - src: notadeb.txt\n    dst: /dev/x\n", "s.yaml:5: files[0].dst: /dev/x: /proc, /sys and /dev"},
+		{"file dst duplicate", "name: x\nbase: debian\nfiles:\n  - {src: notadeb.txt, dst: /a}\n  - {src: notadeb.txt, dst: /a}\n", "s.yaml:5: files[1].dst: /a is also files[0].dst"},
+		{"bad mode", "name: x\nbase: debian\nfiles:\n  - src: notadeb.txt\n    dst: /etc/x\n    mode: \"0999\"\n", "s.yaml:6: files[0].mode: mode \"0999\" is not an octal permission"},
+		{"duplicate key", "name: x\nbase: debian\nname: y\n", "s.yaml:3: mapping key \"name\" already defined at line 1"},
+		{"syntax error", "name: x\n\tbase: debian\n", "s.yaml:2: found a tab character"},
+		{"not a mapping", "- name\n", "s.yaml:1: a spec is a mapping"},
+		{"empty", "", "s.yaml: empty spec"},
+		{"extends missing", "extends: nothere.yaml\nname: x\n", "s.yaml:1: extends: " + filepath.Join(dir, "nothere.yaml") + ": not a readable file"},
+		{"extends cycle", "extends: cycle-a.yaml\nname: x\n", "extends: cycle:"},
+		{"error in parent", "extends: parent.yaml\nagent:\n  tags: [dev]\nvariant: prod\n", "s.yaml:3: agent.tags[0]: the dev tag"},
+		{"merge key refused", "name: x\nbase: debian\n<<: {variant: dev}\n", "s.yaml:3: <<: unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, dir, "s.yaml", tt.yaml)
+			_, err := Load(p, Options{Home: dir})
+			if err == nil {
+				t.Fatalf("Load(%q) = nil error, want %q", tt.yaml, tt.want)
+			}
+			if !errors.Is(err, ErrSpec) {
+				t.Errorf("Load(%q) = %v, does not wrap ErrSpec", tt.yaml, err)
+			}
+			got := strings.ReplaceAll(err.Error(), dir+"/s.yaml", "s.yaml")
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("Load(%q) = %q, want it to contain %q", tt.yaml, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSeveralErrorsReported(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "s.yaml", "name: x\nbase: debian\nvariant: qa\ninitrd:\n  compression: lzo\n")
+	_, err := Load(p, Options{})
+	if err == nil {
+		t.Fatal("Load = nil, want two errors")
+	}
+	for _, want := range []string{"s.yaml:3: variant:", "s.yaml:5: initrd.compression:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Load = %q, want it to contain %q", err, want)
+		}
+	}
+}
+
+func TestAuthorizedKeysFlag(t *testing.T) {
+	dir := t.TempDir()
+	k := writeFile(t, dir, "k.pub", "# my key\n\n"+testKey+"\n")
+	p := writeFile(t, dir, "s.yaml", "name: x\nbase: debian\nvariant: dev\nssh:\n  authorized_keys: [\""+testKey+"\"]\n")
+	s, err := Load(p, Options{AuthorizedKeysFiles: []string{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AuthorizedKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{testKey}, got); diff != "" {
+		t.Errorf("AuthorizedKeys() mismatch (-want +got):\n%s", diff)
+	}
+	_, err = Load(p, Options{AuthorizedKeysFiles: []string{filepath.Join(dir, "none.pub")}})
+	if err == nil || !strings.Contains(err.Error(), "--authorized-keys[0]: ssh.authorized_keys_files[0]") {
+		t.Errorf("Load(--authorized-keys none.pub) = %v, want an error naming --authorized-keys", err)
+	}
+}
+
+func TestCheckAuthorizedKey(t *testing.T) {
+	tests := []struct {
+		line string
+		ok   bool
+	}{
+		{testKey, true},
+		{`from="10.0.0.0/8",command="echo a b" ` + testKey, true},
+		{"ssh-ed25519", false},
+		{"ssh-ed25519 !!!", false},
+		{"ssh-ed25519 AAAA", false},
+		{"", false},
+		{"foo bar", false},
+	}
+	for _, tt := range tests {
+		err := CheckAuthorizedKey(tt.line)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckAuthorizedKey(%q) = %v, want ok=%v", tt.line, err, tt.ok)
+		}
+	}
+}
