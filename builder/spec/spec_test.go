@@ -38,8 +38,8 @@ func TestLoadShippedSpecs(t *testing.T) {
 	}
 	type summary struct {
 		Name, Variant, Base, Kernel, Busybox, Cmdline, Compression string
-		Modules, Tags, Keys                                         []string
-		Layers                                                      int
+		Modules, Tags, Keys                                        []string
+		Layers                                                     int
 	}
 	sum := func(s *Spec) summary {
 		keys, err := s.AuthorizedKeys()
