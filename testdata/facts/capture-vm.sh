@@ -10,6 +10,10 @@
 #   testdata/facts/vmware  an i440fx guest dressed as VMware (SMBIOS 2.x
 #                          strings of a VMware VM, vmxnet3 + e1000, PVSCSI
 #                          disk), two sockets
+#   testdata/facts/vmware-sysfs-dmi
+#                          the same without the SMBIOS tables but with the
+#                          kernel's /sys/class/dmi/id, as a non-root reader
+#                          or an old kernel sees it
 #
 # Usage: testdata/facts/capture-vm.sh [qemu|vmware ...]   (default: both)
 # Needs: qemu-system-x86_64, apt-get (to download the .debs), dpkg-deb, cpio,
@@ -107,10 +111,21 @@ run_vm() {
     exit 1
   fi
   grep -E '^(mk-agent|capture):' "$log" >&2 || true
-  rm -rf "$here/$name"
-  mkdir -p "$here/$name"
-  tr -d '\r' <"$out" | base64 -d | tar -x -C "$here/$name"
+  local x=$work/$name.x
+  rm -rf "$x" "$here/$name"
+  mkdir -p "$x"
+  tr -d '\r' <"$out" | base64 -d | tar -x -C "$x"
+  mv "$x/tree" "$here/$name"
   echo "capture-vm: wrote $here/$name ($(find "$here/$name" -type f | wc -l) files)" >&2
+  if [ -n "${SYSFS_DMI_TREE:-}" ]; then
+    local alt=$here/$SYSFS_DMI_TREE
+    rm -rf "$alt"
+    cp -a "$here/$name" "$alt"
+    rm -rf "$alt/sys/firmware/dmi/tables"
+    mkdir -p "$alt/sys/class/dmi"
+    cp -a "$x/dmi-id" "$alt/sys/class/dmi/id"
+    echo "capture-vm: wrote $alt" >&2
+  fi
 }
 
 disk() { truncate -s "$2" "$work/$1.img"; echo "$work/$1.img"; }
@@ -135,7 +150,7 @@ fi
 
 if [[ " ${targets[*]} " == *" vmware "* ]]; then
   build_initrd "$work/vmware.initrd" vmxnet3 e1000 vmw_pvscsi sd_mod
-  run_vm vmware "capture.mac=00:50:56:a1:b2:c3 capture.ip=192.168.122.50/24 capture.gw=192.168.122.1" \
+  SYSFS_DMI_TREE=vmware-sysfs-dmi run_vm vmware "capture.mac=00:50:56:a1:b2:c3 capture.ip=192.168.122.50/24 capture.gw=192.168.122.1" \
     -machine pc -m 1024 -smp 2,sockets=2,cores=1,threads=1 \
     -smbios "type=0,vendor=Phoenix Technologies LTD,version=6.00,date=11/12/2020,release=4.6" \
     -smbios "type=1,manufacturer=VMware,, Inc.,product=VMware Virtual Platform,version=None,serial=VMware-56 4d 9a 3c 1e 2b 7f 80-4a 6c 11 de 0f 21 9b 55,uuid=564d9a3c-1e2b-7f80-4a6c-11de0f219b55" \
