@@ -80,6 +80,7 @@ func TestParseErrors(t *testing.T) {
 		{"only spaces", `   `, "", "empty rule"},
 		{"bad JSON", `["and",`, "[1]", "invalid JSON: unexpected end of input"},
 		{"bad token", `["and", tru]`, "[1]", "invalid JSON: invalid character ']' in literal true (expecting 'e')"},
+		{"invalid UTF-8", "[\"=\", [\"fact\",\"x\"], \"\xff\"]", "", "rule is not valid UTF-8"},
 		{"trailing data", `["tag","a"] ["tag","b"]`, "", "unexpected data after the rule"},
 		{"trailing garbage", `true x`, "", "unexpected data after the rule"},
 		{"object root", `{"rule": []}`, "", `objects are not allowed: an expression is an array ["operator", arguments...]`},
@@ -218,6 +219,16 @@ func TestParseLimits(t *testing.T) {
 		want := &Error{Msg: fmt.Sprintf("rule is %d bytes, at most 65536 are allowed", len(big))}
 		if diff := cmp.Diff(want, err); diff != "" {
 			t.Errorf("Parse(%d bytes) error (-want +got):\n%s", len(big), diff)
+		}
+	})
+	t.Run("canonical form over the limit", func(t *testing.T) {
+		// U+2028 is 3 bytes as input and 6 ("\u2028") in canonical form.
+		head := `["=",["fact","x"],"`
+		in := head + strings.Repeat("\u2028", (MaxBytes-len(head)-2)/3) + `"]`
+		_, err := Parse([]byte(in))
+		var perr *Error
+		if !errors.As(err, &perr) || perr.Path != "" || !strings.HasSuffix(perr.Msg, " bytes in canonical form, at most 65536 are allowed") {
+			t.Errorf("Parse(%d bytes of U+2028) = %v, want a canonical size error", len(in), err)
 		}
 	})
 	t.Run("size at the limit", func(t *testing.T) {

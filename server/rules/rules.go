@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits on a rule, checked by Parse.
@@ -91,6 +92,11 @@ func Parse(data []byte) (*Rule, error) {
 	if len(data) > MaxBytes {
 		return nil, &Error{Msg: "rule is " + strconv.Itoa(len(data)) + " bytes, at most " + strconv.Itoa(MaxBytes) + " are allowed"}
 	}
+	if !utf8.Valid(data) {
+		// RFC 8259 §8.1: JSON text is UTF-8. encoding/json would quietly
+		// replace bad bytes, changing the rule.
+		return nil, &Error{Msg: "rule is not valid UTF-8"}
+	}
 	raw, err := decode(data)
 	if err != nil {
 		return nil, err
@@ -114,6 +120,11 @@ func Parse(data []byte) (*Rule, error) {
 		return nil, &Error{Msg: "cannot encode rule: " + err.Error()}
 	}
 	r.canon = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(r.canon) > MaxBytes {
+		// Possible when the canonical form spells numbers out (1e20) or
+		// escapes U+2028; the stored form must itself parse.
+		return nil, &Error{Msg: "rule is " + strconv.Itoa(len(r.canon)) + " bytes in canonical form, at most " + strconv.Itoa(MaxBytes) + " are allowed"}
+	}
 	return r, nil
 }
 
