@@ -201,7 +201,7 @@ func (c *compiler) expr(r *raw) (*node, error) {
 	n.args = make([]*node, len(args))
 	for i, a := range args {
 		c.push(i + 1)
-		arg, err := c.arg(o, i, a)
+		arg, err := c.arg(o, a)
 		c.pop()
 		if err != nil {
 			return nil, err
@@ -211,8 +211,8 @@ func (c *compiler) expr(r *raw) (*node, error) {
 	return n, nil
 }
 
-// arg compiles argument i (0-based) of operator o and checks its type.
-func (c *compiler) arg(o op, i int, r *raw) (*node, error) {
+// arg compiles an argument of operator o and checks its type.
+func (c *compiler) arg(o op, r *raw) (*node, error) {
 	n, err := c.expr(r)
 	if err != nil {
 		return nil, err
