@@ -1,0 +1,78 @@
+package initsys
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mount is one file system init mounts.
+type Mount struct {
+	Source, Target, FSType string
+	Flags                  uintptr
+	Data                   string
+}
+
+// MountFunc mounts a file system (mount(2)'s arguments).
+type MountFunc func(source, target, fstype string, flags uintptr, data string) error
+
+// BaseMounts are the file systems init mounts first, in order: the
+// kernel's views (proc, sysfs), devices (devtmpfs with devpts and shm),
+// and RAM-backed /run and /tmp.
+func BaseMounts() []Mount {
+	const nosuid, nodev, noexec = unix.MS_NOSUID, unix.MS_NODEV, unix.MS_NOEXEC
+	return []Mount{
+		{"proc", "/proc", "proc", nosuid | nodev | noexec, ""},
+		{"sysfs", "/sys", "sysfs", nosuid | nodev | noexec, ""},
+		{"devtmpfs", "/dev", "devtmpfs", nosuid, "mode=0755"},
+		{"devpts", "/dev/pts", "devpts", nosuid | noexec, "gid=5,mode=0620,ptmxmode=0666"},
+		{"tmpfs", "/dev/shm", "tmpfs", nosuid | nodev, "mode=1777"},
+		{"tmpfs", "/run", "tmpfs", nosuid | nodev, "mode=0755"},
+		{"tmpfs", "/tmp", "tmpfs", nosuid | nodev, "mode=1777"},
+	}
+}
+
+// devLinks are the /dev symlinks udev or mdev would make, which shells
+// and scripts expect.
+var devLinks = [][2]string{
+	{"/proc/self/fd", "/dev/fd"},
+	{"/proc/self/fd/0", "/dev/stdin"},
+	{"/proc/self/fd/1", "/dev/stdout"},
+	{"/proc/self/fd/2", "/dev/stderr"},
+	{"/proc/kcore", "/dev/core"},
+}
+
+// MountAll creates each target under root and mounts it with mount. A
+// target that is already mounted (EBUSY) is not an error; the first other
+// failure is returned after trying the rest.
+func MountAll(root string, mounts []Mount, mount MountFunc) error {
+	var errs []error
+	for _, m := range mounts {
+		target := filepath.Join(root, m.Target)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("initsys: %w", err))
+			continue
+		}
+		if err := mount(m.Source, target, m.FSType, m.Flags, m.Data); err != nil && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("initsys: mount %s on %s: %w", m.FSType, target, err))
+		}
+	}
+	for _, l := range devLinks {
+		link := filepath.Join(root, l[1])
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.Symlink(l[0], link); err != nil {
+			errs = append(errs, fmt.Errorf("initsys: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SysMount is the MountFunc of a real system.
+func SysMount(source, target, fstype string, flags uintptr, data string) error {
+	return unix.Mount(source, target, fstype, flags, data)
+}
