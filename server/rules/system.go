@@ -14,7 +14,7 @@ import (
 //     them that is a whole number (leading zeros dropped).
 //   - memsize_XGiB: the memory size from mk_hw_mem_size (a size such as
 //     "4GiB", "4096 MiB" or "4GB"; a bare number counts bytes), else from
-//     memorysize_mb (MiB), rounded to the nearest GiB; below 0.5 GiB,
+//     memorysize_mb (MiB), rounded to the nearest GiB; below 1 GiB,
 //     rounded to the nearest MiB instead: memsize_512MiB.
 //   - nics_N: N from mk_hw_nic_count, a whole number.
 //   - <virtual>_vm when is_virtual is "true" (any case): the virtual fact
@@ -76,7 +76,8 @@ func memsizeTag(facts map[string]string) string {
 		}
 		bytes = mb * (1 << 20)
 	}
-	if gib := math.Round(bytes / (1 << 30)); gib >= 1 {
+	if bytes >= 1<<30 {
+		gib := math.Round(bytes / (1 << 30))
 		if gib > 1<<40 {
 			return ""
 		}

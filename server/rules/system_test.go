@@ -14,6 +14,11 @@ func TestSystemTags(t *testing.T) {
 		want  []string
 	}{
 		{"kvm guest, 2 CPUs, 4 GiB, one NIC", kvmFacts, []string{"cpus_2", "kvm_vm", "memsize_4GiB", "nics_1"}},
+		{"QEMU guest as mk-agent reports it", map[string]string{
+			"virtual": "kvm", "is_virtual": "true", "processorcount": "2", "physicalprocessorcount": "1",
+			"mk_hw_cpu_count": "2", "mk_hw_mem_size": "4GiB", "memorysize": "3.84 GB", "memorysize_mb": "3933.25",
+			"mk_hw_nic_count": "1", "manufacturer": "QEMU", "mk_hw_bus_vendor": "QEMU", "mk_hw_fw_vendor": "SeaBIOS",
+		}, []string{"QEMU", "cpus_2", "kvm_vm", "memsize_4GiB", "nics_1"}},
 		{"physical Dell with lshw facts", map[string]string{
 			"is_virtual": "false", "virtual": "physical", "processorcount": "32",
 			"mk_hw_cpu_count": "2", "mk_hw_mem_size": "36GiB", "mk_hw_nic_count": "4",
@@ -27,6 +32,10 @@ func TestSystemTags(t *testing.T) {
 			"mk_hw_mem_size": "4096MiB",
 		}, []string{"IntelCorporation", "VMwareVirtualPlatform_vm", "memsize_4GiB"}},
 		{"small memory in MiB", map[string]string{"mk_hw_mem_size": "384MiB"}, []string{"memsize_384MiB"}},
+		{"half a GiB", map[string]string{"mk_hw_mem_size": "512MiB"}, []string{"memsize_512MiB"}},
+		{"just under 1 GiB", map[string]string{"mk_hw_mem_size": "1000MiB"}, []string{"memsize_1000MiB"}},
+		{"exactly 1 GiB", map[string]string{"mk_hw_mem_size": "1024MiB"}, []string{"memsize_1GiB"}},
+		{"MemTotal-like size below 1 GiB", map[string]string{"memorysize_mb": "1023.4"}, []string{"memsize_1023MiB"}},
 		{"memory rounds to the nearest GiB", map[string]string{"mk_hw_mem_size": "1536 MiB"}, []string{"memsize_2GiB"}},
 		{"memory from SI units", map[string]string{"mk_hw_mem_size": "16GB"}, []string{"memsize_15GiB"}},
 		{"memory in bytes", map[string]string{"mk_hw_mem_size": "8589934592"}, []string{"memsize_8GiB"}},
