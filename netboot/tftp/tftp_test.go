@@ -1,0 +1,199 @@
+package tftp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	ptftp "github.com/pin/tftp/v3"
+)
+
+func TestCleanPath(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		bad      bool
+	}{
+		{in: "undionly.kpxe", want: "undionly.kpxe"},
+		{in: "images/mk/vmlinuz", want: "images/mk/vmlinuz"},
+		{in: `images\mk\initrd`, want: "images/mk/initrd"},
+		{in: "./a//b/./c", want: "a/b/c"},
+		{in: "", bad: true},
+		{in: "/etc/passwd", bad: true},
+		{in: `\etc\passwd`, bad: true},
+		{in: "../etc/passwd", bad: true},
+		{in: "a/../../etc/passwd", bad: true},
+		{in: "a/..", bad: true},
+		{in: `..\x`, bad: true},
+		{in: "a\x00b", bad: true},
+		{in: ".", bad: true},
+		{in: strings.Repeat("a", maxName+1), bad: true},
+	} {
+		got, err := CleanPath(tt.in)
+		if tt.bad {
+			if !errors.Is(err, ErrBadPath) {
+				t.Errorf("CleanPath(%q) = %q, %v, want ErrBadPath", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("CleanPath(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"undionly.kpxe", "../x", "/x", `a\..\..\b`, "a/./b//c", "", "\x00", "a/b/../c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		p, err := CleanPath(name)
+		if err != nil {
+			return
+		}
+		// Whatever passes is a clean, downward path.
+		if strings.HasPrefix(p, "/") || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") || strings.ContainsRune(p, 0) || strings.Contains(p, `\`) {
+			t.Fatalf("CleanPath(%q) = %q, escapes or is unclean", name, p)
+		}
+		if q, err := CleanPath(p); err != nil || q != p {
+			t.Fatalf("CleanPath(CleanPath(%q)) = %q, %v, want %q", name, q, err, p)
+		}
+	})
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// serve starts a server on a loopback port with a root holding a 300 KiB
+// file, a subdirectory file, and symlinks inside and outside the root.
+func serve(t *testing.T) (addr string, data []byte, logs *syncBuf) {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(root, "images", "mk"), 0o755)
+	data = make([]byte, 300*1024+17)
+	rand.Read(data)
+	os.WriteFile(filepath.Join(root, "images", "mk", "initrd"), data, 0o644)
+	os.WriteFile(filepath.Join(root, "undionly.kpxe"), []byte("ipxe"), 0o644)
+	os.WriteFile(filepath.Join(dir, "secret"), []byte("outside"), 0o644)
+	os.Symlink("../secret", filepath.Join(root, "escape"))
+	os.Symlink("/etc/passwd", filepath.Join(root, "abs-escape"))
+	os.Symlink("undionly.kpxe", filepath.Join(root, "inside-link"))
+
+	logs = &syncBuf{}
+	s, err := New(Config{Root: root}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, conn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+		s.Close()
+	})
+	return conn.LocalAddr().String(), data, logs
+}
+
+func TestPinClient(t *testing.T) {
+	addr, data, logs := serve(t)
+	for _, blksize := range []int{0, 1468, 8192} {
+		c, err := ptftp.NewClient(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blksize > 0 {
+			c.SetBlockSize(blksize)
+		}
+		c.RequestTSize(true)
+		wt, err := c.Receive("images/mk/initrd", "octet")
+		if err != nil {
+			t.Fatalf("Receive(blksize %d) = %v", blksize, err)
+		}
+		if n, ok := wt.(ptftp.IncomingTransfer).Size(); !ok || n != int64(len(data)) {
+			t.Errorf("tsize (blksize %d) = %d, %v, want %d", blksize, n, ok, len(data))
+		}
+		var got bytes.Buffer
+		if _, err := wt.WriteTo(&got); err != nil {
+			t.Fatalf("WriteTo(blksize %d) = %v", blksize, err)
+		}
+		if !bytes.Equal(got.Bytes(), data) {
+			t.Errorf("blksize %d: got %d bytes, want the %d of the file", blksize, got.Len(), len(data))
+		}
+	}
+	// Inside symlinks are fine.
+	c, _ := ptftp.NewClient(addr)
+	wt, err := c.Receive("inside-link", "octet")
+	if err != nil {
+		t.Fatalf("Receive(inside-link) = %v", err)
+	}
+	var got bytes.Buffer
+	wt.WriteTo(&got)
+	if got.String() != "ipxe" {
+		t.Errorf("inside-link = %q, want ipxe", got.String())
+	}
+	for _, name := range []string{"../secret", "/etc/passwd", "escape", "abs-escape", "images/../../secret", `..\secret`, "images", "missing"} {
+		c, _ := ptftp.NewClient(addr)
+		if wt, err := c.Receive(name, "octet"); err == nil {
+			var b bytes.Buffer
+			wt.WriteTo(&b)
+			t.Errorf("Receive(%q) succeeded with %q, want a refusal", name, b.String())
+		}
+	}
+	// Writes are refused.
+	c, _ = ptftp.NewClient(addr)
+	if rf, err := c.Send("upload", "octet"); err == nil {
+		if _, err := rf.ReadFrom(strings.NewReader("x")); err == nil {
+			t.Error("Send(upload) succeeded, want a refusal (read-only server)")
+		}
+	}
+	for _, want := range []string{`file=../secret`, `file=/etc/passwd`, `file=escape`, `file=abs-escape`, "event=tftp-refused", "event=tftp-sent"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("needs curl (scripts/deps.sh installs it)")
+	}
+	addr, data, _ := serve(t)
+	out := filepath.Join(t.TempDir(), "out")
+	for _, blk := range []string{"512", "1468"} {
+		cmd := exec.Command("curl", "-sS", "--max-time", "20", "--tftp-blksize", blk, "-o", out, "tftp://"+addr+"/images/mk/initrd")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("curl tftp (blksize %s): %v: %s", blk, err, b)
+		}
+		got, _ := os.ReadFile(out)
+		if !bytes.Equal(got, data) {
+			t.Errorf("curl tftp (blksize %s): %d bytes, want the %d of the file", blk, len(got), len(data))
+		}
+	}
+	for _, name := range []string{"escape", "..%2fsecret", "abs-escape"} {
+		cmd := exec.Command("curl", "-sS", "--max-time", "20", "-o", out, "tftp://"+addr+"/"+name)
+		if b, err := cmd.CombinedOutput(); err == nil {
+			t.Errorf("curl tftp %s succeeded, want a refusal: %s", name, b)
+		}
+	}
+}
