@@ -1,0 +1,109 @@
+// Package httpimg serves files over HTTP from one directory: the
+// microkernel images (<dir>/<name>/{vmlinuz,initrd,manifest.json}) and,
+// mounted a second time, the iPXE binaries for UEFI HTTP-boot clients.
+// Files are opened through os.Root, so "..", absolute paths and symlinks
+// that leave the directory are refused; responses carry Content-Length,
+// a strong ETag and Last-Modified, and honour Range, If-None-Match and
+// If-Modified-Since (http.ServeContent). The body is copied with
+// sendfile(2): ServeContent copies from the *os.File, which net/http hands
+// to the kernel.
+package httpimg
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+)
+
+// Handler serves the files under dir. The request path, with any prefix
+// already stripped by the caller, names the file relative to dir: mount
+// it as
+//
+//	mux.Handle("/images/", http.StripPrefix("/images/", httpimg.Handler(imagesDir, log)))
+//
+// so that GET /images/mk/vmlinuz serves <imagesDir>/mk/vmlinuz. Only GET
+// and HEAD are allowed; directories are not listed. log may be nil.
+func Handler(dir string, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &handler{dir: dir, log: log.With("component", "httpimg")}
+}
+
+type handler struct {
+	dir string
+	log *slog.Logger
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if name == "" || strings.Contains(name, `\`) || !fs.ValidPath(name) {
+		h.log.Warn("httpimg: bad path refused", "event", "http-refused", "path", r.URL.Path, "remote", r.RemoteAddr)
+		http.Error(w, "bad path", http.StatusBadRequest)
+		return
+	}
+	// The root is opened per request: the directory may be replaced
+	// (a new image build) while the server runs.
+	root, err := os.OpenRoot(h.dir)
+	if err != nil {
+		h.log.Error("httpimg: open root", "dir", h.dir, "err", err)
+		http.Error(w, "image directory unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			http.NotFound(w, r)
+			return
+		}
+		h.log.Warn("httpimg: open refused", "event", "http-refused", "path", name, "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	// A strong validator from size and modification time: an image is
+	// rewritten as a whole, so either changes when the content does.
+	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano()))
+	w.Header().Set("Cache-Control", "no-cache")
+	if ct := contentType(name); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	h.log.Info("httpimg: serving", "event", "http-file", "path", name, "remote", r.RemoteAddr, "range", r.Header.Get("Range"), "size", st.Size())
+	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+}
+
+// contentType avoids sniffing binary images.
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".json":
+		return "application/json"
+	case ".ipxe":
+		return "text/plain; charset=utf-8"
+	case "":
+		return "application/octet-stream"
+	}
+	switch path.Base(name) {
+	case "vmlinuz", "initrd":
+		return "application/octet-stream"
+	}
+	if strings.HasSuffix(name, ".efi") || strings.HasSuffix(name, ".kpxe") || strings.HasSuffix(name, ".gz") || strings.HasSuffix(name, ".zst") {
+		return "application/octet-stream"
+	}
+	return ""
+}
