@@ -16,7 +16,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, initArgs(os.Getpid(), os.Args), os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		os.Exit(1)
