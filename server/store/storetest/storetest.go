@@ -82,10 +82,10 @@ func mustRegister(t *testing.T, s store.Store, r store.Registration) store.Regis
 }
 
 const (
-	macA = "525400000001"
-	macB = "525400000002"
-	macC = "525400000003"
-	macD = "525400000004"
+	macA  = "525400000001"
+	macB  = "525400000002"
+	macC  = "525400000003"
+	macD  = "525400000004"
 	uuid1 = "4C4C4544-0031-3510-8036-B7C04F335331"
 	uuid2 = "4C4C4544-0031-3510-8036-B7C04F335332"
 )

@@ -1,0 +1,201 @@
+// Package mkimage finds the microkernel the checkin server boots: the
+// newest image directory under the images directory whose manifest.json
+// checks out against its kernel's and initrd's size and sha256.
+//
+// Hashing an initrd of tens of megabytes takes a while, so a verification
+// is remembered for as long as the manifest, kernel and initrd keep their
+// size and modification time; a boot storm stats files and does not
+// rehash them.
+package mkimage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/razor-mk/razor-mk/builder/manifest"
+)
+
+// ErrNoImage: no image directory holds a verified microkernel.
+var ErrNoImage = errors.New("mkimage: no verified microkernel image")
+
+// Image is a verified microkernel.
+type Image struct {
+	// Name is the image directory's name under the images directory; the
+	// HTTP image service serves it at /images/<Name>/.
+	Name     string
+	Dir      string
+	Manifest *manifest.Manifest
+	// Kernel and Initrd are the artefacts' paths relative to Dir, with
+	// forward slashes, as they appear in URLs.
+	Kernel string
+	Initrd string
+}
+
+// KernelURL and InitrdURL return the artefacts' URLs under base
+// (http://host:port).
+func (i Image) KernelURL(base string) string { return i.url(base, i.Kernel) }
+
+// InitrdURL is like KernelURL for the initrd.
+func (i Image) InitrdURL(base string) string { return i.url(base, i.Initrd) }
+
+func (i Image) url(base, p string) string {
+	return strings.TrimSuffix(base, "/") + path.Join("/images", i.Name, p)
+}
+
+// Finder picks the current image. The zero value is not usable; use New.
+type Finder struct {
+	dir string
+	log *slog.Logger
+
+	mu    sync.Mutex // serialises verification (hashing)
+	cache map[string]result
+}
+
+// result is a remembered verification of one image directory.
+type result struct {
+	msig    string // stat signature of manifest.json
+	paths   []string
+	fullsig string // stat signature of manifest, kernel and initrd; "" if the manifest was unusable
+	img     Image
+	err     error
+}
+
+// New returns a Finder over dir; log may be nil.
+func New(dir string, log *slog.Logger) *Finder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Finder{dir: dir, log: log, cache: map[string]result{}}
+}
+
+// Dir returns the images directory.
+func (f *Finder) Dir() string { return f.dir }
+
+// candidate is an image directory with its manifest's modification time.
+type candidate struct {
+	name  string
+	mtime time.Time
+}
+
+// Current returns the newest verified image: image directories are tried
+// newest manifest.json first (then by name, descending), and the first
+// that verifies wins. The error, when none does, lists why each failed.
+func (f *Finder) Current() (Image, error) {
+	ents, err := os.ReadDir(f.dir)
+	if err != nil {
+		return Image{}, fmt.Errorf("%w: %v", ErrNoImage, err)
+	}
+	var cands []candidate
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(f.dir, e.Name(), manifest.FileName))
+		if err != nil {
+			continue
+		}
+		cands = append(cands, candidate{e.Name(), st.ModTime()})
+	}
+	slices.SortFunc(cands, func(a, b candidate) int {
+		if c := b.mtime.Compare(a.mtime); c != 0 {
+			return c
+		}
+		return strings.Compare(b.name, a.name)
+	})
+	var problems []string
+	for _, c := range cands {
+		img, err := f.verify(c.name)
+		if err == nil {
+			return img, nil
+		}
+		problems = append(problems, fmt.Sprintf("%s: %v", c.name, err))
+	}
+	if len(problems) == 0 {
+		return Image{}, fmt.Errorf("%w: no image directory with a %s in %s", ErrNoImage, manifest.FileName, f.dir)
+	}
+	return Image{}, fmt.Errorf("%w in %s: %s", ErrNoImage, f.dir, strings.Join(problems, "; "))
+}
+
+// signature stats the files an image's verification depends on.
+func signature(paths ...string) (string, error) {
+	var b strings.Builder
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		if !st.Mode().IsRegular() {
+			return "", fmt.Errorf("%s: not a regular file", p)
+		}
+		fmt.Fprintf(&b, "%s:%d:%d;", p, st.Size(), st.ModTime().UnixNano())
+	}
+	return b.String(), nil
+}
+
+// verify loads and checks one image directory, reusing the remembered
+// result while the files keep their size and modification time.
+func (f *Finder) verify(name string) (Image, error) {
+	dir := filepath.Join(f.dir, name)
+	mpath := filepath.Join(dir, manifest.FileName)
+	msig, err := signature(mpath)
+	if err != nil {
+		return Image{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.cache[name]; ok && r.msig == msig {
+		if r.fullsig == "" {
+			return r.img, r.err
+		}
+		if sig, err := signature(r.paths...); err == nil && sig == r.fullsig {
+			return r.img, r.err
+		}
+	}
+	r := load(dir, name, msig)
+	if r.err != nil {
+		f.log.Warn("microkernel image does not verify", "image", name, "err", r.err)
+	} else {
+		f.log.Info("microkernel image verified", "image", name,
+			"kernel_version", r.img.Manifest.KernelVersion, "variant", r.img.Manifest.Variant)
+	}
+	f.cache[name] = r
+	return r.img, r.err
+}
+
+// load reads and verifies dir's manifest. The stat signature is taken
+// before hashing, so a file replaced during hashing is verified again on
+// the next call.
+func load(dir, name, msig string) result {
+	r := result{msig: msig}
+	m, err := manifest.Load(dir)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	for _, a := range []manifest.Artefact{m.Kernel, m.Initrd} {
+		if a.Path == "" || !filepath.IsLocal(a.Path) || strings.ContainsAny(a.Path, "\\?#% \t\r\n") {
+			r.err = fmt.Errorf("%w: unusable artefact path %q", manifest.ErrMismatch, a.Path)
+			return r
+		}
+	}
+	r.paths = []string{filepath.Join(dir, manifest.FileName), filepath.Join(dir, m.Kernel.Path), filepath.Join(dir, m.Initrd.Path)}
+	if r.fullsig, err = signature(r.paths...); err != nil {
+		r.fullsig, r.err = "", err
+		r.msig = "" // retry when the artefacts appear
+		return r
+	}
+	if err := m.Verify(dir); err != nil {
+		r.err = err
+		return r
+	}
+	r.img = Image{Name: name, Dir: dir, Manifest: m, Kernel: filepath.ToSlash(m.Kernel.Path), Initrd: filepath.ToSlash(m.Initrd.Path)}
+	return r
+}
