@@ -3,7 +3,9 @@ package initramfs
 import (
 	"fmt"
 	"io"
+	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,3 +142,17 @@ func compressor(w io.Writer, opts WriteOptions) (io.WriteCloser, error) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// ParseSourceDateEpoch parses a SOURCE_DATE_EPOCH value
+// (reproducible-builds.org: decimal seconds since 1970); "" means 0.
+func ParseSourceDateEpoch(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > math.MaxUint32 {
+		return 0, fmt.Errorf("initramfs: SOURCE_DATE_EPOCH %q: want decimal seconds from 0 to %d", s, uint32(math.MaxUint32))
+	}
+	return v, nil
+}

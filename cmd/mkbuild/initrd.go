@@ -1,16 +1,22 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 )
 
-// newInitrdCmd is replaced by the real command as the work lands.
+// newInitrdCmd groups the operator's initrd tools.
 func newInitrdCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "initrd",
-		Short: "Inspect initrds: ls, cat, extract, diff",
-		RunE:  func(*cobra.Command, []string) error { return errors.New("initrd: not built yet") },
+		Short: "Inspect and pack initrds: ls, cat, extract, diff, pack",
+		Long: `Inspect initrds (cpio newc archives, plain or compressed with gzip, zstd,
+xz, lz4, bzip2 or lzma, several concatenated as boot loaders and Tiny Core's
+core.gz have them) and pack directories into reproducible ones.
+
+Later entries replace earlier ones, as when the kernel unpacks them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	cmd.AddCommand(newInitrdLsCmd(), newInitrdCatCmd(), newInitrdExtractCmd(), newInitrdDiffCmd(), newInitrdPackCmd())
+	return cmd
 }
