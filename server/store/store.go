@@ -31,7 +31,7 @@ var (
 	// ErrInUse: the tag or policy is referenced (by a policy, another
 	// tag's rule, or a bound node) and cannot be deleted.
 	ErrInUse = errors.New("store: in use")
-	// ErrUnknownRef: a tag or policy names a tag that does not exist.
+	// ErrUnknownRef: a tag's rule refers to a tag that does not exist.
 	ErrUnknownRef = errors.New("store: unknown tag")
 	// ErrBound: the node is bound to a policy already.
 	ErrBound = errors.New("store: node already bound")
@@ -117,10 +117,11 @@ type Store interface {
 	DeleteTag(ctx context.Context, name string) error
 
 	// CreatePolicy adds a policy, created and updated at p.Updated;
-	// ErrExists, ErrUnknownRef (a tag that does not exist).
+	// ErrExists. Its tags are not checked: they may be stored tags or
+	// system tags.
 	CreatePolicy(ctx context.Context, p Policy) (Policy, error)
 	// UpdatePolicy replaces a policy's settings (not its bound nodes),
-	// updated at p.Updated; ErrNotFound, ErrUnknownRef.
+	// updated at p.Updated; ErrNotFound.
 	UpdatePolicy(ctx context.Context, p Policy) (Policy, error)
 	// GetPolicy returns a policy with its bound count.
 	GetPolicy(ctx context.Context, name string) (Policy, error)
@@ -236,7 +237,7 @@ type Policy struct {
 	// Order ranks policies: lower first, then by name.
 	Order   int
 	Enabled bool
-	// Tags a node must all have to match; sorted.
+	// Tags a node must all have to match, stored or system tags; sorted.
 	Tags []string
 	// MaxCount bounds the bound nodes; 0 is unlimited.
 	MaxCount int

@@ -349,9 +349,6 @@ func (s *Store) putPolicy(ctx context.Context, p store.Policy, create bool) (sto
 		case !create && !have:
 			return fmt.Errorf("%w: policy %q", store.ErrNotFound, p.Name)
 		}
-		if err := checkTags(ctx, tx, tags); err != nil {
-			return err
-		}
 		at := ns(p.Updated)
 		if create {
 			_, err = tx.ExecContext(ctx, `INSERT INTO policies (name, rank, enabled, max_count, target, created_ns, updated_ns)

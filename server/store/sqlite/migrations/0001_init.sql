@@ -32,9 +32,11 @@ CREATE TABLE policies (
 	updated_ns INTEGER NOT NULL
 );
 
+-- policy_tags: a tag may be a stored tag or a system tag (cpus_2…), so
+-- there is no foreign key to tags; DeleteTag checks the references.
 CREATE TABLE policy_tags (
 	policy TEXT NOT NULL REFERENCES policies (name) ON DELETE CASCADE,
-	tag    TEXT NOT NULL REFERENCES tags (name),
+	tag    TEXT NOT NULL,
 	PRIMARY KEY (policy, tag)
 );
 CREATE INDEX policy_tags_tag ON policy_tags (tag);

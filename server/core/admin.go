@@ -1,0 +1,323 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/razor-mk/razor-mk/server/bootscript"
+	"github.com/razor-mk/razor-mk/server/rules"
+	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/wire"
+)
+
+// info adds the cached tags, checkin time and state to a stored node.
+func (c *Core) info(n store.Node, now time.Time) NodeInfo {
+	ni := NodeInfo{Node: n, Tags: []string{}}
+	last := n.LastCheckin
+	if n.Registered.After(last) {
+		last = n.Registered
+	}
+	if e := c.cache.get(n.ID); e != nil {
+		if e.tags != nil {
+			ni.Tags = e.tags
+		}
+		if ns := e.c.checkin.Load(); ns > last.UnixNano() {
+			last = time.Unix(0, ns).UTC()
+			if last.After(ni.LastCheckin) && last.After(n.Registered) {
+				ni.LastCheckin = last
+			}
+		}
+	}
+	ni.State = c.state(n, last, now)
+	return ni
+}
+
+// Nodes lists every node, oldest first, without facts.
+func (c *Core) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	ns, err := c.st.ListNodes(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("core: nodes: %w", err)
+	}
+	now := c.now()
+	out := make([]NodeInfo, len(ns))
+	for i, n := range ns {
+		out[i] = c.info(n, now)
+	}
+	return out, nil
+}
+
+// Node returns one node with its facts.
+func (c *Core) Node(ctx context.Context, id string) (NodeInfo, error) {
+	n, err := c.st.GetNode(ctx, id)
+	if err != nil {
+		return NodeInfo{}, fmt.Errorf("core: node %s: %w", id, err)
+	}
+	return c.info(n, c.now()), nil
+}
+
+// DeleteNode forgets a node, its binding and its commands. Its next
+// checkin is answered with register.
+func (c *Core) DeleteNode(ctx context.Context, id string) error {
+	if err := c.st.DeleteNode(ctx, id); err != nil {
+		return fmt.Errorf("core: delete node %s: %w", id, err)
+	}
+	c.cache.remove(id)
+	c.waiters.wake(id)
+	c.log.Info("node deleted", "node", id)
+	return c.loadPolicies(ctx)
+}
+
+// Unbind releases a node from its policy (its target failed, or it is to
+// be provisioned again); it may bind again on its next checkin.
+func (c *Core) Unbind(ctx context.Context, id string) (NodeInfo, error) {
+	n, err := c.st.Unbind(ctx, id)
+	if err != nil {
+		return NodeInfo{}, fmt.Errorf("core: unbind %s: %w", id, err)
+	}
+	c.cache.put(n, nil, 0)
+	if err := c.loadPolicies(ctx); err != nil {
+		return NodeInfo{}, err
+	}
+	c.log.Info("node unbound", "node", id)
+	c.waiters.wake(id)
+	return c.info(n, c.now()), nil
+}
+
+// QueueCommand queues reboot, poweroff or register for a node; it is
+// delivered on the node's next checkin, at once to a long-polling node.
+func (c *Core) QueueCommand(ctx context.Context, id, name string) (store.Command, error) {
+	switch wire.Command(name) {
+	case wire.Reboot, wire.Poweroff, wire.Register:
+	case "":
+		return store.Command{}, invalid("command", "required: reboot, poweroff or register")
+	default:
+		return store.Command{}, invalid("command", "unknown command %q: want reboot, poweroff or register", name)
+	}
+	if e := c.cache.get(id); e != nil && e.c.pending.Load() >= maxPending {
+		return store.Command{}, invalid("command", "node %s has %d commands pending already", id, maxPending)
+	}
+	cmd, err := c.st.QueueCommand(ctx, id, name, c.now())
+	if err != nil {
+		return store.Command{}, fmt.Errorf("core: queue %s for %s: %w", name, id, err)
+	}
+	if e := c.cache.get(id); e != nil {
+		e.c.pending.Add(1)
+	}
+	c.m.Command(name, "queued")
+	c.log.Info("command queued", "node", id, "command", name, "id", cmd.ID)
+	c.waiters.wake(id)
+	return cmd, nil
+}
+
+// maxPending bounds a node's queue of undelivered commands.
+const maxPending = 16
+
+// Commands lists a node's commands, oldest first.
+func (c *Core) Commands(ctx context.Context, id string) ([]store.Command, error) {
+	cs, err := c.st.ListCommands(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("core: commands of %s: %w", id, err)
+	}
+	return cs, nil
+}
+
+// TagInfo is a tag with the number of nodes carrying it.
+type TagInfo struct {
+	store.Tag
+	Nodes int
+}
+
+func (c *Core) countTag(name string) int {
+	n := 0
+	for _, e := range c.cache.all() {
+		if _, ok := slices.BinarySearch(e.tags, name); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Tags lists the tags.
+func (c *Core) Tags(ctx context.Context) ([]TagInfo, error) {
+	ts, err := c.st.ListTags(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("core: tags: %w", err)
+	}
+	out := make([]TagInfo, len(ts))
+	for i, t := range ts {
+		out[i] = TagInfo{Tag: t, Nodes: c.countTag(t.Name)}
+	}
+	return out, nil
+}
+
+// Tag returns one tag.
+func (c *Core) Tag(ctx context.Context, name string) (TagInfo, error) {
+	t, err := c.st.GetTag(ctx, name)
+	if err != nil {
+		return TagInfo{}, fmt.Errorf("core: tag %q: %w", name, err)
+	}
+	return TagInfo{Tag: t, Nodes: c.countTag(name)}, nil
+}
+
+// CreateTag validates and adds a tag, then re-evaluates every node.
+func (c *Core) CreateTag(ctx context.Context, name string, rule json.RawMessage) (TagInfo, error) {
+	return c.putTag(ctx, name, rule, true)
+}
+
+// UpdateTag replaces a tag's rule, then re-evaluates every node.
+func (c *Core) UpdateTag(ctx context.Context, name string, rule json.RawMessage) (TagInfo, error) {
+	return c.putTag(ctx, name, rule, false)
+}
+
+func (c *Core) putTag(ctx context.Context, name string, rule json.RawMessage, create bool) (TagInfo, error) {
+	if err := rules.ValidName(name); err != nil {
+		return TagInfo{}, invalid("name", "%v", err)
+	}
+	if len(rule) == 0 {
+		return TagInfo{}, invalid("rule", "required")
+	}
+	r, err := rules.Parse(rule)
+	if err != nil {
+		var re *rules.Error
+		if errors.As(err, &re) {
+			return TagInfo{}, invalid("rule"+re.Path, "%s", re.Msg)
+		}
+		return TagInfo{}, invalid("rule", "%v", err)
+	}
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	// The whole set must stay free of cycles and dangling references.
+	set := slices.Clone(c.tags.Load().tags)
+	i := slices.IndexFunc(set, func(t rules.Tag) bool { return t.Name == name })
+	switch {
+	case i >= 0 && create:
+		return TagInfo{}, fmt.Errorf("core: tag %q: %w", name, store.ErrExists)
+	case i < 0 && !create:
+		return TagInfo{}, fmt.Errorf("core: tag %q: %w", name, store.ErrNotFound)
+	case i >= 0:
+		set[i] = rules.Tag{Name: name, Rule: r}
+	default:
+		set = append(set, rules.Tag{Name: name, Rule: r})
+	}
+	if err := rules.CheckCycles(set); err != nil {
+		return TagInfo{}, invalid("rule", "%v", err)
+	}
+	canon, err := r.MarshalJSON()
+	if err != nil {
+		return TagInfo{}, invalid("rule", "%v", err)
+	}
+	t := store.Tag{Name: name, Rule: canon, Refs: r.Refs(), Updated: c.now()}
+	if create {
+		t, err = c.st.CreateTag(ctx, t)
+	} else {
+		t, err = c.st.UpdateTag(ctx, t)
+	}
+	if errors.Is(err, store.ErrUnknownRef) {
+		return TagInfo{}, invalid("rule", "%v", err)
+	}
+	if err != nil {
+		return TagInfo{}, fmt.Errorf("core: tag %q: %w", name, err)
+	}
+	if err := c.retag(ctx); err != nil {
+		return TagInfo{}, err
+	}
+	c.log.Info("tag saved", "tag", name, "rule", string(canon), "created", create)
+	return TagInfo{Tag: t, Nodes: c.countTag(name)}, nil
+}
+
+// DeleteTag removes a tag that no policy or rule uses.
+func (c *Core) DeleteTag(ctx context.Context, name string) error {
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	if err := c.st.DeleteTag(ctx, name); err != nil {
+		return fmt.Errorf("core: delete tag %q: %w", name, err)
+	}
+	c.log.Info("tag deleted", "tag", name)
+	return c.retag(ctx)
+}
+
+// Policies lists the policies in binding order, with bound counts.
+func (c *Core) Policies(ctx context.Context) ([]store.Policy, error) {
+	ps, err := c.st.ListPolicies(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("core: policies: %w", err)
+	}
+	return ps, nil
+}
+
+// Policy returns one policy.
+func (c *Core) Policy(ctx context.Context, name string) (store.Policy, error) {
+	p, err := c.st.GetPolicy(ctx, name)
+	if err != nil {
+		return store.Policy{}, fmt.Errorf("core: policy %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// CreatePolicy validates and adds a policy.
+func (c *Core) CreatePolicy(ctx context.Context, p store.Policy) (store.Policy, error) {
+	return c.putPolicy(ctx, p, true)
+}
+
+// UpdatePolicy validates and replaces a policy; its bound nodes stay
+// bound.
+func (c *Core) UpdatePolicy(ctx context.Context, p store.Policy) (store.Policy, error) {
+	return c.putPolicy(ctx, p, false)
+}
+
+func (c *Core) putPolicy(ctx context.Context, p store.Policy, create bool) (store.Policy, error) {
+	if err := rules.ValidName(p.Name); err != nil {
+		return store.Policy{}, invalid("name", "%v", err)
+	}
+	if p.MaxCount < 0 {
+		return store.Policy{}, invalid("max_count", "must be >= 0 (0: unlimited), got %d", p.MaxCount)
+	}
+	for i, t := range p.Tags {
+		if err := rules.ValidName(t); err != nil {
+			return store.Policy{}, invalid(fmt.Sprintf("tags[%d]", i), "%v", err)
+		}
+	}
+	if err := bootscript.ValidateTarget(p.Target); err != nil {
+		var te *bootscript.TargetError
+		if errors.As(err, &te) {
+			return store.Policy{}, invalid("target."+te.Field, "%s", te.Msg)
+		}
+		return store.Policy{}, invalid("target", "%v", err)
+	}
+	// Tags may be stored tags or system tags (cpus_2, kvm_vm…), which
+	// are not stored: their names are only checked for form.
+	p.Updated = c.now()
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	var out store.Policy
+	var err error
+	if create {
+		out, err = c.st.CreatePolicy(ctx, p)
+	} else {
+		out, err = c.st.UpdatePolicy(ctx, p)
+	}
+	if err != nil {
+		return store.Policy{}, fmt.Errorf("core: policy %q: %w", p.Name, err)
+	}
+	if err := c.loadPolicies(ctx); err != nil {
+		return store.Policy{}, err
+	}
+	c.waiters.wakeAll()
+	c.log.Info("policy saved", "policy", p.Name, "created", create, "enabled", p.Enabled, "order", p.Order, "tags", p.Tags, "max_count", p.MaxCount, "target", p.Target.Kind)
+	return out, nil
+}
+
+// DeletePolicy removes a policy without bound nodes.
+func (c *Core) DeletePolicy(ctx context.Context, name string) error {
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	if err := c.st.DeletePolicy(ctx, name); err != nil {
+		return fmt.Errorf("core: delete policy %q: %w", name, err)
+	}
+	c.log.Info("policy deleted", "policy", name)
+	return c.loadPolicies(ctx)
+}

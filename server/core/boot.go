@@ -1,0 +1,147 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/razor-mk/razor-mk/server/bootscript"
+	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/wire"
+)
+
+// BootRequest is what iPXE tells about itself when it fetches
+// /boot.ipxe?mac=…&uuid=…&serial=…&arch=…&platform=….
+type BootRequest struct {
+	MAC, UUID, Serial, Arch, Platform string
+}
+
+// BootResult is a rendered per-node script.
+type BootResult struct {
+	Script string
+	// Kind: microkernel, kernel, ipxe, local, poweroff or error.
+	Kind   string
+	NodeID string
+	Policy string
+	Reason string // for error scripts
+}
+
+// Boot renders the node's iPXE script: its policy's target when it is
+// bound (and the target has not failed), else the microkernel with a new
+// boot token. It never fails: a problem gives an error script that shows
+// the reason, waits and reboots.
+func (c *Core) Boot(ctx context.Context, req BootRequest) BootResult {
+	r, err := c.boot(ctx, req)
+	if err != nil {
+		r = BootResult{Script: bootscript.Error(err.Error(), c.opts.BootRetry), Kind: "error", NodeID: r.NodeID, Reason: err.Error()}
+		c.log.Warn("boot script: error", "mac", req.MAC, "node", r.NodeID, "err", err)
+	} else {
+		c.log.Info("boot script served", "mac", req.MAC, "node", r.NodeID, "kind", r.Kind, "policy", r.Policy)
+	}
+	c.m.BootScript(r.Kind)
+	return r
+}
+
+// clean keeps only characters that are safe in a log line and a kernel
+// command line.
+func clean(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '$' || r == '"' || r == '\'' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = s[:max]
+	}
+	return s
+}
+
+func (c *Core) boot(ctx context.Context, req BootRequest) (BootResult, error) {
+	mac, err := wire.NormalizeMAC(req.MAC)
+	if err != nil {
+		return BootResult{}, fmt.Errorf("bad mac parameter: %v", err)
+	}
+	uuid, _ := wire.NormalizeUUID(req.UUID)
+	v := bootscript.Vars{
+		Server: c.opts.ServerURL, MAC: wire.ColonMAC(mac), UUID: uuid,
+		Serial: clean(req.Serial, 64), Arch: clean(req.Arch, 16), Platform: clean(req.Platform, 16),
+	}
+	e := c.cache.find(uuid, []string{mac})
+	if e != nil {
+		v.Node = e.node.ID
+		if n := e.node; n.Policy != "" && n.BootState != store.BootFailed {
+			if p, ok := c.policies.Load().byName[n.Policy]; ok {
+				return c.bootTarget(ctx, n, p, v)
+			}
+		}
+	}
+	return c.bootMicrokernel(ctx, mac, uuid, v)
+}
+
+// bootTarget renders a bound node's target and marks it booted.
+func (c *Core) bootTarget(ctx context.Context, n store.Node, p store.Policy, v bootscript.Vars) (BootResult, error) {
+	r := BootResult{NodeID: n.ID, Policy: p.Name, Kind: string(p.Target.Kind)}
+	full, err := c.st.GetNode(ctx, n.ID)
+	if err != nil {
+		return r, fmt.Errorf("node %s: %w", n.ID, err)
+	}
+	v.Policy, v.Facts = p.Name, full.Facts
+	for _, m := range full.MACs {
+		v.MACs = append(v.MACs, wire.ColonMAC(m))
+	}
+	if p.Target.Once && n.BootState == store.BootBooted {
+		r.Kind, r.Script = "local", bootscript.Local("exit")
+		return r, nil
+	}
+	if r.Script, err = bootscript.Target(p.Target, v, c.opts.BootRetry); err != nil {
+		return r, fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	if n.BootState == store.BootPending {
+		fresh, err := c.st.SetBootState(ctx, n.ID, p.Name, store.BootBooted, c.now())
+		switch {
+		case err == nil:
+			c.cache.put(fresh, nil, 0)
+		case errors.Is(err, store.ErrStale):
+			// Unbound meanwhile: serve the microkernel instead.
+			return c.bootMicrokernel(ctx, strings.ReplaceAll(v.MAC, ":", ""), v.UUID, v)
+		default:
+			return r, fmt.Errorf("node %s: %w", n.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// bootMicrokernel renders the microkernel with a new boot token, recorded
+// under the booting MAC and the UUID before the script is served.
+func (c *Core) bootMicrokernel(ctx context.Context, mac, uuid string, v bootscript.Vars) (BootResult, error) {
+	r := BootResult{NodeID: v.Node, Kind: "microkernel"}
+	if c.opts.Images == nil {
+		return r, errors.New("no images directory configured")
+	}
+	img, err := c.opts.Images.Current()
+	if err != nil {
+		return r, err
+	}
+	tok, err := c.newToken()
+	if err != nil {
+		return r, err
+	}
+	ks := keys(uuid, []string{mac})
+	now := c.now()
+	if err := c.st.PutToken(ctx, ks, tok, now); err != nil {
+		return r, fmt.Errorf("record boot token: %w", err)
+	}
+	c.cache.putToken(ks, tok, now)
+	mk := bootscript.Microkernel{
+		KernelURL: img.KernelURL(c.opts.ServerURL), InitrdURL: img.InitrdURL(c.opts.ServerURL),
+		InitrdName: path.Base(img.Initrd), Name: img.Name,
+		Args: []string{img.Manifest.Cmdline, "razor.server=" + c.opts.ServerURL, "razor.token=" + tok, c.opts.KernelArgs},
+	}
+	if r.Script, err = bootscript.MicrokernelScript(mk, v, c.opts.BootRetry); err != nil {
+		return r, err
+	}
+	return r, nil
+}

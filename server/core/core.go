@@ -1,0 +1,443 @@
+// Package core is the checkin server's logic, free of HTTP: it answers
+// node checkins with a command (the decision table below), stores
+// registrations and evaluates their tags, binds nodes to policies,
+// renders per-node iPXE scripts with boot tokens, holds long-poll
+// checkins, and carries out admin operations on nodes, tags, policies
+// and commands. The HTTP adapter (package httpapi) sits on top.
+//
+// Decision table for a checkin, first match wins:
+//
+//  1. the request carries a boot token and the node's current token is
+//     a different one → refused (ErrTokenMismatch; HTTP 403);
+//  2. first_checkin=true, an unknown node, or a node silent for longer
+//     than the register timeout (120 s) → register;
+//  3. a queued admin command (reboot, poweroff, register) → that command,
+//     delivered once;
+//  4. a node bound to a policy: poweroff target → poweroff; target not
+//     booted yet → reboot; target booted and the node is back in the
+//     microkernel → the target failed: the node is marked failed and gets
+//     acknowledge (it stays in the microkernel, its boot script is the
+//     microkernel again, and an admin unbinds it to retry); failed →
+//     acknowledge;
+//  5. an unbound node that matches an enabled policy with room is bound
+//     → reboot (poweroff for a poweroff target);
+//  6. otherwise acknowledge — held up to wait= seconds when the node asks,
+//     and answered early when a command is queued or a policy changes.
+//
+// Queued commands come before the binding so that an admin's poweroff or
+// reboot reaches a bound node too.
+//
+// State: the core keeps every node's identity, binding and tags, the
+// tokens, tags and policies in memory, loaded from the store at start and
+// updated after each acknowledged store write, so a checkin costs no
+// database read; checkin times are written in batches (FlushInterval).
+// The store stays the authority for everything that must be atomic
+// (identity merges, MAC uniqueness, max_count). This cache assumes this
+// process is the store's only writer.
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/razor-mk/razor-mk/server/metrics"
+	"github.com/razor-mk/razor-mk/server/mkimage"
+	"github.com/razor-mk/razor-mk/server/rules"
+	"github.com/razor-mk/razor-mk/server/store"
+)
+
+// Errors; callers use errors.Is. Store errors (store.ErrNotFound,
+// store.ErrExists, store.ErrInUse…) pass through wrapped.
+var (
+	// ErrTokenMismatch: the request's boot token is not the node's
+	// current one.
+	ErrTokenMismatch = errors.New("core: boot token does not match")
+	// ErrInvalid: bad input; the error is an *InputError naming the field.
+	ErrInvalid = errors.New("core: invalid input")
+)
+
+// InputError names the field of a request that is wrong.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *InputError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Node states, as reported by the admin API and the razor_nodes metric.
+const (
+	StateActive   = "active"   // unbound, checking in
+	StateInactive = "inactive" // unbound, silent past the register timeout
+	StateBound    = "bound"    // bound, target not booted yet
+	StateBooted   = "booted"   // bound, target booted
+	StateFailed   = "failed"   // bound, came back to the microkernel after its target
+)
+
+// Options configure New. Zero values take the defaults given.
+type Options struct {
+	Logger  *slog.Logger     // default: discard
+	Metrics *metrics.Metrics // default: none
+	Now     func() time.Time // default: time.Now
+	// RegisterTimeout: a node silent longer than this is asked to
+	// register again (default 120 s, the original's register_timeout).
+	RegisterTimeout time.Duration
+	// FlushInterval: how often checkin times are written (default 1 s).
+	FlushInterval time.Duration
+	// MaxWaiters bounds the long-poll checkins held at once (default
+	// 10000); beyond it a checkin is answered at once.
+	MaxWaiters int
+	// ServerURL is this server as nodes reach it, http://IP:PORT; it goes
+	// on the microkernel's command line (razor.server=) and into target
+	// templates.
+	ServerURL string
+	// Images finds the microkernel; nil serves an error script.
+	Images *mkimage.Finder
+	// KernelArgs are appended to the microkernel's command line.
+	KernelArgs string
+	// BootRetry is how long an error script waits before rebooting
+	// (default 15 s).
+	BootRetry time.Duration
+	// Rand is the source of boot tokens (default crypto/rand).
+	Rand io.Reader
+}
+
+// Core is the checkin server's logic. Create it with New and run Run.
+type Core struct {
+	st   store.Store
+	opts Options
+	log  *slog.Logger
+	m    *metrics.Metrics
+	now  func() time.Time
+
+	cache    *cache
+	tags     atomic.Pointer[tagSet]
+	policies atomic.Pointer[policySet]
+	adminMu  sync.Mutex // serialises tag and policy changes
+
+	dirtyMu sync.Mutex
+	dirty   map[string]store.Checkin
+
+	waiters *waiters
+}
+
+// New loads the store's state and returns a Core.
+func New(ctx context.Context, st store.Store, o Options) (*Core, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RegisterTimeout <= 0 {
+		o.RegisterTimeout = 120 * time.Second
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.MaxWaiters <= 0 {
+		o.MaxWaiters = 10000
+	}
+	if o.BootRetry <= 0 {
+		o.BootRetry = 15 * time.Second
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	c := &Core{
+		st: st, opts: o, log: o.Logger, m: o.Metrics, now: o.Now,
+		cache:   newCache(),
+		dirty:   map[string]store.Checkin{},
+		waiters: newWaiters(o.MaxWaiters, o.Metrics),
+	}
+	if err := c.loadPolicies(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.loadTags(ctx); err != nil {
+		return nil, err
+	}
+	nodes, err := st.ListNodes(ctx, true)
+	if err != nil {
+		return nil, fmt.Errorf("core: load nodes: %w", err)
+	}
+	ts := c.tags.Load()
+	for _, n := range nodes {
+		c.cache.put(n, c.evaluate(ts, n.ID, n.Facts), ts.gen)
+	}
+	toks, err := st.ListTokens(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("core: load tokens: %w", err)
+	}
+	for _, t := range toks {
+		c.cache.putToken([]string{t.Key}, t.Token, t.Issued)
+	}
+	c.log.Info("store loaded", "nodes", len(nodes), "tags", len(ts.tags), "policies", len(c.policies.Load().list), "tokens", len(toks))
+	return c, nil
+}
+
+// Run writes batched checkin times every FlushInterval until ctx ends,
+// then releases held long-polls and writes the last batch.
+func (c *Core) Run(ctx context.Context) error {
+	t := time.NewTicker(c.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.waiters.shutdown()
+			c.flush(context.WithoutCancel(ctx))
+			return nil
+		case <-t.C:
+			c.flush(ctx)
+		}
+	}
+}
+
+// Shutdown answers every held long-poll at once and refuses new ones; the
+// HTTP server calls it before draining its connections.
+func (c *Core) Shutdown() { c.waiters.shutdown() }
+
+// Flush writes the batched checkin times now.
+func (c *Core) Flush(ctx context.Context) error { return c.flush(ctx) }
+
+func (c *Core) flush(ctx context.Context) error {
+	c.dirtyMu.Lock()
+	if len(c.dirty) == 0 {
+		c.dirtyMu.Unlock()
+		return nil
+	}
+	batch := make([]store.Checkin, 0, len(c.dirty))
+	for _, ch := range c.dirty {
+		batch = append(batch, ch)
+	}
+	c.dirty = make(map[string]store.Checkin, len(batch))
+	c.dirtyMu.Unlock()
+	if err := c.st.TouchNodes(ctx, batch); err != nil {
+		c.m.FlushError()
+		c.log.Warn("writing checkin times failed", "nodes", len(batch), "err", err)
+		return fmt.Errorf("core: flush checkins: %w", err)
+	}
+	return nil
+}
+
+// touch records a checkin in memory and queues it for the next flush.
+func (c *Core) touch(e *entry, at time.Time, lastState string) {
+	ns := at.UnixNano()
+	for {
+		cur := e.c.checkin.Load()
+		if cur >= ns || e.c.checkin.CompareAndSwap(cur, ns) {
+			break
+		}
+	}
+	c.dirtyMu.Lock()
+	c.dirty[e.node.ID] = store.Checkin{NodeID: e.node.ID, At: at, LastState: lastState}
+	c.dirtyMu.Unlock()
+}
+
+func (c *Core) loadPolicies(ctx context.Context) error {
+	ps, err := c.st.ListPolicies(ctx)
+	if err != nil {
+		return fmt.Errorf("core: load policies: %w", err)
+	}
+	c.policies.Store(newPolicySet(ps))
+	return nil
+}
+
+// loadTags reads the tags and parses their rules into a new generation.
+func (c *Core) loadTags(ctx context.Context) error {
+	ts, err := c.st.ListTags(ctx)
+	if err != nil {
+		return fmt.Errorf("core: load tags: %w", err)
+	}
+	set := &tagSet{tags: make([]rules.Tag, 0, len(ts))}
+	if old := c.tags.Load(); old != nil {
+		set.gen = old.gen + 1
+	}
+	for _, t := range ts {
+		r, err := rules.Parse(t.Rule)
+		if err != nil {
+			// A stored rule that no longer parses matches nothing.
+			c.log.Error("stored tag rule does not parse", "tag", t.Name, "err", err)
+			r = nil
+		}
+		set.tags = append(set.tags, rules.Tag{Name: t.Name, Rule: r})
+	}
+	c.tags.Store(set)
+	return nil
+}
+
+// evaluate returns a node's tags; on a rule error it logs and falls back
+// to the system tags.
+func (c *Core) evaluate(ts *tagSet, id string, facts map[string]string) []string {
+	tags, err := rules.Evaluate(ts.tags, facts)
+	if err != nil {
+		c.log.Warn("tag evaluation failed", "node", id, "err", err)
+		return rules.SystemTags(facts)
+	}
+	if tags == nil {
+		tags = []string{}
+	}
+	return tags
+}
+
+// retag reloads the tags and recomputes every node's tags.
+func (c *Core) retag(ctx context.Context) error {
+	if err := c.loadTags(ctx); err != nil {
+		return err
+	}
+	ts := c.tags.Load()
+	nodes, err := c.st.ListNodes(ctx, true)
+	if err != nil {
+		return fmt.Errorf("core: retag: %w", err)
+	}
+	for _, n := range nodes {
+		c.cache.setTags(n.ID, c.evaluate(ts, n.ID, n.Facts), ts.gen)
+	}
+	c.waiters.wakeAll()
+	return nil
+}
+
+// newToken returns a fresh boot token.
+func (c *Core) newToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(c.opts.Rand, b); err != nil {
+		return "", fmt.Errorf("core: token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// state derives a node's state.
+func (c *Core) state(n store.Node, last time.Time, now time.Time) string {
+	if n.Policy != "" {
+		switch n.BootState {
+		case store.BootBooted:
+			return StateBooted
+		case store.BootFailed:
+			return StateFailed
+		}
+		return StateBound
+	}
+	if now.Sub(last) > c.opts.RegisterTimeout {
+		return StateInactive
+	}
+	return StateActive
+}
+
+// NodeStates counts the nodes by state (for the razor_nodes metric).
+func (c *Core) NodeStates() map[string]int {
+	out := map[string]int{StateActive: 0, StateInactive: 0, StateBound: 0, StateBooted: 0, StateFailed: 0}
+	now := c.now()
+	for _, e := range c.cache.all() {
+		out[c.state(e.node, time.Unix(0, e.c.checkin.Load()), now)]++
+	}
+	return out
+}
+
+// waiters tracks held long-poll checkins by node.
+type waiters struct {
+	mu     sync.Mutex
+	byNode map[string]map[chan struct{}]struct{}
+	n, max int
+	closed bool
+	m      *metrics.Metrics
+}
+
+func newWaiters(max int, m *metrics.Metrics) *waiters {
+	return &waiters{byNode: map[string]map[chan struct{}]struct{}{}, max: max, m: m}
+}
+
+// add registers a waiter for node id; false when at the limit or shut
+// down.
+func (w *waiters) add(id string) (chan struct{}, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.n >= w.max {
+		return nil, false
+	}
+	ch := make(chan struct{}, 1)
+	set := w.byNode[id]
+	if set == nil {
+		set = map[chan struct{}]struct{}{}
+		w.byNode[id] = set
+	}
+	set[ch] = struct{}{}
+	w.n++
+	w.m.Waiters(1)
+	return ch, true
+}
+
+func (w *waiters) remove(id string, ch chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if set := w.byNode[id]; set != nil {
+		if _, ok := set[ch]; ok {
+			delete(set, ch)
+			w.n--
+			w.m.Waiters(-1)
+		}
+		if len(set) == 0 {
+			delete(w.byNode, id)
+		}
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// wake signals node id's waiters.
+func (w *waiters) wake(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.byNode[id] {
+		signal(ch)
+	}
+}
+
+// wakeAll signals every waiter (a policy or tag changed: some may bind).
+func (w *waiters) wakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, set := range w.byNode {
+		for ch := range set {
+			signal(ch)
+		}
+	}
+}
+
+// shutdown refuses new waiters and releases the held ones.
+func (w *waiters) shutdown() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.wakeAll()
+}
+
+func (w *waiters) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+// count returns the number of held waiters.
+func (w *waiters) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
