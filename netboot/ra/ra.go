@@ -107,29 +107,44 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	return &Server{cfg: cfg, log: log.With("component", "ra"), last: map[netip.Addr]time.Time{}}, nil
 }
 
-// Serve listens on the interface's link-local address and answers until
-// ctx is done (then it returns nil). A freshly configured interface has
-// its link-local address only after duplicate address detection, so
-// Serve retries the listen until it succeeds or ctx ends.
+// Serve listens on the interface's link-local address (Listen) and
+// answers until ctx is done (then it returns nil).
 func (s *Server) Serve(ctx context.Context) error {
-	ifi, err := net.InterfaceByName(s.cfg.Interface)
+	c, mac, err := Listen(ctx, s.cfg.Interface, s.log)
 	if err != nil {
-		return fmt.Errorf("ra: interface %s: %w", s.cfg.Interface, err)
-	}
-	var c *ndp.Conn
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-		c, _, err = ndp.Listen(ifi, ndp.LinkLocal)
-		if err == nil {
-			break
+		if ctx.Err() != nil {
+			return nil
 		}
-		s.log.Debug("ra: waiting for a link-local address", "interface", s.cfg.Interface, "err", err)
+		return err
+	}
+	return s.ServeConn(ctx, c, mac)
+}
+
+// Listen opens an NDP connection on the link-local address of ifname and
+// returns it with the interface's hardware address. A freshly configured
+// interface has its link-local address only after duplicate address
+// detection, so Listen retries until it succeeds or ctx ends. log may be
+// nil.
+func Listen(ctx context.Context, ifname string, log *slog.Logger) (*ndp.Conn, net.HardwareAddr, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ra: interface %s: %w", ifname, err)
+	}
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+		if err == nil {
+			return c, ifi.HardwareAddr, nil
+		}
+		log.Debug("ra: waiting for a link-local address", "interface", ifname, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, nil, fmt.Errorf("ra: listen on %s: %w (%w)", ifname, err, ctx.Err())
 		case <-time.After(delay):
 		}
 	}
-	return s.ServeConn(ctx, c, ifi.HardwareAddr)
 }
 
 // ServeConn answers solicitations on an open NDP connection from an
