@@ -83,6 +83,19 @@ func (r *recorder) ReadFile(name string) ([]byte, error) {
 	return b, nil
 }
 
+func (r *recorder) ReadHead(name string, n int) ([]byte, error) {
+	b, err := r.src.ReadHead(name, n)
+	if err != nil {
+		return nil, err
+	}
+	if p, err := r.real(name); err == nil {
+		r.writeFile(p, b)
+	}
+	return b, nil
+}
+
+func (r *recorder) Close() error { return nil }
+
 func (r *recorder) ReadDir(name string) ([]fs.DirEntry, error) {
 	ents, err := r.src.ReadDir(name)
 	if err != nil {

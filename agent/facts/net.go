@@ -443,7 +443,8 @@ func (g *gatherer) nicFacts(i int, n nic) {
 		}
 		res := readString(g.t, d+"/resource")
 		g.setn(pre, i, "width", pciWidth(res))
-		if cfg, err := g.t.ReadFile(d + "/config"); err == nil {
+		// The standard header and capability list: the first 256 bytes.
+		if cfg, err := g.t.ReadHead(d+"/config", 256); err == nil {
 			if c, lat, ok := pciConfigInfo(cfg); ok {
 				caps = append(caps, c...)
 				conf["latency"] = strconv.Itoa(lat)

@@ -20,20 +20,21 @@ var errTooBig = errors.New("facts: file too large")
 // tree is the read-only view of /proc and /sys the collectors use. Names
 // are slash-separated and relative to the root ("sys/class/net").
 type tree interface {
+	// ReadFile reads a whole file, at most maxFileSize bytes.
 	ReadFile(name string) ([]byte, error)
+	// ReadHead reads at most the first n bytes of a file (PCI
+	// configuration space: each byte read is a bus access).
+	ReadHead(name string, n int) ([]byte, error)
 	ReadDir(name string) ([]fs.DirEntry, error)
 	Readlink(name string) (string, error)
 	Stat(name string) (fs.FileInfo, error)
+	Close() error
 }
 
-// rootTree reads below a directory through os.Root, so that symbolic links
-// in a captured tree cannot lead outside it. Sysfs links are relative, so
-// they resolve the same way in a capture as on the live system.
-type rootTree struct{ r *os.Root }
-
-func openTree(dir string) (*rootTree, error) {
-	if dir == "" {
-		dir = "/"
+// openTree opens the live system ("" or "/") or a captured tree.
+func openTree(dir string) (tree, error) {
+	if dir == "" || dir == "/" {
+		return liveTree{}, nil
 	}
 	r, err := os.OpenRoot(dir)
 	if err != nil {
@@ -42,6 +43,63 @@ func openTree(dir string) (*rootTree, error) {
 	return &rootTree{r: r}, nil
 }
 
+// readAll reads f to EOF, at most limit bytes (or fails with errTooBig
+// when strict). Sysfs reports 4096 bytes for every attribute, so the size
+// from stat means nothing.
+func readAll(f *os.File, name string, limit int, strict bool) ([]byte, error) {
+	defer f.Close()
+	n := int64(limit)
+	if strict {
+		n++ // one byte more tells a file that is too long
+	}
+	b, err := io.ReadAll(io.LimitReader(f, n))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		if strict {
+			return nil, fmt.Errorf("%w: %s", errTooBig, name)
+		}
+		b = b[:limit]
+	}
+	return b, nil
+}
+
+// liveTree reads the running system: the kernel resolves the paths, one
+// system call per open instead of one per path element.
+type liveTree struct{}
+
+func (liveTree) path(name string) string { return "/" + name }
+
+func (t liveTree) ReadFile(name string) ([]byte, error) {
+	f, err := os.Open(t.path(name))
+	if err != nil {
+		return nil, err
+	}
+	return readAll(f, name, maxFileSize, true)
+}
+
+func (t liveTree) ReadHead(name string, n int) ([]byte, error) {
+	f, err := os.Open(t.path(name))
+	if err != nil {
+		return nil, err
+	}
+	return readAll(f, name, n, false)
+}
+
+func (t liveTree) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(t.path(name)) }
+
+func (t liveTree) Readlink(name string) (string, error) { return os.Readlink(t.path(name)) }
+
+func (t liveTree) Stat(name string) (fs.FileInfo, error) { return os.Stat(t.path(name)) }
+
+func (liveTree) Close() error { return nil }
+
+// rootTree reads below a directory through os.Root, so that symbolic links
+// in a captured tree cannot lead outside it. Sysfs links are relative, so
+// they resolve the same way in a capture as on the live system.
+type rootTree struct{ r *os.Root }
+
 func (t *rootTree) Close() error { return t.r.Close() }
 
 func (t *rootTree) ReadFile(name string) ([]byte, error) {
@@ -49,17 +107,15 @@ func (t *rootTree) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	// Sysfs reports 4096 bytes for every attribute: read to EOF instead of
-	// trusting the size.
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	return readAll(f, name, maxFileSize, true)
+}
+
+func (t *rootTree) ReadHead(name string, n int) ([]byte, error) {
+	f, err := t.r.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxFileSize {
-		return nil, fmt.Errorf("%w: %s", errTooBig, name)
-	}
-	return b, nil
+	return readAll(f, name, n, false)
 }
 
 func (t *rootTree) ReadDir(name string) ([]fs.DirEntry, error) {
