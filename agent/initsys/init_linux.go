@@ -161,6 +161,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	loadModules(runCtx, &cfg, sys, proc, opts, log)
+	if !rngReady() {
+		// DHCP transaction IDs, TLS and SSH host keys come from
+		// getrandom(2), which blocks until the kernel's CRNG is seeded.
+		// Hardware RNGs (RDRAND, virtio-rng, TPM) seed it at once; an
+		// emulated CPU without them can take minutes.
+		log.Warn("kernel random number generator not seeded yet; network set-up waits for it (a CPU with RDRAND or a virtio-rng device helps)")
+		goRun(func() {
+			var b [1]byte
+			if _, err := unix.Getrandom(b[:], 0); err == nil {
+				log.Info("kernel random number generator ready", "uptime", Uptime().Round(time.Millisecond))
+			}
+		})
+	}
 
 	hostname := ""
 	nl := cfg.Netlink
@@ -304,6 +317,13 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 	}
 	log.Info("modules loaded", "rounds", rep.Rounds, "devices", rep.Devices, "loaded", len(rep.Loaded),
 		"failed", len(rep.Failed), "timed_out", rep.TimedOut, "took", rep.Duration.Round(time.Millisecond))
+}
+
+// rngReady reports whether getrandom(2) would return without blocking.
+func rngReady() bool {
+	var b [1]byte
+	_, err := unix.Getrandom(b[:], unix.GRND_NONBLOCK)
+	return !errors.Is(err, unix.EAGAIN)
 }
 
 func setHostname(cfg *Config, mac net.HardwareAddr, log *slog.Logger) string {
