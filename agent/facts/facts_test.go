@@ -373,3 +373,61 @@ func TestExclude(t *testing.T) {
 		t.Errorf("Exclude(nil pattern) (-want +got):\n%s", diff)
 	}
 }
+
+// FuzzGather feeds arbitrary content to the main sources of a small tree:
+// no collector may panic (Gather would report it as an internal error).
+func FuzzGather(f *testing.F) {
+	read := func(tree, name string) []byte {
+		b, _ := os.ReadFile(filepath.Join(treesDir, tree, name))
+		return b
+	}
+	f.Add(read("qemu", "proc/cpuinfo"), read("qemu", "proc/meminfo"),
+		read("qemu", "sys/firmware/dmi/tables/smbios_entry_point"), read("qemu", "sys/firmware/dmi/tables/DMI"),
+		[]byte("52:54:00:12:34:01\n"), []byte("1\n"), []byte("0x1af4\n"))
+	f.Add([]byte("processor: 0\n"), []byte("MemTotal: 1 kB\n"), []byte("_SM3_"), []byte{}, []byte("zz"), []byte("-1"), []byte(""))
+	f.Fuzz(func(t *testing.T, cpuinfo, meminfo, entry, table, mac, typ, vendor []byte) {
+		root := t.TempDir()
+		files := map[string][]byte{
+			"proc/cpuinfo": cpuinfo,
+			"proc/meminfo": meminfo,
+			"sys/firmware/dmi/tables/smbios_entry_point":           entry,
+			"sys/firmware/dmi/tables/DMI":                          table,
+			"sys/devices/pci0000:00/0000:00:03.0/vendor":           vendor,
+			"sys/devices/pci0000:00/0000:00:03.0/class":            []byte("0x020000"),
+			"sys/devices/pci0000:00/0000:00:03.0/config":           table,
+			"sys/devices/pci0000:00/0000:00:03.0/resource":         mac,
+			"sys/devices/pci0000:00/0000:00:03.0/net/eth0/address": mac,
+			"sys/devices/pci0000:00/0000:00:03.0/net/eth0/type":    typ,
+			"sys/devices/pci0000:00/0000:00:03.0/net/eth0/speed":   typ,
+		}
+		for p, c := range files {
+			full := filepath.Join(root, p)
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(full, c, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for link, target := range map[string]string{
+			"sys/bus/pci/devices/0000:00:03.0":                    "../../../devices/pci0000:00/0000:00:03.0",
+			"sys/class/net/eth0":                                  "../../devices/pci0000:00/0000:00:03.0/net/eth0",
+			"sys/devices/pci0000:00/0000:00:03.0/net/eth0/device": "../../../0000:00:03.0",
+		} {
+			full := filepath.Join(root, link)
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, full); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res := Gather(context.Background(), Options{Root: root})
+		for _, e := range res.Errors {
+			if strings.Contains(e.Err.Error(), "internal error") {
+				t.Fatalf("Gather() source %s panicked: %v", e.Source, e.Err)
+			}
+		}
+		_, _ = GetIdentity(Options{Root: root})
+	})
+}
