@@ -441,3 +441,6 @@ func (w *waiters) count() int {
 	defer w.mu.Unlock()
 	return w.n
 }
+
+// Waiting returns the number of long-poll checkins being held.
+func (c *Core) Waiting() int { return c.waiters.count() }

@@ -209,6 +209,9 @@ type Reply struct {
 	ClientConfig *ClientConfig `json:"client_config,omitempty"`
 	// Error names what was wrong when ErrCode is not 0. Our addition.
 	Error string `json:"error,omitempty"`
+	// Field is the request field that was wrong, when one was. Our
+	// addition.
+	Field string `json:"field,omitempty"`
 }
 
 // CommandReply carries the command of a checkin reply.

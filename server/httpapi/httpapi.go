@@ -1,0 +1,212 @@
+// Package httpapi is the checkin server's HTTP adapter over package core:
+// the Razor-compatible node API (also under Hanlon's paths), the per-node
+// iPXE script at /boot.ipxe, the admin API under /api/v1 (bearer token),
+// /metrics, /healthz, and the image service mounted at /images/.
+//
+// Node endpoints are rate-limited per client address and size-limited;
+// bad input gets a 4xx JSON error naming the field and changes nothing.
+package httpapi
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/razor-mk/razor-mk/server/adminapi"
+	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/metrics"
+	"github.com/razor-mk/razor-mk/server/wire"
+)
+
+// Options configure New.
+type Options struct {
+	Core *core.Core
+	// Logger: default discard.
+	Logger *slog.Logger
+	// Metrics and Gatherer: the collectors and the registry /metrics
+	// serves (nil: /metrics is 404).
+	Metrics  *metrics.Metrics
+	Gatherer prometheus.Gatherer
+	// AdminToken guards /api/v1; it must not be empty.
+	AdminToken string
+	// ServerURL is this server as nodes reach it, http://IP:PORT.
+	ServerURL string
+	// ClientConfig is the client_config sent to nodes; mk_uri and the
+	// paths are filled in per request.
+	ClientConfig wire.ClientConfig
+	// RateLimit is the node endpoints' requests per second per client
+	// address (0: unlimited); RateBurst the burst (default 2×rate, at
+	// least 1).
+	RateLimit float64
+	RateBurst int
+	// Images serves /images/ (nil: not mounted).
+	Images http.Handler
+	// BootRetry is the error scripts' wait before reboot (default 15 s).
+	BootRetry time.Duration
+}
+
+// Handler is the server's http.Handler.
+type Handler struct {
+	o       Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limit   *limiter
+	replies map[string]map[wire.Command][]byte // base path → command → body
+}
+
+// New returns the handler.
+func New(o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BootRetry <= 0 {
+		o.BootRetry = 15 * time.Second
+	}
+	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), limit: newLimiter(o.RateLimit, o.RateBurst)}
+	h.replies = map[string]map[wire.Command][]byte{}
+	for _, base := range []string{"/razor/api", wire.HanlonBasePath} {
+		cfg := h.clientConfig(base)
+		m := map[wire.Command][]byte{}
+		for _, cmd := range []wire.Command{wire.Acknowledge, wire.Register, wire.Reboot, wire.Poweroff} {
+			b, _ := json.Marshal(wire.OK(cmd, &cfg))
+			m[cmd] = b
+		}
+		h.replies[base] = m
+	}
+	node := func(route string, f http.HandlerFunc) http.Handler { return h.observe(route, h.rateLimited(f)) }
+	for _, base := range []string{"/razor/api", wire.HanlonBasePath} {
+		h.mux.Handle("GET "+base+"/node/checkin", node("checkin", h.checkin(base)))
+		h.mux.Handle("POST "+base+"/node/register", node("register", h.register(base)))
+	}
+	h.mux.Handle("GET /boot.ipxe", node("boot", h.boot))
+	h.mux.Handle("GET /healthz", h.observe("healthz", http.HandlerFunc(h.healthz)))
+	if o.Gatherer != nil {
+		h.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	if o.Images != nil {
+		h.mux.Handle("GET /images/", h.observe("images", o.Images))
+	}
+	h.adminRoutes()
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// clientConfig returns the client_config for requests under base.
+func (h *Handler) clientConfig(base string) wire.ClientConfig {
+	cfg := h.o.ClientConfig
+	cfg.URI = h.o.ServerURL
+	cfg.CheckinPath = base + "/node/checkin"
+	cfg.RegisterPath = base + "/node/register"
+	return cfg
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "protocol": wire.ProtocolVersion})
+}
+
+// statusWriter records the status code.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// observe records a route's latency and status.
+func (h *Handler) observe(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.code == 0 {
+			sw.code = http.StatusOK
+		}
+		h.o.Metrics.Request(route, sw.code, time.Since(start))
+	})
+}
+
+// clientIP is the request's peer address without the port.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) rateLimited(next http.HandlerFunc) http.HandlerFunc {
+	if h.limit == nil {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.limit.allow(clientIP(r)) {
+			w.Header().Set("Retry-After", "1")
+			writeNode(w, wire.Failure(http.StatusTooManyRequests, "too many requests from "+clientIP(r)))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// authorized checks the admin bearer token in constant time.
+func (h *Handler) authorized(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || h.o.AdminToken == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(h.o.AdminToken)) == 1
+}
+
+// writeJSON writes v with a final newline; rules are shown as written
+// ("<", ">" unescaped).
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		code = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"cannot encode the answer"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	writeJSON(w, code, adminapi.Error{Error: msg, Field: field})
+}
+
+// writeNode writes a node API reply; the HTTP status is its
+// http_err_code, as the original's api.js did.
+func writeNode(w http.ResponseWriter, r wire.Reply) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		b = []byte(`{"errcode":1,"result":"encoding failed","http_err_code":500}`)
+		r.HTTPErrCode = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(r.HTTPErrCode)
+	w.Write(b)
+}
