@@ -147,14 +147,24 @@ func (g *gatherer) cpuFacts() error {
 	return nil
 }
 
-// cpuMHz returns a stable "CPU MHz": cpufreq's maximum where the kernel
-// scales the frequency (cpuinfo's figure changes by the second there, and
-// a changed fact makes the agent register again), else cpuinfo's.
+// cpuMHz returns a stable "CPU MHz". Where the kernel scales the clock,
+// or measures it (x86 with APERF/MPERF), cpuinfo's figure changes by the
+// second, and a changed fact makes the agent register again: then it is
+// cpufreq's maximum, else the SMBIOS current speed. Elsewhere (VMs, whose
+// figure is the fixed TSC rate) it is cpuinfo's.
 func (g *gatherer) cpuMHz(ci cpuInfo) (value string, max, min uint64) {
 	max = parseUint(readString(g.t, cpuSysDir+"/cpu0/cpufreq/cpuinfo_max_freq"))
 	min = parseUint(readString(g.t, cpuSysDir+"/cpu0/cpufreq/cpuinfo_min_freq"))
 	if max > 0 {
 		return fmt.Sprintf("%.3f", float64(max)/1000), max, min
+	}
+	if ci.hasFlag("aperfmperf") {
+		g.loadPlatform()
+		for _, p := range g.plat.procs {
+			if p.Populated && p.CurrentSpeed > 0 {
+				return fmt.Sprintf("%d.000", p.CurrentSpeed), 0, 0
+			}
+		}
 	}
 	return ci.get(0, "cpu MHz"), 0, 0
 }
@@ -341,7 +351,7 @@ func (g *gatherer) hwCPUFacts(ci cpuInfo, pkgs []cpuPackage, sprocs []smbios.Pro
 		if cur == 0 && fmax > 0 {
 			cur = fmax / 1000
 		}
-		if cur == 0 {
+		if cur == 0 && !ci.hasFlag("aperfmperf") {
 			if f, err := strconv.ParseFloat(ci.get(proc, "cpu MHz"), 64); err == nil && f > 0 {
 				cur = uint64(f + 0.5)
 			}

@@ -431,3 +431,35 @@ func FuzzGather(f *testing.F) {
 		_, _ = GetIdentity(Options{Root: root})
 	})
 }
+
+// TestCPUMHzStable checks that the clock facts do not follow cpuinfo's
+// moving figure where the kernel scales or measures the clock.
+func TestCPUMHzStable(t *testing.T) {
+	cpuinfo := func(flags string) string {
+		return "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Xeon\nstepping\t: 4\ncpu MHz\t\t: 1234.567\nflags\t\t: fpu lm " + flags + "\n\n"
+	}
+	tests := []struct {
+		name      string
+		files     map[string]string
+		mhz, size string
+	}{
+		{"cpufreq maximum", map[string]string{
+			"proc/cpuinfo": cpuinfo("aperfmperf"),
+			"sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq": "3900000\n",
+			"sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_min_freq": "800000\n",
+		}, "3900.000", "3900MHz"},
+		{"fixed TSC rate", map[string]string{"proc/cpuinfo": cpuinfo("")}, "1234.567", "1235MHz"},
+		{"measured, nothing better", map[string]string{"proc/cpuinfo": cpuinfo("aperfmperf")}, "1234.567", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Gather(context.Background(), Options{Root: writeTree(t, tt.files)})
+			if got := res.Facts["mk_hw_lscpu_CPU_MHz"]; got != tt.mhz {
+				t.Errorf("mk_hw_lscpu_CPU_MHz = %q, want %q", got, tt.mhz)
+			}
+			if got := res.Facts["mk_hw_cpu0_size"]; got != tt.size {
+				t.Errorf("mk_hw_cpu0_size = %q, want %q", got, tt.size)
+			}
+		})
+	}
+}
