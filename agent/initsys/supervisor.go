@@ -25,8 +25,11 @@ type Supervisor struct {
 	// StableAfter is how long a run must last for the backoff to start
 	// again from MinBackoff; 0 means 60s.
 	StableAfter time.Duration
-	// StopGrace is how long the program gets between SIGTERM and SIGKILL
-	// when ctx ends; 0 means 5s.
+	// StopSignal asks the program to stop when ctx ends; 0 means SIGTERM
+	// (an interactive shell wants SIGHUP).
+	StopSignal syscall.Signal
+	// StopGrace is how long the program gets between StopSignal and
+	// SIGKILL; 0 means 5s.
 	StopGrace time.Duration
 	// Log receives one line per start and exit; nil discards.
 	Log *slog.Logger
@@ -34,8 +37,8 @@ type Supervisor struct {
 	Started func(pid int)
 }
 
-// Run supervises until ctx ends, then stops the program (SIGTERM to its
-// process group, SIGKILL after StopGrace) and returns nil. It returns an
+// Run supervises until ctx ends, then stops the program (StopSignal to
+// its process group, SIGKILL after StopGrace) and returns nil. It returns an
 // error only if Command is nil.
 func (s *Supervisor) Run(ctx context.Context) error {
 	if s.Command == nil {
@@ -100,7 +103,7 @@ func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	grace := cmpOr(s.StopGrace, 5*time.Second)
-	syscall.Kill(-pid, syscall.SIGTERM)
+	syscall.Kill(-pid, cmpOr(s.StopSignal, syscall.SIGTERM))
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {

@@ -50,7 +50,11 @@ ignored.`,
 
 // agentCommand is `mk-agent run`, started from this very binary.
 func agentCommand() *exec.Cmd {
-	c := exec.Command("/proc/self/exe", "run")
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	c := exec.Command(self, "run")
 	c.Args[0] = "mk-agent"
 	c.Env = agentEnv
 	return c

@@ -17,7 +17,7 @@ func devServices(env initsys.Env) []initsys.Service {
 	ssh := &devssh.Server{Log: env.Log}
 	svcs := []initsys.Service{{Name: "ssh", Run: ssh.ListenAndServe}}
 	if env.Options.Debug && env.Console != nil {
-		sup := &initsys.Supervisor{Name: "console shell", Log: env.Log, Command: func() *exec.Cmd {
+		sup := &initsys.Supervisor{Name: "console shell", Log: env.Log, StopSignal: syscall.SIGHUP, Command: func() *exec.Cmd {
 			c := exec.Command(devssh.DefaultShell, "-l")
 			c.Env = append([]string{"PS1=mk# "}, agentEnv...)
 			c.Dir = "/"
