@@ -48,6 +48,20 @@ type Manifest struct {
 	Modules    []string `json:"modules,omitempty"`
 	Extensions []string `json:"extensions,omitempty"`
 	Sizes      Sizes    `json:"sizes"`
+	// BuiltinModules are modules the spec names that the kernel has
+	// built in (nothing to ship).
+	BuiltinModules []string `json:"builtin_modules,omitempty"`
+	// Firmware are the firmware files in the initrd (under /lib/firmware).
+	Firmware []string `json:"firmware,omitempty"`
+	// MissingFirmware are files the modules declare (firmware=) that no
+	// firmware source had: the hardware that needs them will not work.
+	MissingFirmware []string `json:"missing_firmware,omitempty"`
+	// AgentTags are the build tags the agent was built with ("dev" in
+	// the dev variant only).
+	AgentTags []string `json:"agent_tags,omitempty"`
+	// Notes are remarks about optional inputs (a firmware package apt
+	// could not find).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Artefact is one output file in the image directory.
@@ -68,7 +82,7 @@ type Source struct {
 
 // File is one regular file inside the initrd.
 type File struct {
-	Path   string `json:"path"`
+	Path   string `json:"path"` // absolute in the image: /bin/busybox
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 }

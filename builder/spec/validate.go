@@ -31,7 +31,7 @@ func BaseKinds() []string {
 }
 
 // Arches are the architectures a spec may name.
-var Arches = []string{"amd64", "arm64", "386"}
+var Arches = []string{"amd64", "arm64", "i386"}
 
 // Compressions are the initrd compressions a spec may name.
 var Compressions = []string{"none", "gzip", "zstd", "xz"}

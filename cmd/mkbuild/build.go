@@ -1,16 +1,117 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 
+	"github.com/razor-mk/razor-mk/builder"
+	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/spf13/cobra"
 )
 
-// newBuildCmd is replaced by the real command as the work lands.
+// buildConfig holds the flags of mkbuild build.
+type buildConfig struct {
+	out             string
+	cache           string
+	variant         string
+	agent           string
+	authorizedKeys  []string
+	sourceDateEpoch string
+	quiet           bool
+	verbose         bool
+}
+
 func newBuildCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "build",
-		Short: "Build a microkernel image from a spec",
-		RunE:  func(*cobra.Command, []string) error { return errors.New("build: not built yet") },
+	var c buildConfig
+	cmd := &cobra.Command{
+		Use:   "build SPEC --out DIR",
+		Short: "Build a microkernel image (vmlinuz, initrd, manifest.json) from a spec",
+		Long: `build reads an image spec (images/prod.yaml, images/dev.yaml; see
+docs/builder.md), obtains the kernel and busybox (apt-get download into the
+cache, or the .deb files the spec names), resolves the kernel modules with
+their dependencies and firmware, builds mk-agent (static; with the dev tag
+for the dev variant) and writes DIR/vmlinuz, DIR/initrd and
+DIR/manifest.json. The same spec, inputs and SOURCE_DATE_EPOCH give the
+same bytes.`,
+		Example: `  mkbuild build images/prod.yaml --out out/prod
+  mkbuild build images/dev.yaml --out out/dev --authorized-keys ~/.ssh/id_ed25519.pub
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) mkbuild build images/prod.yaml --out out/prod`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd, args[0], c)
+		},
 	}
+	f := cmd.Flags()
+	f.StringVarP(&c.out, "out", "o", "", "output directory for vmlinuz, initrd and manifest.json (required)")
+	f.StringVar(&c.cache, "cache", envOr("RAZOR_CACHE", ""), "download and unpack cache (default ~/.cache/razor-mk; env RAZOR_CACHE)")
+	f.StringVar(&c.variant, "variant", "", "dev or prod: overrides the spec's variant")
+	f.StringVar(&c.agent, "agent", "", "a prebuilt static mk-agent to use instead of building one")
+	f.StringArrayVar(&c.authorizedKeys, "authorized-keys", nil, "authorized_keys file for the dev variant (repeatable)")
+	f.StringVar(&c.sourceDateEpoch, "source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "timestamp of every initrd entry, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
+	f.BoolVarP(&c.quiet, "quiet", "q", false, "no progress output")
+	f.BoolVarP(&c.verbose, "verbose", "v", false, "log details to stderr")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func runBuild(cmd *cobra.Command, specPath string, c buildConfig) error {
+	if c.variant != "" && c.variant != spec.VariantDev && c.variant != spec.VariantProd {
+		return fmt.Errorf("--variant %q: want dev or prod", c.variant)
+	}
+	var sde int64
+	if v := strings.TrimSpace(c.sourceDateEpoch); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > 1<<32-1 {
+			return fmt.Errorf("--source-date-epoch / SOURCE_DATE_EPOCH %q: want seconds since 1970 (0 to 4294967295)", v)
+		}
+		sde = n
+	}
+	if c.agent != "" {
+		if fi, err := os.Stat(c.agent); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("--agent %s: not a readable file", c.agent)
+		}
+	}
+	s, err := spec.Load(specPath, spec.Options{Variant: c.variant, AuthorizedKeysFiles: c.authorizedKeys})
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	logLevel := slog.LevelWarn
+	if c.verbose {
+		logLevel = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	opts := builder.Options{Spec: s, OutDir: c.out, CacheDir: c.cache, AgentPath: c.agent, SourceDateEpoch: sde, Log: log}
+	var prog *builder.Progress
+	if !c.quiet {
+		prog = builder.NewProgress(stderr)
+		opts.Progress = prog
+	}
+	m, err := builder.Build(cmd.Context(), opts)
+	if prog != nil {
+		prog.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "built %s (%s, %s base, kernel %s) in %s\n", m.Name, m.Variant, m.Base, m.KernelVersion, c.out)
+	fmt.Fprintf(out, "  vmlinuz        %s  sha256 %s\n", builder.Size(m.Kernel.Size), m.Kernel.SHA256)
+	fmt.Fprintf(out, "  initrd         %s  sha256 %s (%s, %s unpacked)\n", builder.Size(m.Initrd.Size), m.Initrd.SHA256, m.Compression, builder.Size(m.Sizes.InitrdUnpacked))
+	fmt.Fprintf(out, "  modules        %d (%s), firmware %d, missing firmware %d\n", len(m.Modules), builder.Size(m.Sizes.ModulesUnpacked), len(m.Firmware), len(m.MissingFirmware))
+	fmt.Fprintf(out, "  cmdline        %s\n", m.Cmdline)
+	for _, n := range m.Notes {
+		fmt.Fprintf(out, "  note: %s\n", n)
+	}
+	return nil
 }

@@ -1,0 +1,348 @@
+// Package builder builds Razor microkernel images: from an image spec
+// (builder/spec) it opens the base (kernel and userland: builder/debian),
+// resolves the kernel modules and their firmware (builder/kmod), obtains
+// mk-agent (a static build of ./cmd/mk-agent, with the dev tag for the
+// dev variant), assembles the initrd (initramfs) and writes vmlinuz,
+// initrd and manifest.json (builder/manifest) into an output directory.
+// The same spec, inputs and SOURCE_DATE_EPOCH give the same bytes.
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/razor-mk/razor-mk/builder/base"
+	"github.com/razor-mk/razor-mk/builder/debian"
+	"github.com/razor-mk/razor-mk/builder/kmod"
+	"github.com/razor-mk/razor-mk/builder/manifest"
+	"github.com/razor-mk/razor-mk/builder/spec"
+	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/internal/version"
+)
+
+// Artefact names in the output directory.
+const (
+	KernelFile = "vmlinuz"
+	InitrdFile = "initrd"
+)
+
+// ErrProdLeak: the prod image would contain SSH or a password login.
+var ErrProdLeak = errors.New("builder: prod image would allow remote or password login")
+
+// Options configure Build.
+type Options struct {
+	// Spec is the loaded, validated spec (spec.Load).
+	Spec *spec.Spec
+	// OutDir receives vmlinuz, initrd and manifest.json; it is created.
+	OutDir string
+	// CacheDir holds downloads and unpacked packages; "" means
+	// DefaultCacheDir().
+	CacheDir string
+	// AgentPath is a prebuilt mk-agent that replaces the spec's agent.
+	AgentPath string
+	// SourceDateEpoch is every initrd entry's mtime and the build time
+	// recorded in the image (seconds since 1970).
+	SourceDateEpoch int64
+	// Version and Commit are recorded in the manifest and stamped into the
+	// agent; "" means this program's internal/version.
+	Version, Commit string
+	// GoTool is the go command that builds the agent; "" finds it in PATH.
+	GoTool string
+	// OpenBase returns the spec's base; nil means OpenBase.
+	OpenBase func(*spec.Spec) (base.Source, error)
+	// Log receives details; nil discards them.
+	Log *slog.Logger
+	// Progress shows steps and bytes; nil shows nothing.
+	Progress base.Progress
+}
+
+// DefaultCacheDir is $XDG_CACHE_HOME/razor-mk, or ~/.cache/razor-mk.
+func DefaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "razor-mk")
+	}
+	return filepath.Join(os.TempDir(), "razor-mk-cache")
+}
+
+// OpenBase returns the base source a spec names.
+func OpenBase(s *spec.Spec) (base.Source, error) {
+	switch s.Base {
+	case "debian":
+		return debian.New(s), nil
+	}
+	return nil, fmt.Errorf("builder: base %q is not supported", s.Base)
+}
+
+// Build builds the image the spec describes into o.OutDir and returns its
+// manifest. Artefacts are written to temporary names and renamed, the
+// manifest last, so that a reader never sees a half-written image.
+func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
+	s := o.Spec
+	if s == nil {
+		return nil, errors.New("builder: no spec")
+	}
+	if o.OutDir == "" {
+		return nil, errors.New("builder: no output directory")
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir()
+	}
+	if o.Version == "" {
+		o.Version = version.Version
+	}
+	if o.Commit == "" {
+		o.Commit = version.Commit
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Progress == nil {
+		o.Progress = base.Discard
+	}
+	if o.OpenBase == nil {
+		o.OpenBase = OpenBase
+	}
+	if o.SourceDateEpoch < 0 || o.SourceDateEpoch > 1<<32-1 {
+		return nil, fmt.Errorf("builder: SOURCE_DATE_EPOCH %d out of range", o.SourceDateEpoch)
+	}
+	for _, d := range []string{o.OutDir, o.CacheDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("builder: %w", err)
+		}
+	}
+	tmp, err := os.MkdirTemp(o.CacheDir, "build-")
+	if err != nil {
+		return nil, fmt.Errorf("builder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	src, err := o.OpenBase(s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := src.Open(ctx, base.Env{CacheDir: o.CacheDir, Arch: s.Arch, Log: o.Log, Progress: o.Progress})
+	if err != nil {
+		return nil, err
+	}
+
+	o.Progress.Step("resolve kernel modules")
+	set := &kmod.Set{}
+	if len(s.Modules.Include) > 0 {
+		if b.Modules == nil {
+			return nil, fmt.Errorf("builder: %s: the kernel has no modules tree, but modules.include names %d", s.Path, len(s.Modules.Include))
+		}
+		tree, err := kmod.OpenTree(b.Modules)
+		if err != nil {
+			return nil, err
+		}
+		if set, err = tree.Resolve(s.Modules.Include, s.Modules.Exclude); err != nil {
+			return nil, fmt.Errorf("builder: modules.include: %w", err)
+		}
+		o.Log.Info("modules resolved", "selected", len(s.Modules.Include), "with_dependencies", len(set.Modules), "firmware", len(set.Firmware))
+	}
+
+	o.Progress.Step("agent")
+	agentPath, err := o.obtainAgent(ctx, s, tmp)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := checkAgent(agentPath, s.Arch, s.Variant)
+	if err != nil {
+		return nil, err
+	}
+
+	o.Progress.Step("assemble initrd")
+	img, err := assemble(s, b, set, agent, o)
+	if err != nil {
+		return nil, err
+	}
+	if s.Variant == spec.VariantProd {
+		if err := CheckProd(img.archive); err != nil {
+			return nil, err
+		}
+	}
+	m, err := img.manifest(s, b, set, o)
+	if err != nil {
+		return nil, err
+	}
+
+	o.Progress.Step("write " + InitrdFile)
+	comp, err := initramfs.ParseCompression(s.Initrd.Compression)
+	if err != nil {
+		return nil, err
+	}
+	initrd := filepath.Join(o.OutDir, InitrdFile)
+	err = writeAtomic(initrd, func(w io.Writer) error {
+		return img.archive.Write(&progressWriter{w: w, prog: o.Progress}, initramfs.WriteOptions{
+			Compression: comp, Level: s.Initrd.Level, SourceDateEpoch: o.SourceDateEpoch,
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("builder: write initrd: %w", err)
+	}
+	o.Progress.Step("write " + KernelFile)
+	kernel := filepath.Join(o.OutDir, KernelFile)
+	if err := writeAtomic(kernel, func(w io.Writer) error {
+		f, err := os.Open(b.Kernel)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("builder: write kernel: %w", err)
+	}
+
+	for _, a := range []*manifest.Artefact{&m.Kernel, &m.Initrd} {
+		sum, size, err := manifest.HashFile(filepath.Join(o.OutDir, a.Path))
+		if err != nil {
+			return nil, err
+		}
+		a.SHA256, a.Size = sum, size
+	}
+	m.Sizes.Kernel, m.Sizes.Initrd = m.Kernel.Size, m.Initrd.Size
+	data, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("builder: manifest: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(o.OutDir, manifest.FileName), func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("builder: write manifest: %w", err)
+	}
+	return m, nil
+}
+
+// writeAtomic writes a file through fn to a temporary name beside path and
+// renames it over path.
+func writeAtomic(path string, fn func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := fn(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+type progressWriter struct {
+	w    io.Writer
+	n    int64
+	prog base.Progress
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	p.prog.Bytes(p.n, 0)
+	return n, err
+}
+
+// manifest describes the assembled image; the artefacts' checksums are
+// filled in once they are written.
+func (img *image) manifest(s *spec.Spec, b *base.Base, set *kmod.Set, o Options) (*manifest.Manifest, error) {
+	m := &manifest.Manifest{
+		Schema:          manifest.SchemaVersion,
+		Name:            s.Name,
+		Version:         o.Version,
+		Variant:         s.Variant,
+		Base:            s.Base,
+		Arch:            s.Arch,
+		KernelVersion:   b.KernelVersion,
+		Cmdline:         s.Cmdline(),
+		Compression:     s.Initrd.Compression,
+		SourceDateEpoch: o.SourceDateEpoch,
+		SpecSHA256:      s.Layers[len(s.Layers)-1].SHA256,
+		Kernel:          manifest.Artefact{Path: KernelFile},
+		Initrd:          manifest.Artefact{Path: InitrdFile},
+		Modules:         set.Names(),
+		BuiltinModules:  set.Builtin,
+		Firmware:        img.firmware,
+		MissingFirmware: img.missingFirmware,
+		AgentTags:       img.agent.Tags,
+		Notes:           slices.Clone(b.Notes),
+	}
+	for _, l := range s.Layers[:len(s.Layers)-1] {
+		m.Sources = append(m.Sources, manifest.Source{Kind: "spec", Name: filepath.Base(l.Path), SHA256: l.SHA256})
+	}
+	m.Sources = append(m.Sources, b.Sources...)
+	agentSum, agentSize, err := manifest.HashFile(img.agent.Path)
+	if err != nil {
+		return nil, err
+	}
+	m.Sources = append(m.Sources, manifest.Source{Kind: "agent", Name: "mk-agent", Version: agentVersion(img.agent), SHA256: agentSum})
+	m.Sizes.Agent = agentSize
+	for _, r := range img.archive.Records() {
+		if r.Type != initramfs.TypeFile {
+			continue
+		}
+		sum, size, err := recordSum(r)
+		if err != nil {
+			return nil, err
+		}
+		p := "/" + r.Name
+		m.Files = append(m.Files, manifest.File{Path: p, Size: size, SHA256: sum})
+		m.Sizes.InitrdUnpacked += size
+		switch {
+		case hasPrefix(p, "/lib/modules"):
+			m.Sizes.ModulesUnpacked += size
+		case hasPrefix(p, "/lib/firmware"):
+			m.Sizes.FirmwareUnpacked += size
+		}
+	}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	return m, nil
+}
+
+// agentVersion is the version stamped into the agent (-X
+// internal/version.Version=…) and the Go release that built it.
+func agentVersion(a *agentBuild) string {
+	v := "unknown"
+	for _, st := range a.Info.Settings {
+		if st.Key != "-ldflags" {
+			continue
+		}
+		for _, f := range strings.Fields(st.Value) {
+			if val, ok := strings.CutPrefix(f, versionPkg+".Version="); ok {
+				v = val
+			}
+		}
+	}
+	return v + " (" + a.Info.GoVersion + ")"
+}
+
+func recordSum(r initramfs.Record) (string, int64, error) {
+	rc, err := r.Open()
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return "", 0, fmt.Errorf("builder: %s: %w", r.Name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}

@@ -1,0 +1,318 @@
+// Package debian is the image builder's debian base: Debian's kernel
+// package (linux-image-<arch>, resolved from the meta-package to the
+// versioned one) and busybox-static, obtained with apt-get download into
+// a content-addressed cache or taken from .deb files the spec names, and
+// unpacked in Go. Firmware packages are optional: one apt cannot find is
+// noted, not an error.
+package debian
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/razor-mk/razor-mk/builder/base"
+	"github.com/razor-mk/razor-mk/builder/manifest"
+	"github.com/razor-mk/razor-mk/builder/spec"
+	"github.com/razor-mk/razor-mk/initramfs"
+)
+
+// Errors of the debian base; callers test them with errors.Is.
+var (
+	// ErrNoKernel: the kernel package holds no single /boot/vmlinuz-*.
+	ErrNoKernel = errors.New("debian: no kernel in the kernel package")
+	// ErrNoBusybox: the busybox package holds no busybox binary, or it
+	// cannot list its applets here.
+	ErrNoBusybox = errors.New("debian: no usable busybox")
+)
+
+// Source is the debian base of a spec.
+type Source struct {
+	// Debian is the spec's debian: section.
+	Debian spec.Debian
+	// Arch is the image's Debian architecture.
+	Arch string
+	// BusyboxExclude are applets that get no link.
+	BusyboxExclude []string
+	// Apt runs apt; nil means the host's apt-get and apt-cache.
+	Apt *Apt
+}
+
+var _ base.Source = (*Source)(nil)
+
+// New returns the debian base of s.
+func New(s *spec.Spec) *Source {
+	return &Source{Debian: s.Debian, Arch: s.Arch, BusyboxExclude: s.Userland.BusyboxExclude}
+}
+
+// Kind returns "debian".
+func (*Source) Kind() string { return "debian" }
+
+// input is one package to obtain: from apt (Pkg) or a local file (Path).
+type input struct {
+	role     string // kernel, busybox, firmware
+	name     string // as the spec names it
+	pkg      *Package
+	path     string // local .deb, or the cached file once fetched
+	sum      string
+	optional bool
+}
+
+// Open resolves, fetches and unpacks the packages and returns the base.
+func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
+	apt := s.Apt
+	if apt == nil {
+		apt = &Apt{}
+		if s.Arch != nativeArch() {
+			apt.Arch = s.Arch
+		}
+	}
+	cache := Cache{Dir: env.CacheDir}
+	var ins []*input
+	add := func(role, name, local string, optional bool) {
+		if local != "" {
+			ins = append(ins, &input{role: role, name: filepath.Base(local), path: local, optional: optional})
+		} else if name != "" {
+			ins = append(ins, &input{role: role, name: name, optional: optional})
+		}
+	}
+	add("kernel", s.Debian.Kernel, s.Debian.KernelDeb, false)
+	add("busybox", s.Debian.Busybox, s.Debian.BusyboxDeb, false)
+	for _, f := range s.Debian.Firmware {
+		add("firmware", f, "", true)
+	}
+	for _, f := range s.Debian.FirmwareDebs {
+		add("firmware", "", f, true)
+	}
+
+	b := &base.Base{Archive: initramfs.New()}
+	var names []string
+	for _, in := range ins {
+		if in.path == "" {
+			names = append(names, in.name)
+		}
+	}
+	if len(names) > 0 {
+		env.Progress.Step("resolve " + strings.Join(names, ", "))
+		kernel := ""
+		if s.Debian.KernelDeb == "" {
+			kernel = s.Debian.Kernel
+		}
+		res, err := resolveAll(ctx, apt, cache, kernel, names, env.Log)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range ins {
+			if in.path != "" {
+				continue
+			}
+			p, ok := res[in.name]
+			switch {
+			case ok:
+				in.pkg = &p
+			case in.optional:
+				b.Notes = append(b.Notes, fmt.Sprintf("%s: not available from apt (its firmware is missing unless firmware.dirs has it)", in.name))
+				env.Log.Warn("optional package not available", "package", in.name)
+			default:
+				return nil, fmt.Errorf("%w: %s (is it in the apt sources? try apt-get update)", ErrUnavailable, in.name)
+			}
+		}
+	}
+	var kept []*input
+	for _, in := range ins {
+		if in.path != "" || in.pkg != nil {
+			kept = append(kept, in)
+		}
+	}
+
+	for _, in := range kept {
+		if in.pkg != nil {
+			env.Progress.Step(fmt.Sprintf("fetch %s %s", in.pkg.Name, in.pkg.Version))
+			p, err := cache.Fetch(ctx, apt, *in.pkg, env.Progress)
+			if err != nil {
+				return nil, err
+			}
+			in.path, in.sum = p, in.pkg.SHA256
+		} else {
+			env.Progress.Step("hash " + in.name)
+			sum, _, err := HashFile(in.path)
+			if err != nil {
+				return nil, fmt.Errorf("debian: %w", err)
+			}
+			in.sum = sum
+		}
+		label := in.name
+		if in.pkg != nil {
+			label = in.pkg.Name
+		}
+		env.Progress.Step("unpack " + label)
+		dir, ctl, err := cache.Unpack(in.path, in.sum, keepFor(in.role), env.Progress)
+		if err != nil {
+			return nil, err
+		}
+		src := manifest.Source{Kind: "deb", Name: ctl.Package(), Version: ctl.Version(), SHA256: in.sum}
+		if in.pkg != nil {
+			src.URL = in.pkg.URL
+		}
+		if a := ctl.Architecture(); a != "" && a != "all" && a != s.Arch {
+			return nil, fmt.Errorf("debian: %s is for %s, the image is %s", in.name, a, s.Arch)
+		}
+		b.Sources = append(b.Sources, src)
+		switch in.role {
+		case "kernel":
+			if err := openKernel(b, dir); err != nil {
+				return nil, fmt.Errorf("%w (%s)", err, in.name)
+			}
+		case "busybox":
+			env.Progress.Step("list busybox applets")
+			if err := addBusybox(ctx, b.Archive, dir, s.BusyboxExclude); err != nil {
+				return nil, err
+			}
+		case "firmware":
+			for _, d := range []string{"lib/firmware", "usr/lib/firmware"} {
+				if fi, err := os.Stat(filepath.Join(dir, d)); err == nil && fi.IsDir() {
+					b.Firmware = append(b.Firmware, base.DirFS(filepath.Join(dir, d)))
+				}
+			}
+		}
+	}
+	if b.Kernel == "" {
+		return nil, fmt.Errorf("%w: the spec names no kernel package", ErrNoKernel)
+	}
+	return b, nil
+}
+
+// keepFor selects what of a package the build needs.
+func keepFor(role string) func(string) bool {
+	switch role {
+	case "kernel":
+		return func(n string) bool {
+			return strings.HasPrefix(n, "boot/vmlinuz") || n == "boot" ||
+				n == "lib" || n == "usr" || n == "usr/lib" ||
+				strings.HasPrefix(n, "lib/modules") || strings.HasPrefix(n, "usr/lib/modules")
+		}
+	case "firmware":
+		return func(n string) bool {
+			return n == "lib" || n == "usr" || n == "usr/lib" ||
+				strings.HasPrefix(n, "lib/firmware") || strings.HasPrefix(n, "usr/lib/firmware")
+		}
+	}
+	return func(n string) bool {
+		return !strings.HasPrefix(n, "usr/share/doc") && !strings.HasPrefix(n, "usr/share/man")
+	}
+}
+
+func openKernel(b *base.Base, dir string) error {
+	images, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
+	if len(images) != 1 {
+		return fmt.Errorf("%w: %d boot/vmlinuz-* files, want 1", ErrNoKernel, len(images))
+	}
+	kver := strings.TrimPrefix(filepath.Base(images[0]), "vmlinuz-")
+	b.Kernel, b.KernelVersion = images[0], kver
+	for _, m := range []string{"lib/modules/" + kver, "usr/lib/modules/" + kver} {
+		if fi, err := os.Stat(filepath.Join(dir, m)); err == nil && fi.IsDir() {
+			b.Modules = base.DirFS(filepath.Join(dir, m))
+			return nil
+		}
+	}
+	return nil // a kernel without modules: the spec's modules must then be built in
+}
+
+// addBusybox adds the busybox binary and a link for every applet it lists
+// (busybox --list-full), but the excluded ones and linuxrc.
+func addBusybox(ctx context.Context, a *initramfs.Archive, dir string, exclude []string) error {
+	var bin string
+	for _, p := range []string{"bin/busybox", "usr/bin/busybox"} {
+		if fi, err := os.Lstat(filepath.Join(dir, p)); err == nil && fi.Mode().IsRegular() {
+			bin = filepath.Join(dir, p)
+			break
+		}
+	}
+	if bin == "" {
+		return fmt.Errorf("%w: no bin/busybox in the package", ErrNoBusybox)
+	}
+	if err := runnable(bin); err != nil {
+		return err
+	}
+	applets, err := listApplets(ctx, bin)
+	if err != nil {
+		return err
+	}
+	a.AddRecord(initramfs.Record{Name: "bin/busybox", Type: initramfs.TypeFile, Perm: 0o755, Source: bin})
+	for _, p := range applets {
+		if p == "bin/busybox" || p == "linuxrc" || slices.Contains(exclude, path.Base(p)) {
+			continue
+		}
+		a.AddSymlink(p, "/bin/busybox")
+	}
+	return nil
+}
+
+// runnable checks that the busybox binary can run on this host, which
+// listing its applets needs.
+func runnable(bin string) error {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNoBusybox, bin, err)
+	}
+	defer f.Close()
+	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386}[runtime.GOARCH]
+	if f.Machine != want && !(runtime.GOARCH == "amd64" && f.Machine == elf.EM_386) {
+		return fmt.Errorf("%w: busybox is built for %v and cannot run on this %s host to list its applets", ErrNoBusybox, f.Machine, runtime.GOARCH)
+	}
+	return nil
+}
+
+// maxApplets bounds what we take from busybox's output.
+const maxApplets = 2000
+
+func listApplets(ctx context.Context, bin string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--list-full")
+	cmd.Env = []string{"PATH=/nonexistent", "LC_ALL=C"}
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s --list-full: %v", ErrNoBusybox, bin, err)
+	}
+	var applets []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" {
+			continue
+		}
+		if !fs.ValidPath(l) || strings.ContainsAny(l, " \t") || l == "." {
+			return nil, fmt.Errorf("%w: --list-full gave %q", ErrNoBusybox, l)
+		}
+		applets = append(applets, l)
+		if len(applets) > maxApplets {
+			return nil, fmt.Errorf("%w: --list-full gave over %d applets", ErrNoBusybox, maxApplets)
+		}
+	}
+	if len(applets) == 0 {
+		return nil, fmt.Errorf("%w: --list-full listed no applets", ErrNoBusybox)
+	}
+	slices.Sort(applets)
+	return applets, nil
+}
+
+// nativeArch is the host's dpkg architecture.
+func nativeArch() string {
+	if out, err := exec.Command("dpkg", "--print-architecture").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	return map[string]string{"amd64": "amd64", "arm64": "arm64", "386": "i386"}[runtime.GOARCH]
+}

@@ -1,0 +1,145 @@
+package tinycore
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/razor-mk/razor-mk/builder/manifest"
+	"github.com/razor-mk/razor-mk/initramfs"
+)
+
+// Where extensions go in an image (Tiny Core's remaster convention, and
+// the original microkernel's mirror directory).
+const (
+	// BuiltinDir holds built-in extensions: optional/NAME.tcz (with .dep
+	// and .md5.txt) and onboot.lst, loaded at boot by Tiny Core's
+	// tce-setup, or by the agent on the debian base.
+	BuiltinDir = "tmp/builtin"
+	// MirrorDir is the image's TCE mirror, served by the agent on
+	// 127.0.0.1:2157 under /tinycorelinux/: <major>.x/<build>/tcz/ plus
+	// tce-install-list and kmod-install-list.
+	MirrorDir = "tmp/tinycorelinux"
+)
+
+// Owner is the owner of the extension files in an image.
+type Owner struct {
+	UID, GID uint32
+}
+
+// Set is an image's extensions.
+type Set struct {
+	// Repo is the mirror directory they come from ("15.x/x86_64"); the
+	// image's mirror tree uses the same path.
+	Repo string
+	// Builtin are the built-in extensions in load order.
+	Builtin []*Extension
+	// Mirror are the mirror-only extensions (those of TCEInstall and
+	// their dependencies that are not built in), in load order.
+	Mirror []*Extension
+	// TCEInstall is tce-install-list: what the agent installs from its
+	// mirror on VMware.
+	TCEInstall []string
+	// KmodInstall is kmod-install-list: the kernel modules it then loads.
+	KmodInstall []string
+}
+
+// Empty reports whether the set adds nothing to an image.
+func (s *Set) Empty() bool {
+	return s == nil || len(s.Builtin) == 0 && len(s.Mirror) == 0 && len(s.TCEInstall) == 0 && len(s.KmodInstall) == 0
+}
+
+// Names returns every extension of the set, built-in ones first, as the
+// manifest lists them ("builtin/openssh.tcz", "mirror/open-vm-tools.tcz").
+func (s *Set) Names() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range s.Builtin {
+		out = append(out, "builtin/"+e.Name)
+	}
+	for _, e := range s.Mirror {
+		out = append(out, "mirror/"+e.Name)
+	}
+	return out
+}
+
+// Sources returns the manifest sources of the set's extensions.
+func (s *Set) Sources() []manifest.Source {
+	if s == nil {
+		return nil
+	}
+	var out []manifest.Source
+	for _, list := range [][]*Extension{s.Builtin, s.Mirror} {
+		for _, e := range list {
+			out = append(out, manifest.Source{Kind: "tcz", Name: e.Name, Version: e.Version, URL: e.Blob.URL, SHA256: e.Blob.SHA256})
+		}
+	}
+	return out
+}
+
+// AddTo adds the set to an image: built-in extensions under
+// /tmp/builtin/optional with onboot.lst (every built-in extension, in
+// load order), and the mirror tree under /tmp/tinycorelinux with the two
+// install lists. Extension files are read from their cached blobs when
+// the archive is written.
+func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
+	if s.Empty() {
+		return
+	}
+	dir := func(name string, perm uint32) {
+		a.AddRecord(initramfs.Record{Name: name, Type: initramfs.TypeDir, Perm: permOf(perm), UID: o.UID, GID: o.GID})
+	}
+	file := func(name string, data []byte) {
+		a.AddRecord(initramfs.Record{Name: name, Type: initramfs.TypeFile, Perm: 0o644, UID: o.UID, GID: o.GID, Data: data})
+	}
+	ext := func(dst string, e *Extension, sidecars bool) {
+		a.AddRecord(initramfs.Record{Name: path.Join(dst, e.Name), Type: initramfs.TypeFile, Perm: 0o644, UID: o.UID, GID: o.GID, Source: e.Blob.Path})
+		file(path.Join(dst, e.Name+".md5.txt"), FormatMD5(e.Blob.MD5, e.Name))
+		if len(e.Dep) > 0 {
+			file(path.Join(dst, e.Name+".dep"), e.Dep)
+		}
+		if sidecars {
+			if e.Info != nil {
+				file(path.Join(dst, e.Name+".info"), e.Info)
+			}
+			if e.List != nil {
+				file(path.Join(dst, e.Name+".list"), e.List)
+			}
+		}
+	}
+	if len(s.Builtin) > 0 {
+		dir(BuiltinDir, 0o775)
+		dir(BuiltinDir+"/optional", 0o775)
+		var lst strings.Builder
+		for _, e := range s.Builtin {
+			ext(BuiltinDir+"/optional", e, false)
+			lst.WriteString(e.Name + "\n")
+		}
+		file(BuiltinDir+"/onboot.lst", []byte(lst.String()))
+	}
+	dir(MirrorDir, 0o755)
+	if len(s.Mirror) > 0 {
+		tcz := path.Join(MirrorDir, s.Repo, "tcz")
+		dir(tcz, 0o755)
+		for _, e := range s.Mirror {
+			ext(tcz, e, true)
+		}
+	}
+	file(MirrorDir+"/tce-install-list", installList(s.TCEInstall))
+	file(MirrorDir+"/kmod-install-list", installList(s.KmodInstall))
+}
+
+// installList renders an install list as the original's YAML files did:
+// a sequence of names.
+func installList(names []string) []byte {
+	if len(names) == 0 {
+		return []byte("[]\n")
+	}
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	return []byte(b.String())
+}
