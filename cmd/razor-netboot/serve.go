@@ -2,15 +2,75 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 
+	"github.com/razor-mk/razor-mk/server/config"
+	"github.com/razor-mk/razor-mk/server/daemon"
 	"github.com/spf13/cobra"
 )
 
-// newServeCmd is replaced by the real command as the work lands.
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run DHCP, TFTP, HTTP and the checkin server",
-		RunE:  func(*cobra.Command, []string) error { return errors.New("serve: not built yet") },
+		Long: `serve runs the provisioning services: the Razor checkin server (node API,
+/boot.ipxe, admin API under /api/v1, /metrics, /healthz) and the HTTP image
+service on --http-addr, plus DHCP and TFTP unless they are off.
+
+Configuration comes from the flags, RAZOR_* environment variables and an
+optional YAML file (--config); flags win over the environment, which wins
+over the file. See examples/razor-netboot.yaml for every key and default.`,
+		Args: cobra.NoArgs,
 	}
+	flags := config.AddFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := config.Load(flags, nil)
+		if err != nil {
+			return err
+		}
+		log := newLogger(cmd.ErrOrStderr(), cfg)
+		d, err := daemon.Open(cmd.Context(), cfg, log)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		services, err := netServices(cfg, d, log)
+		if err != nil {
+			return err
+		}
+		return d.Run(cmd.Context(), services...)
+	}
+	return cmd
+}
+
+// errNotInBuild: a service the configuration asks for is not wired in.
+var errNotInBuild = errors.New("not available in this build")
+
+// netServices builds the DHCP and TFTP services the configuration asks
+// for, to run beside HTTP under the daemon's errgroup.
+func netServices(cfg config.Config, d *daemon.Daemon, log *slog.Logger) ([]daemon.Service, error) {
+	var services []daemon.Service
+	// TODO(lead): wire netboot/dhcp (lease store: d.Store()) and
+	// netboot/tftp (root: cfg.IPXEDir) here as daemon.Services.
+	_, _ = d, log
+	if cfg.DHCP != "off" {
+		return nil, fmt.Errorf("--dhcp %s: %w (use --dhcp off)", cfg.DHCP, errNotInBuild)
+	}
+	if cfg.TFTP != "off" {
+		return nil, fmt.Errorf("--tftp %s: %w (use --tftp off)", cfg.TFTP, errNotInBuild)
+	}
+	return services, nil
+}
+
+// newLogger makes the server's slog logger.
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

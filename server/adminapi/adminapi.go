@@ -135,8 +135,16 @@ type Error struct {
 
 // Lists.
 type (
-	NodeList    struct{ Nodes []Node `json:"nodes"` }
-	CommandList struct{ Commands []Command `json:"commands"` }
-	TagList     struct{ Tags []Tag `json:"tags"` }
-	PolicyList  struct{ Policies []Policy `json:"policies"` }
+	NodeList struct {
+		Nodes []Node `json:"nodes"`
+	}
+	CommandList struct {
+		Commands []Command `json:"commands"`
+	}
+	TagList struct {
+		Tags []Tag `json:"tags"`
+	}
+	PolicyList struct {
+		Policies []Policy `json:"policies"`
+	}
 )

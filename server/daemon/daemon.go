@@ -1,0 +1,243 @@
+// Package daemon assembles razor-netboot serve from its configuration:
+// the store, the admin token, the core, the HTTP server (node API,
+// /boot.ipxe, /images/, admin API, /metrics), and runs them with any
+// further services (DHCP, TFTP) under one errgroup: the first error
+// cancels the rest, and shutdown is graceful.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/razor-mk/razor-mk/netboot/httpimg"
+	"github.com/razor-mk/razor-mk/server/config"
+	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/httpapi"
+	"github.com/razor-mk/razor-mk/server/metrics"
+	"github.com/razor-mk/razor-mk/server/mkimage"
+	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/store/sqlite"
+	"github.com/razor-mk/razor-mk/server/wire"
+)
+
+// TokenFile is the admin token's file name in the data directory.
+const TokenFile = "admin.token"
+
+// Service is a long-running part of the daemon; it returns when ctx ends
+// (nil) or it fails.
+type Service func(ctx context.Context) error
+
+// Daemon is an opened server, ready to Run.
+type Daemon struct {
+	cfg      config.Config
+	log      *slog.Logger
+	st       store.Store
+	core     *core.Core
+	handler  *httpapi.Handler
+	ln       net.Listener
+	srv      *http.Server
+	token    string
+	url      string
+	registry *prometheus.Registry
+}
+
+// Open opens the store (creating the data directory), reads or creates
+// the admin token, loads the core and listens on the HTTP address.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("daemon: data directory: %w", err)
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, st: st}
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close()
+		}
+	}()
+	if d.token, err = adminToken(cfg); err != nil {
+		return nil, err
+	}
+	if d.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("daemon: http: %w", err)
+	}
+	d.url = cfg.ServerURL()
+	if cfg.HTTPPort() == 0 {
+		if ap, err := netip.ParseAddrPort(d.ln.Addr().String()); err == nil {
+			d.url = "http://" + netip.AddrPortFrom(cfg.Advertise(), ap.Port()).String()
+		}
+	}
+	d.registry = prometheus.NewRegistry()
+	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(d.registry, func() map[string]int { return d.core.NodeStates() })
+	if err != nil {
+		return nil, fmt.Errorf("daemon: metrics: %w", err)
+	}
+	images := mkimage.New(cfg.ImagesDir, log)
+	if d.core, err = core.New(ctx, st, core.Options{
+		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,
+		MaxWaiters: cfg.MaxWaiters, ServerURL: d.url, Images: images, KernelArgs: cfg.KernelArgs, BootRetry: cfg.BootRetry,
+	}); err != nil {
+		return nil, err
+	}
+	cc := wire.DefaultClientConfig()
+	cc.CheckinInterval, cc.CheckinSkew, cc.CheckinWait = cfg.CheckinInterval, cfg.CheckinSkew, cfg.CheckinWait
+	cc.LogLevel, cc.FactExclPattern = cfg.MKLogLevel, cfg.FactExclPattern
+	d.handler = httpapi.New(httpapi.Options{
+		Core: d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url,
+		ClientConfig: cc, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, BootRetry: cfg.BootRetry,
+		Images: http.StripPrefix("/images/", httpimg.Handler(cfg.ImagesDir, log)),
+	})
+	d.srv = &http.Server{
+		Handler:           d.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		// No WriteTimeout: long-poll checkins are held up to wire.MaxWait,
+		// and images are large.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if _, err := images.Current(); err != nil {
+		log.Warn("no microkernel to boot yet: nodes get an error script until one is installed", "images_dir", cfg.ImagesDir, "err", err)
+	}
+	ok = true
+	return d, nil
+}
+
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
+	kind, target, err := cfg.StoreKind()
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "sqlite":
+		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+			return nil, fmt.Errorf("daemon: store directory: %w", err)
+		}
+		s, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("daemon: store %s: not available in this build", kind)
+}
+
+// adminToken returns the configured token, else the one in
+// <data-dir>/admin.token, creating the file (mode 0600) on first start.
+func adminToken(cfg config.Config) (string, error) {
+	if cfg.AdminToken != "" {
+		return cfg.AdminToken, nil
+	}
+	path := filepath.Join(cfg.DataDir, TokenFile)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(data))
+		if tok == "" {
+			return "", fmt.Errorf("daemon: %s is empty; remove it to have a new token made", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("daemon: admin token: %w", err)
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("daemon: admin token: %w", err)
+	}
+	tok := hex.EncodeToString(b)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("daemon: admin token: %w", err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("daemon: admin token: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("daemon: admin token: %w", err)
+	}
+	return tok, f.Close()
+}
+
+// Store is the opened store; DHCP uses it as its lease store.
+func (d *Daemon) Store() store.Store { return d.st }
+
+// Addr is the HTTP listener's address.
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// URL is the server as nodes reach it.
+func (d *Daemon) URL() string { return d.url }
+
+// Config is the configuration the daemon was opened with.
+func (d *Daemon) Config() config.Config { return d.cfg }
+
+// Run serves HTTP and runs the core and the given services until ctx ends
+// or one fails; then it shuts down gracefully: held long-polls are
+// answered, connections drained (up to 10 s), checkin times flushed.
+func (d *Daemon) Run(ctx context.Context, services ...Service) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.core.Run(gctx) })
+	g.Go(func() error {
+		d.log.Info("http: serving", "addr", d.ln.Addr().String(), "url", d.url)
+		if err := d.srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("daemon: http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		d.core.Shutdown()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := d.srv.Shutdown(sctx); err != nil {
+			d.srv.Close()
+		}
+		return nil
+	})
+	for _, s := range services {
+		g.Go(func() error { return s(gctx) })
+	}
+	err := g.Wait()
+	d.log.Info("stopped", "err", err)
+	return err
+}
+
+// Close releases the store and the listener.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.ln != nil {
+		d.ln.Close()
+	}
+	if d.core != nil {
+		errs = append(errs, d.core.Flush(context.Background()))
+	}
+	if d.st != nil {
+		errs = append(errs, d.st.Close())
+	}
+	return errors.Join(errs...)
+}
