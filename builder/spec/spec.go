@@ -64,10 +64,16 @@ type Spec struct {
 	// Arch is the Debian architecture of kernel, userland and agent
 	// (default amd64).
 	Arch string `yaml:"arch"`
-	// Base names the source of kernel and userland: "debian".
+	// Base names the source of kernel and userland: "debian" or
+	// "tinycore".
 	Base string `yaml:"base"`
 	// Debian configures the debian base.
 	Debian Debian `yaml:"debian"`
+	// Tinycore configures the tinycore base, and the Tiny Core mirror
+	// extensions come from on any base.
+	Tinycore Tinycore `yaml:"tinycore"`
+	// Extensions are Tiny Core extensions, built in or mirror-only.
+	Extensions Extensions `yaml:"extensions"`
 	// Modules selects kernel modules.
 	Modules Modules `yaml:"modules"`
 	// Firmware configures where module firmware comes from.

@@ -17,7 +17,8 @@ import (
 // Bases are the known base kinds and their validators. A base's validator
 // checks its own section of the spec (debian:, …).
 var bases = map[string]func(s *Spec, v *validator){
-	"debian": validateDebian,
+	"debian":   validateDebian,
+	"tinycore": validateTinycore,
 }
 
 // BaseKinds returns the known base kinds, sorted.
@@ -63,7 +64,8 @@ func (s *Spec) applyDefaults() {
 			s.Debian.Busybox = DefaultBusybox
 		}
 	}
-	if s.Modules.Include == nil {
+	s.applyTinycoreDefaults()
+	if s.Modules.Include == nil && s.Base != "tinycore" {
 		s.Modules.Include = slices.Clone(DefaultModules)
 	}
 	if s.Initrd.Compression == "" {
@@ -106,6 +108,7 @@ func (s *Spec) Validate() error {
 	} else {
 		fn(s, v)
 	}
+	validateExtensions(s, v)
 	validateModules(s, v)
 	for i, d := range s.Firmware.Dirs {
 		v.dir(fmt.Sprintf("firmware.dirs[%d]", i), d)
