@@ -341,4 +341,3 @@ func setHostname(cfg *Config, mac net.HardwareAddr, log *slog.Logger) string {
 	log.Info("hostname set", "hostname", name)
 	return name
 }
-

@@ -60,20 +60,27 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return nil
 		}
 		ran := time.Since(started)
-		if ran >= stable {
-			backoff = minB
-		}
-		log.Warn("program ended; restarting", "err", err, "ran", ran.Round(time.Millisecond), "restart_in", backoff)
-		t := time.NewTimer(backoff)
+		wait := restartDelay(backoff, ran, minB, stable)
+		log.Warn("program ended; restarting", "err", err, "ran", ran.Round(time.Millisecond), "restart_in", wait)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
 		}
-		backoff = min(2*backoff, maxB)
+		backoff = min(2*wait, maxB)
 	}
 	return nil
+}
+
+// restartDelay is the wait before restarting a program that ran for ran:
+// the current backoff, or minB again after a run of at least stable.
+func restartDelay(backoff, ran, minB, stable time.Duration) time.Duration {
+	if ran >= stable {
+		return minB
+	}
+	return backoff
 }
 
 // runOnce starts the program and waits for it, or stops it when ctx
