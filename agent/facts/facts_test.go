@@ -249,6 +249,15 @@ func TestBestEffort(t *testing.T) {
 		"sys/devices/pci0000:00/0000:00:19.0/net/eno1/type":    "1\n",
 		"sys/devices/pci0000:00/0000:00:19.0/net/eno1/device":  "->../../../0000:00:19.0",
 		"sys/class/net/eno1":                                   "->../../devices/pci0000:00/0000:00:19.0/net/eno1",
+		// A controller no driver claimed, and one whose interface lives in
+		// another network namespace.
+		"sys/devices/pci0000:00/0000:00:1f.6/class":  "0x020000\n",
+		"sys/devices/pci0000:00/0000:00:1f.6/vendor": "0x8086\n",
+		"sys/bus/pci/devices/0000:00:1f.6":           "->../../../devices/pci0000:00/0000:00:1f.6",
+		"sys/devices/pci0000:00/0000:00:1f.7/class":  "0x020000\n",
+		"sys/devices/pci0000:00/0000:00:1f.7/driver": "->../../../bus/pci/drivers/ixgbe",
+		"sys/bus/pci/drivers/ixgbe/x":                "",
+		"sys/bus/pci/devices/0000:00:1f.7":           "->../../../devices/pci0000:00/0000:00:1f.7",
 	})
 	res := Gather(context.Background(), Options{Root: root})
 	var sources []string
@@ -264,7 +273,10 @@ func TestBestEffort(t *testing.T) {
 		"type":                   "Rack Mount Chassis",
 		"memorysize":             "1000.00 MB",
 		"macaddress":             "3C:EC:EF:00:11:22",
-		"mk_hw_nic_count":        "1",
+		"mk_hw_nic_count":        "2",
+		"mk_hw_nic1_unclaimed":   "true",
+		"mk_hw_nic1_description": "Ethernet controller",
+		"mk_hw_nic1_bus_info":    "pci@0000:00:1f.6",
 		"mk_hw_nic0_pci_address": "0000:00:19.0",
 		"mk_hw_nic0_vendor_id":   "0x8086",
 		"mk_hw_nic0_physical_id": "19",

@@ -414,9 +414,13 @@ func (g *gatherer) hwNICFacts(ifs []*netIface) {
 		nics = append(nics, nic{ifc: ifc, pci: ifc.pci, key: key + " " + ifc.name})
 		withIface[ifc.pci] = true
 	}
+	// A network controller without an interface is listed when no driver
+	// claimed it (lshw's UNCLAIMED): that node needs a driver. One with a
+	// driver but no interface here has its interface in another network
+	// namespace.
 	for _, addr := range g.pciAddrs() {
 		d := g.pci[addr]
-		if d.class>>16 == 0x02 && !withIface[addr] {
+		if d.class>>16 == 0x02 && !withIface[addr] && !exists(g.t, path.Join(pciDevicesDir, addr, "driver")) {
 			nics = append(nics, nic{pci: addr, key: addr})
 		}
 	}
