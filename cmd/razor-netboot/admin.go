@@ -1,6 +1,125 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// newAdminCmds is replaced by the admin CLI as the work lands.
-func newAdminCmds() []*cobra.Command { return nil }
+	"github.com/razor-mk/razor-mk/server/adminapi"
+	"github.com/razor-mk/razor-mk/server/daemon"
+	"github.com/spf13/cobra"
+)
+
+// newAdminCmds returns the admin CLI: nodes, tags, policies, commands.
+func newAdminCmds() []*cobra.Command {
+	return []*cobra.Command{newNodesCmd(), newTagsCmd(), newPoliciesCmd(), newCommandsCmd()}
+}
+
+// adminFlags are the flags every admin command shares.
+type adminFlags struct {
+	server, token, output string
+}
+
+// defaultServer is the admin API's default address.
+const defaultServer = "http://localhost:8026"
+
+// addAdminFlags adds --server, --token and -o to a command group.
+func addAdminFlags(cmd *cobra.Command) *adminFlags {
+	f := &adminFlags{}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.server, "server", "", "server URL (env RAZOR_SERVER, default "+defaultServer+")")
+	pf.StringVar(&f.token, "token", "", "admin token (env RAZOR_TOKEN, default: <RAZOR_DATA_DIR or /var/lib/razor>/admin.token)")
+	pf.StringVarP(&f.output, "output", "o", "table", "output: table or json")
+	return f
+}
+
+// client builds the API client from flags, environment and token file.
+func (f *adminFlags) client() (*adminapi.Client, error) {
+	if f.output != "table" && f.output != "json" {
+		return nil, fmt.Errorf("-o: want table or json, got %q", f.output)
+	}
+	server := f.server
+	if server == "" {
+		server = os.Getenv("RAZOR_SERVER")
+	}
+	if server == "" {
+		server = defaultServer
+	}
+	token := f.token
+	if token == "" {
+		token = os.Getenv("RAZOR_TOKEN")
+	}
+	if token == "" {
+		dir := os.Getenv("RAZOR_DATA_DIR")
+		if dir == "" {
+			dir = "/var/lib/razor"
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, daemon.TokenFile)); err == nil {
+			token = strings.TrimSpace(string(b))
+		}
+	}
+	if token == "" {
+		return nil, fmt.Errorf("no admin token: use --token, RAZOR_TOKEN or a readable %s", filepath.Join("/var/lib/razor", daemon.TokenFile))
+	}
+	return &adminapi.Client{Server: server, Token: token, HTTP: nil}, nil
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// table writes rows under a header, aligned.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// ago formats a time relative to now for tables.
+func ago(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	d := time.Since(*t).Round(time.Second)
+	if d < 0 {
+		return t.Format(time.RFC3339)
+	}
+	return d.String() + " ago"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func joinOrDash(xs []string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return strings.Join(xs, ",")
+}
+
+// readArg returns s, or the contents of a file for @FILE, or stdin for -.
+func readArg(cmd *cobra.Command, s string) ([]byte, error) {
+	switch {
+	case s == "-":
+		return io.ReadAll(io.LimitReader(cmd.InOrStdin(), adminapi.MaxBody+1))
+	case strings.HasPrefix(s, "@"):
+		return os.ReadFile(s[1:])
+	}
+	return []byte(s), nil
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/razor-mk/razor-mk/server/adminapi"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// policyFlags are the settings create and update take.
+type policyFlags struct {
+	order           int
+	tags            []string
+	maxCount        int
+	disabled        bool
+	kernel, initrd  string
+	cmdline, script string
+	local           string
+	poweroff, once  bool
+}
+
+func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
+	p := &policyFlags{}
+	fs.IntVar(&p.order, "order", 0, "rank: lower binds first")
+	fs.StringSliceVar(&p.tags, "tags", nil, "tags a node must all have (stored or system tags), comma-separated")
+	fs.IntVar(&p.maxCount, "max-count", 0, "most nodes bound at once, 0 for unlimited")
+	fs.BoolVar(&p.disabled, "disabled", false, "create or leave the policy disabled")
+	fs.StringVar(&p.kernel, "kernel", "", "target: kernel URL template (kind kernel)")
+	fs.StringVar(&p.initrd, "initrd", "", "target: initrd URL template")
+	fs.StringVar(&p.cmdline, "cmdline", "", "target: kernel command line template")
+	fs.StringVar(&p.script, "script", "", "target: iPXE script template (kind ipxe); @FILE or - to read it")
+	fs.StringVar(&p.local, "local", "", "target: boot the local disk: exit or sanboot (kind local)")
+	fs.BoolVar(&p.poweroff, "poweroff", false, "target: power the node off (kind poweroff)")
+	fs.BoolVar(&p.once, "once", false, "serve a kernel or ipxe target on the first boot after binding only")
+	return p
+}
+
+// target builds the target from the flags; changed reports whether any
+// target flag was given.
+func (p *policyFlags) target(cmd *cobra.Command) (adminapi.Target, bool, error) {
+	fs := cmd.Flags()
+	kinds := 0
+	t := adminapi.Target{Once: p.once}
+	if fs.Changed("kernel") || fs.Changed("initrd") || fs.Changed("cmdline") {
+		kinds++
+		t.Kind, t.Kernel, t.Initrd, t.Cmdline = "kernel", p.kernel, p.initrd, p.cmdline
+	}
+	if fs.Changed("script") {
+		kinds++
+		b, err := readArg(cmd, p.script)
+		if err != nil {
+			return t, false, fmt.Errorf("--script: %w", err)
+		}
+		t.Kind, t.Script = "ipxe", string(b)
+	}
+	if fs.Changed("local") {
+		kinds++
+		t.Kind, t.Local = "local", p.local
+	}
+	if p.poweroff {
+		kinds++
+		t.Kind = "poweroff"
+	}
+	if kinds > 1 {
+		return t, false, fmt.Errorf("give one target: --kernel/--initrd/--cmdline, --script, --local or --poweroff")
+	}
+	return t, kinds == 1 || fs.Changed("once"), nil
+}
+
+func newPoliciesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policies",
+		Short: "Manage policies: which tagged nodes boot which target",
+	}
+	f := addAdminFlags(cmd)
+	print := func(cmd *cobra.Command, p adminapi.Policy) error {
+		if f.output == "json" {
+			return printJSON(cmd.OutOrStdout(), p)
+		}
+		return policyTable(cmd, []adminapi.Policy{p})
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the policies in binding order",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ps, err := c.Policies(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return printJSON(cmd.OutOrStdout(), ps)
+			}
+			return policyTable(cmd, ps)
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a policy",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.Policy(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return print(cmd, p)
+		},
+	}
+	create := &cobra.Command{
+		Use:   "create NAME (--kernel URL [--initrd URL] [--cmdline T] | --script S | --local exit|sanboot | --poweroff)",
+		Short: "Create a policy",
+		Args:  cobra.ExactArgs(1),
+	}
+	cf := addPolicyFlags(create.Flags())
+	create.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		t, ok, err := cf.target(cmd)
+		if err != nil {
+			return err
+		}
+		if !ok || t.Kind == "" {
+			return fmt.Errorf("a target is required: --kernel, --script, --local or --poweroff")
+		}
+		en := !cf.disabled
+		p, err := c.CreatePolicy(cmd.Context(), adminapi.Policy{
+			Name: args[0], Order: cf.order, Enabled: &en, Tags: cf.tags, MaxCount: cf.maxCount, Target: t,
+		})
+		if err != nil {
+			return err
+		}
+		return print(cmd, p)
+	}
+	update := &cobra.Command{
+		Use:   "update NAME [flags]",
+		Short: "Change the given settings of a policy",
+		Args:  cobra.ExactArgs(1),
+	}
+	uf := addPolicyFlags(update.Flags())
+	update.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		p, err := c.Policy(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		fs := cmd.Flags()
+		if fs.Changed("order") {
+			p.Order = uf.order
+		}
+		if fs.Changed("tags") {
+			p.Tags = uf.tags
+		}
+		if fs.Changed("max-count") {
+			p.MaxCount = uf.maxCount
+		}
+		if fs.Changed("disabled") {
+			en := !uf.disabled
+			p.Enabled = &en
+		}
+		t, ok, err := uf.target(cmd)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if t.Kind == "" {
+				t = p.Target
+				t.Once = uf.once
+			}
+			p.Target = t
+		}
+		if p, err = c.UpdatePolicy(cmd.Context(), p); err != nil {
+			return err
+		}
+		return print(cmd, p)
+	}
+	enable := func(on bool) *cobra.Command {
+		use, short := "disable NAME", "Stop binding nodes to a policy"
+		if on {
+			use, short = "enable NAME", "Bind nodes to a policy again"
+		}
+		return &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := f.client()
+				if err != nil {
+					return err
+				}
+				p, err := c.Policy(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				p.Enabled = &on
+				if p, err = c.UpdatePolicy(cmd.Context(), p); err != nil {
+					return err
+				}
+				return print(cmd, p)
+			},
+		}
+	}
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a policy without bound nodes",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeletePolicy(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "deleted policy %s\n", args[0])
+			return err
+		},
+	}
+	cmd.AddCommand(list, show, create, update, enable(true), enable(false), del)
+	return cmd
+}
+
+func policyTable(cmd *cobra.Command, ps []adminapi.Policy) error {
+	rows := make([][]string, len(ps))
+	for i, p := range ps {
+		max := "unlimited"
+		if p.MaxCount > 0 {
+			max = strconv.Itoa(p.MaxCount)
+		}
+		target := p.Target.Kind
+		switch p.Target.Kind {
+		case "kernel":
+			target += " " + p.Target.Kernel
+		case "local":
+			target += " " + dash(p.Target.Local)
+		}
+		rows[i] = []string{p.Name, strconv.Itoa(p.Order), strconv.FormatBool(p.IsEnabled()), joinOrDash(p.Tags),
+			strconv.Itoa(p.Bound) + "/" + max, target}
+	}
+	return table(cmd.OutOrStdout(), []string{"NAME", "ORDER", "ENABLED", "TAGS", "BOUND", "TARGET"}, rows)
+}
