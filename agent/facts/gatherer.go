@@ -42,7 +42,7 @@ func (g *gatherer) set(name, value string) {
 	}
 }
 
-// setf records a fact under prefix + suffix.
+// setn records the fact prefix<n>_suffix (mk_hw_cpu0_vendor).
 func (g *gatherer) setn(prefix string, n int, suffix, value string) {
 	g.set(prefix+strconv.Itoa(n)+"_"+suffix, value)
 }
