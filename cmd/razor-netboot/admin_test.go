@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/razor-mk/razor-mk/server/config"
+	"github.com/razor-mk/razor-mk/server/daemon"
+	"github.com/razor-mk/razor-mk/server/wire"
+)
+
+// startDaemon runs a server in-process on a loopback port.
+func startDaemon(t *testing.T) (url, dataDir string) {
+	t.Helper()
+	dataDir = t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.HTTPAddr, cfg.DHCP, cfg.TFTP, cfg.AdvertiseIP, cfg.RateLimit = dataDir, "127.0.0.1:0", "off", "off", "127.0.0.1", 0
+	cfg.Store = "sqlite:" + filepath.Join(dataDir, "razor.db")
+	cfg.ImagesDir = filepath.Join(dataDir, "images")
+	d, err := daemon.Open(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		d.Close()
+	})
+	return "http://" + d.Addr().String(), dataDir
+}
+
+// runCLI runs razor-netboot with args and returns stdout, stderr and the
+// error.
+func runCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestAdminCLI(t *testing.T) {
+	url, dir := startDaemon(t)
+	// The token is read from the data directory's admin.token.
+	t.Setenv("RAZOR_DATA_DIR", dir)
+	t.Setenv("RAZOR_SERVER", url)
+	t.Setenv("RAZOR_TOKEN", "")
+
+	body, _ := wire.RegisterRequest{HWID: "525400000001", Facts: map[string]string{"processorcount": "4", "manufacturer": "Dell Inc."}}.Encode()
+	resp, err := http.Post(url+wire.DefaultRegisterPath, wire.ContentTypeJSON, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	out, _, err := runCLI(t, "tags", "create", "dell", `["like", ["fact", "manufacturer"], "Dell.*"]`)
+	if err != nil || out != `tag dell: ["like",["fact","manufacturer"],"Dell.*"] (1 nodes)`+"\n" {
+		t.Errorf("tags create = %q, %v", out, err)
+	}
+	_, _, err = runCLI(t, "tags", "create", "bad", `["and", ["frob"]]`)
+	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "rule[1]") {
+		t.Errorf("tags create with a bad rule = %v, want a 400 naming rule[1]", err)
+	}
+	out, _, err = runCLI(t, "tags", "list")
+	if err != nil || out != "NAME  NODES  RULE\ndell  1      [\"like\",[\"fact\",\"manufacturer\"],\"Dell.*\"]\n" {
+		t.Errorf("tags list = %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, "policies", "create", "install", "--order", "10", "--tags", "dell,cpus_4", "--max-count", "5",
+		"--kernel", "http://10.0.0.1/linux", "--cmdline", "node={{.Node}}")
+	want := "NAME     ORDER  ENABLED  TAGS         BOUND  TARGET\ninstall  10     true     cpus_4,dell  0/5    kernel http://10.0.0.1/linux\n"
+	if err != nil || out != want {
+		t.Errorf("policies create = %q, %v; want %q", out, err, want)
+	}
+	if _, _, err := runCLI(t, "policies", "create", "x", "--kernel", "/not/a/url"); err == nil || !strings.Contains(err.Error(), "target.kernel") {
+		t.Errorf("policies create with a bad kernel = %v, want an error naming target.kernel", err)
+	}
+	if _, _, err := runCLI(t, "policies", "create", "x", "--local", "exit", "--poweroff"); err == nil {
+		t.Errorf("policies create with two targets: no error")
+	}
+	out, _, err = runCLI(t, "policies", "disable", "install", "-o", "json")
+	var p struct {
+		Enabled *bool
+		Target  struct{ Kind, Cmdline string }
+	}
+	if err != nil || json.Unmarshal([]byte(out), &p) != nil || p.Enabled == nil || *p.Enabled || p.Target.Cmdline != "node={{.Node}}" {
+		t.Errorf("policies disable -o json = %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, "policies", "update", "install", "--max-count", "0", "-o", "json")
+	if err != nil || !strings.Contains(out, `"max_count": 0`) || !strings.Contains(out, `"kind": "kernel"`) {
+		t.Errorf("policies update = %q, %v", out, err)
+	}
+
+	out, _, err = runCLI(t, "nodes", "list", "-o", "json")
+	var ns []struct {
+		ID   string
+		Tags []string
+	}
+	if err != nil || json.Unmarshal([]byte(out), &ns) != nil || len(ns) != 1 || ns[0].ID != "node1" || strings.Join(ns[0].Tags, ",") != "cpus_4,dell" {
+		t.Errorf("nodes list -o json = %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, "nodes", "list")
+	if err != nil || !strings.HasPrefix(out, "ID     STATE   POLICY  MACS               UUID  TAGS         LAST CHECKIN\nnode1  active  -       52:54:00:00:00:01  -     cpus_4,dell  ") {
+		t.Errorf("nodes list = %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, "commands", "send", "node1", "reboot")
+	if err != nil || out != "queued reboot for node1 (command 1)\n" {
+		t.Errorf("commands send = %q, %v", out, err)
+	}
+	if _, _, err := runCLI(t, "commands", "send", "node1", "dance"); err == nil || !strings.Contains(err.Error(), "command") {
+		t.Errorf("commands send dance = %v, want an error naming command", err)
+	}
+	out, _, err = runCLI(t, "nodes", "show", "node1")
+	for _, want := range []string{"fact manufacturer  Dell Inc.", "fact processorcount  4", "command 1", "reboot (pending)", "pending_commands  1"} {
+		if err != nil || !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("nodes show lacks %q:\n%s (%v)", want, out, err)
+		}
+	}
+	out, _, err = runCLI(t, "commands", "list", "node1")
+	if err != nil || !strings.Contains(out, "1   reboot") {
+		t.Errorf("commands list = %q, %v", out, err)
+	}
+	if _, _, err := runCLI(t, "nodes", "show", "node9"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("nodes show node9 = %v, want 404", err)
+	}
+	if out, _, err := runCLI(t, "nodes", "delete", "node1"); err != nil || out != "deleted node1\n" {
+		t.Errorf("nodes delete = %q, %v", out, err)
+	}
+	if out, _, err := runCLI(t, "policies", "delete", "install"); err != nil || out != "deleted policy install\n" {
+		t.Errorf("policies delete = %q, %v", out, err)
+	}
+	if out, _, err := runCLI(t, "tags", "delete", "dell"); err != nil || out != "deleted tag dell\n" {
+		t.Errorf("tags delete = %q, %v", out, err)
+	}
+
+	// A wrong token is refused; no token at all is a clear local error.
+	if _, _, err := runCLI(t, "nodes", "list", "--token", "wrong"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("nodes list --token wrong = %v, want 401", err)
+	}
+	t.Setenv("RAZOR_DATA_DIR", t.TempDir())
+	if _, _, err := runCLI(t, "nodes", "list"); err == nil || !strings.Contains(err.Error(), "no admin token") {
+		t.Errorf("nodes list without a token = %v", err)
+	}
+	tok, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if _, _, err := runCLI(t, "nodes", "list", "-o", "yaml", "--token", strings.TrimSpace(string(tok))); err == nil || !strings.Contains(err.Error(), "-o") {
+		t.Errorf("nodes list -o yaml = %v, want an error naming -o", err)
+	}
+}
+
+func TestAdminTokenFile(t *testing.T) {
+	_, dir := startDaemon(t)
+	st, err := os.Stat(filepath.Join(dir, "admin.token"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token = %v, %v; want mode 0600", st, err)
+	}
+}
