@@ -110,6 +110,11 @@ func assemble(s *spec.Spec, b *base.Base, set *kmod.Set, agent *agentBuild, o Op
 	if err := img.addFirmware(set.Firmware, s.Firmware.Dirs, b.Firmware); err != nil {
 		return nil, err
 	}
+	if b.Overlay != nil {
+		if err := b.Overlay(a); err != nil {
+			return nil, fmt.Errorf("builder: %s base: %w", s.Base, err)
+		}
+	}
 	for i, f := range s.Files {
 		if err := addSpecFile(a, f); err != nil {
 			return nil, fmt.Errorf("builder: files[%d]: %w", i, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/razor-mk/razor-mk/builder/kmod"
 	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/builder/spec"
+	"github.com/razor-mk/razor-mk/builder/tinycore"
 	"github.com/razor-mk/razor-mk/initramfs"
 	"github.com/razor-mk/razor-mk/internal/version"
 )
@@ -74,11 +75,14 @@ func DefaultCacheDir() string {
 	return filepath.Join(os.TempDir(), "razor-mk-cache")
 }
 
-// OpenBase returns the base source a spec names.
+// OpenBase returns the base source a spec names; the spec's Tiny Core
+// extensions come with it on every base.
 func OpenBase(s *spec.Spec) (base.Source, error) {
 	switch s.Base {
 	case "debian":
-		return debian.New(s), nil
+		return tinycore.WithExtensions(debian.New(s), s), nil
+	case "tinycore":
+		return tinycore.New(s), nil
 	}
 	return nil, fmt.Errorf("builder: base %q is not supported", s.Base)
 }
@@ -283,6 +287,7 @@ func (img *image) manifest(s *spec.Spec, b *base.Base, set *kmod.Set, o Options)
 		MissingFirmware: img.missingFirmware,
 		AgentTags:       img.agent.Tags,
 		Notes:           slices.Clone(b.Notes),
+		Extensions:      slices.Clone(b.Extensions),
 	}
 	for _, l := range s.Layers[:len(s.Layers)-1] {
 		m.Sources = append(m.Sources, manifest.Source{Kind: "spec", Name: filepath.Base(l.Path), SHA256: l.SHA256})

@@ -57,6 +57,14 @@ type Base struct {
 	// Notes are things the manifest should say about optional inputs
 	// that were not available ("firmware-bnx2: not available from apt").
 	Notes []string
+	// Extensions are the Tiny Core extensions the base added to Archive,
+	// for the manifest ("builtin/openssh.tcz", "mirror/open-vm-tools.tcz").
+	Extensions []string
+	// Overlay, when set, is called with the assembled initrd after the
+	// builder's own entries and before the spec's files: a base with its
+	// own userland (tinycore) restores what the builder replaced and adds
+	// its boot hooks there.
+	Overlay func(a *initramfs.Archive) error
 }
 
 // Progress reports a long build to a person or a log.

@@ -86,7 +86,7 @@ type Ext struct {
 // Fixture describes a generated mirror.
 type Fixture struct {
 	// Dir is the mirror root.
-	Dir string
+	Dir                                  string
 	Major, Version, Build, KernelVersion string
 	// Repo is "<major>.x/<build>".
 	Repo string

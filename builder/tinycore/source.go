@@ -1,0 +1,243 @@
+package tinycore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/razor-mk/razor-mk/builder/base"
+	"github.com/razor-mk/razor-mk/builder/spec"
+	"github.com/razor-mk/razor-mk/initramfs"
+)
+
+// ErrProdSSH: a prod image would carry an SSH server extension.
+var ErrProdSSH = errors.New("tinycore: prod image would carry an SSH server")
+
+// Source is the tinycore base of a spec: a Tiny Core release's kernel and
+// initrd, remastered.
+type Source struct {
+	Spec *spec.Spec
+}
+
+var _ base.Source = (*Source)(nil)
+
+// New returns the tinycore base of s.
+func New(s *spec.Spec) *Source { return &Source{Spec: s} }
+
+// Kind returns "tinycore".
+func (*Source) Kind() string { return "tinycore" }
+
+// SSHServerScript is the init script of Tiny Core's openssh.tcz, which
+// the dev variant starts.
+const SSHServerScript = "/usr/local/etc/init.d/openssh"
+
+// Open fetches the release and the extensions and returns the base: the
+// release's kernel and initrd, and an Overlay that remasters the
+// assembled archive (restoring the release's own /init, accounts and
+// /etc over what a Debian userland would have, then adding the agent's
+// start, the extensions and the variant).
+func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
+	s := src.Spec
+	t := s.Tinycore
+	repo, exact, err := repoFor(s, env)
+	if err != nil {
+		return nil, err
+	}
+	env.Progress.Step(fmt.Sprintf("Tiny Core %s %s release", t.Version, t.Build))
+	rel, err := OpenRelease(ctx, repo, t.Kernel, t.Initrds, exact)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTinyCore(rel.Archive); err != nil {
+		return nil, err
+	}
+	env.Log.Info("Tiny Core release", "version", rel.Version, "kernel", rel.KernelVersion, "build", t.Build, "mirror", t.Mirror)
+	ssh := ""
+	if s.Variant == spec.VariantDev {
+		ssh = t.SSHExtension
+	}
+	set, err := ResolveExtensions(ctx, repo, s.Extensions, rel.KernelVersion, ssh, s.Variant == spec.VariantProd, env)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	if s.Variant == spec.VariantDev {
+		if keys, err = s.AuthorizedKeys(); err != nil {
+			return nil, fmt.Errorf("tinycore: ssh: %w", err)
+		}
+		if len(keys) == 0 {
+			env.Log.Warn("dev image without authorized keys: its SSH server will let nobody in (see ssh.authorized_keys_files, --authorized-keys)")
+		}
+	}
+	ov := &Overlay{
+		Variant:        s.Variant,
+		Hostname:       s.Userland.Hostname,
+		BusyboxExclude: s.Userland.BusyboxExclude,
+		AuthorizedKeys: keys,
+		Extensions:     set,
+	}
+	if ssh != "" {
+		ov.SSHServer = SSHServerScript
+	}
+	release := rel.Archive
+	b := &base.Base{
+		KernelVersion: rel.KernelVersion,
+		Kernel:        rel.Kernel.Path,
+		Archive:       release,
+		Sources:       append(rel.Sources, set.Sources()...),
+		Extensions:    set.Names(),
+		Overlay: func(a *initramfs.Archive) error {
+			Restore(a, release)
+			return ov.Apply(a)
+		},
+	}
+	return b, nil
+}
+
+// builderOnly are entries an image builder adds for its own Debian-style
+// userland that have no use on Tiny Core (the dev keys of the agent's own
+// SSH server; Tiny Core's openssh reads /home/tc/.ssh).
+var builderOnly = []string{"etc/razor/authorized_keys"}
+
+// Restore puts every entry of the release back into a, where a builder
+// may have replaced it (/init, /etc/passwd, /etc/shadow, /etc/os-release,
+// device nodes), and removes builderOnly entries. Entries the release
+// does not have (the agent, /etc/mk-version.json) stay.
+func Restore(a, release *initramfs.Archive) {
+	for _, r := range release.Records() {
+		if cur, ok := a.Get(r.Name); ok && sameRecord(cur, r) {
+			continue
+		}
+		a.AddRecord(r)
+	}
+	for _, p := range builderOnly {
+		if _, ok := release.Get(p); !ok {
+			a.Remove(p)
+		}
+	}
+}
+
+func sameRecord(x, y initramfs.Record) bool {
+	if x.Type != y.Type || x.Perm != y.Perm || x.UID != y.UID || x.GID != y.GID || x.Target != y.Target || x.Major != y.Major || x.Minor != y.Minor || x.Source != y.Source {
+		return false
+	}
+	return x.Type != initramfs.TypeFile || bytes.Equal(x.Data, y.Data)
+}
+
+// repoFor opens the spec's mirror repository.
+func repoFor(s *spec.Spec, env base.Env) (*Repo, string, error) {
+	t := s.Tinycore
+	major, exact, err := ParseVersion(t.Version)
+	if err != nil {
+		return nil, "", err
+	}
+	m := &Mirror{Location: t.Mirror, CacheDir: env.CacheDir, Log: env.Log, Progress: env.Progress}
+	return NewRepo(m, major, t.Build), exact, nil
+}
+
+// sshListRE matches files of an SSH server in a .list file.
+var sshListRE = regexp.MustCompile(`(?m)(^|/)(sshd|dropbear|dropbearmulti|tinysshd)$`)
+
+var sshNameRE = regexp.MustCompile(`(?i)^(openssh|dropbear|tinyssh)`)
+
+// ResolveExtensions resolves and fetches the spec's extensions for the
+// kernel release kver: the built-in ones (and sshExt, the dev variant's
+// SSH server, when not empty) and the mirror-only ones, less what is
+// built in. In prod, an extension that is or holds an SSH server (by
+// name, or sshd in its .list) is an error wrapping ErrProdSSH that names
+// it and what required it.
+func ResolveExtensions(ctx context.Context, repo *Repo, e spec.Extensions, kver, sshExt string, prod bool, env base.Env) (*Set, error) {
+	set := &Set{Repo: repo.Dir(), KmodInstall: append([]string(nil), e.MirrorModules...)}
+	roots := append([]string(nil), e.Builtin...)
+	if sshExt != "" {
+		roots = append(roots, sshExt)
+	}
+	if len(roots) > 0 {
+		env.Progress.Step("resolve built-in extensions")
+		exts, err := repo.Resolve(ctx, roots, kver, nil)
+		if err != nil {
+			return nil, fmt.Errorf("extensions.builtin: %w", err)
+		}
+		set.Builtin = exts
+	}
+	builtin := map[string]bool{}
+	for _, x := range set.Builtin {
+		builtin[x.Name] = true
+	}
+	if len(e.Mirror) > 0 {
+		env.Progress.Step("resolve mirror-only extensions")
+		exts, err := repo.Resolve(ctx, e.Mirror, kver, func(n string) bool { return builtin[n] })
+		if err != nil {
+			return nil, fmt.Errorf("extensions.mirror: %w", err)
+		}
+		set.Mirror = exts
+		for _, n := range e.Mirror {
+			c, err := CanonicalName(n)
+			if err != nil {
+				return nil, err
+			}
+			set.TCEInstall = append(set.TCEInstall, WithKernel(c, kver))
+		}
+	}
+	if prod {
+		var bad []string
+		for _, list := range [][]*Extension{set.Builtin, set.Mirror} {
+			for _, x := range list {
+				switch {
+				case sshNameRE.MatchString(x.Name):
+					bad = append(bad, x.Name)
+				case sshListRE.Match(x.List):
+					bad = append(bad, x.Name+" (holds "+strings.TrimSpace(string(sshListRE.Find(x.List)))+")")
+				}
+			}
+		}
+		if len(bad) > 0 {
+			return nil, fmt.Errorf("%w: %s (a dependency of the spec's extensions?)", ErrProdSSH, strings.Join(bad, ", "))
+		}
+	}
+	for _, x := range append(append([]*Extension{}, set.Builtin...), set.Mirror...) {
+		env.Log.Info("extension", "name", x.Name, "version", x.Version, "bytes", x.Blob.Size, "cached", x.Blob.Cached)
+	}
+	return set, nil
+}
+
+// WithExtensions wraps the source of another base (debian) so that the
+// bases it opens carry the spec's extensions in the same layout as on
+// Tiny Core; the agent's own installer loads them at boot. Without
+// extensions in the spec it returns src.
+func WithExtensions(src base.Source, s *spec.Spec) base.Source {
+	if !s.HasExtensions() || s.Base == "tinycore" {
+		return src
+	}
+	return &withExtensions{Source: src, spec: s}
+}
+
+type withExtensions struct {
+	base.Source
+	spec *spec.Spec
+}
+
+func (w *withExtensions) Open(ctx context.Context, env base.Env) (*base.Base, error) {
+	b, err := w.Source.Open(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	repo, _, err := repoFor(w.spec, env)
+	if err != nil {
+		return nil, err
+	}
+	set, err := ResolveExtensions(ctx, repo, w.spec.Extensions, b.KernelVersion, "", w.spec.Variant == spec.VariantProd, env)
+	if err != nil {
+		return nil, err
+	}
+	if b.Archive == nil {
+		b.Archive = initramfs.New()
+	}
+	set.AddTo(b.Archive, Owner{})
+	b.Sources = append(b.Sources, set.Sources()...)
+	b.Extensions = append(b.Extensions, set.Names()...)
+	return b, nil
+}
