@@ -52,8 +52,13 @@ func client(req *dhcpv4.DHCPv4) ipxe.Client {
 	return c
 }
 
-func (s *Server) logger(req *dhcpv4.DHCPv4) *slog.Logger {
-	return s.log.With("mac", macString(req.ClientHWAddr), "xid", req.TransactionID.String())
+// event logs one step of a client's boot timeline, keyed by mac and xid;
+// it costs nothing when the level is off (the hot path under load).
+func (s *Server) event(req *dhcpv4.DHCPv4, level slog.Level, msg string, args ...any) {
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	s.log.Log(context.Background(), level, msg, append([]any{"mac", macString(req.ClientHWAddr), "xid", req.TransactionID.String()}, args...)...)
 }
 
 // bootOptions adds the boot file and the Razor options to a reply for a
@@ -65,7 +70,7 @@ func (s *Server) bootOptions(req, resp *dhcpv4.DHCPv4, proxy bool) (ipxe.Choice,
 	ch, err := ipxe.Choose(c, s.server)
 	if err != nil {
 		if !errors.Is(err, ipxe.ErrNotNetboot) {
-			s.logger(req).Warn("dhcp: no boot file", "event", "no-bootfile", "err", err)
+			s.event(req, slog.LevelWarn, "dhcp: no boot file", "event", "no-bootfile", "err", err)
 		}
 		return ipxe.Choice{}, false
 	}
@@ -126,7 +131,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, on port) (*dhcpv4.DHCPv4, error
 	if !ok {
 		return nil, fmt.Errorf("%w: no boot file for this client", errDrop)
 	}
-	s.logger(req).Info("dhcp: proxy "+typ.String(), "event", "proxy-"+typ.String(), "file", ch.File, "firmware", ch.Firmware)
+	s.event(req, slog.LevelInfo, "dhcp: proxy "+typ.String(), "event", "proxy-"+typ.String(), "file", ch.File, "firmware", ch.Firmware)
 	return resp, nil
 }
 
@@ -197,14 +202,14 @@ func (s *Server) discover(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	}
 	ip, ok := s.pool.offer(mac, requested, s.cfg.Now(), s.cfg.OfferHold)
 	if !ok {
-		s.logger(req).Warn("dhcp: pool exhausted", "event", "exhausted")
+		s.event(req, slog.LevelWarn, "dhcp: pool exhausted", "event", "exhausted")
 		return nil, fmt.Errorf("%w: pool exhausted", errDrop)
 	}
 	resp, err := s.reply(req, dhcpv4.MessageTypeOffer, ip, s.cfg.LeaseTime)
 	if err != nil {
 		return nil, err
 	}
-	s.logger(req).Info("dhcp: offer", "event", "offer", "ip", ip, "file", resp.BootFileName)
+	s.event(req, slog.LevelInfo, "dhcp: offer", "event", "offer", "ip", ip, "file", resp.BootFileName)
 	return resp, nil
 }
 
@@ -223,7 +228,7 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, why string) (*dhcpv4.DHCPv4, error) {
 	}
 	// NewReplyFromRequest copies ciaddr; a NAK carries none (Table 3).
 	resp.ClientIPAddr = net.IPv4zero
-	s.logger(req).Info("dhcp: nak", "event", "nak", "reason", why)
+	s.event(req, slog.LevelInfo, "dhcp: nak", "event", "nak", "reason", why)
 	return resp, nil
 }
 
@@ -243,7 +248,7 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv
 		// declining our offer: RFC 2131 §4.3.2 says not to answer.
 		if got, _ := netip.AddrFromSlice(sid.To4()); got != s.server.IP {
 			s.pool.dropOffer(mac)
-			s.logger(req).Debug("dhcp: client chose another server", "event", "other-server", "server", got)
+			s.event(req, slog.LevelDebug, "dhcp: client chose another server", "event", "other-server", "server", got)
 			return nil, fmt.Errorf("%w: client chose server %v", errDrop, got)
 		}
 		if reqIP == nil {
@@ -280,7 +285,7 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv
 	if err != nil {
 		return nil, err
 	}
-	s.logger(req).Info("dhcp: ack", "event", "ack", "ip", ip, "file", resp.BootFileName, "hostname", l.Hostname)
+	s.event(req, slog.LevelInfo, "dhcp: ack", "event", "ack", "ip", ip, "file", resp.BootFileName, "hostname", l.Hostname)
 	return resp, nil
 }
 
@@ -298,7 +303,7 @@ func (s *Server) declined(ctx context.Context, req *dhcpv4.DHCPv4) error {
 	}
 	s.pool.decline(ip, s.cfg.Now().Add(s.cfg.DeclineHold))
 	s.pool.release(mac)
-	s.logger(req).Warn("dhcp: address declined", "event", "decline", "ip", ip)
+	s.event(req, slog.LevelWarn, "dhcp: address declined", "event", "decline", "ip", ip)
 	if err := s.store.DeleteLease(ctx, mac); err != nil {
 		return fmt.Errorf("dhcp: delete declined lease of %s: %w", mac, err)
 	}
@@ -314,7 +319,7 @@ func (s *Server) released(ctx context.Context, req *dhcpv4.DHCPv4) error {
 		return fmt.Errorf("%w: release of %v that %s does not hold", errDrop, ip, mac)
 	}
 	s.pool.release(mac)
-	s.logger(req).Info("dhcp: released", "event", "release", "ip", ip)
+	s.event(req, slog.LevelInfo, "dhcp: released", "event", "release", "ip", ip)
 	if err := s.store.DeleteLease(ctx, mac); err != nil {
 		return fmt.Errorf("dhcp: delete released lease of %s: %w", mac, err)
 	}
@@ -331,7 +336,7 @@ func (s *Server) inform(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.logger(req).Info("dhcp: inform", "event", "inform", "ip", req.ClientIPAddr)
+	s.event(req, slog.LevelInfo, "dhcp: inform", "event", "inform", "ip", req.ClientIPAddr)
 	return resp, nil
 }
 

@@ -222,7 +222,7 @@ func (s *Server) HandlePacket(ctx context.Context, pkt []byte, peer net.Addr, px
 		if errors.Is(err, errDrop) {
 			lvl = slog.LevelDebug
 		}
-		s.logger(req).Log(ctx, lvl, "dhcp: no reply", "peer", peer, "type", req.MessageType().String(), "reason", err)
+		s.event(req, lvl, "dhcp: no reply", "peer", peer, "type", req.MessageType().String(), "reason", err)
 		return nil, nil
 	}
 	return resp.ToBytes(), replyAddr(req, resp, peer, on)
