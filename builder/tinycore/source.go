@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/razor-mk/razor-mk/builder/base"
@@ -138,8 +140,19 @@ func repoFor(s *spec.Spec, env base.Env) (*Repo, string, error) {
 	return NewRepo(m, major, t.Build), exact, nil
 }
 
-// sshListRE matches files of an SSH server in a .list file.
-var sshListRE = regexp.MustCompile(`(?m)(^|/)(sshd|dropbear|dropbearmulti|tinysshd)$`)
+// sshServers are the programs of SSH servers.
+var sshServers = []string{"sshd", "dropbear", "dropbearmulti", "tinysshd"}
+
+// sshFile returns the first file of a .list that is an SSH server.
+func sshFile(list []byte) string {
+	for _, l := range strings.Split(string(list), "\n") {
+		l = strings.TrimSpace(l)
+		if slices.Contains(sshServers, path.Base(l)) {
+			return strings.TrimPrefix(l, "./")
+		}
+	}
+	return ""
+}
 
 var sshNameRE = regexp.MustCompile(`(?i)^(openssh|dropbear|tinyssh)`)
 
@@ -189,8 +202,10 @@ func ResolveExtensions(ctx context.Context, repo *Repo, e spec.Extensions, kver,
 				switch {
 				case sshNameRE.MatchString(x.Name):
 					bad = append(bad, x.Name)
-				case sshListRE.Match(x.List):
-					bad = append(bad, x.Name+" (holds "+strings.TrimSpace(string(sshListRE.Find(x.List)))+")")
+				default:
+					if f := sshFile(x.List); f != "" {
+						bad = append(bad, x.Name+" (holds "+f+")")
+					}
 				}
 			}
 		}
