@@ -60,7 +60,7 @@ func (c *counter) Read(p []byte) (int, error) {
 
 // env is a server under test.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    store.Store
 	core  *core.Core
 	h     *Handler
@@ -74,7 +74,7 @@ type envOpts struct {
 	rateBurst int
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -109,7 +109,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 }
 
 // writeImage makes a verified microkernel image directory.
-func writeImage(t *testing.T, dir, name string) {
+func writeImage(t testing.TB, dir, name string) {
 	t.Helper()
 	d := filepath.Join(dir, name)
 	if err := os.MkdirAll(d, 0o755); err != nil {
