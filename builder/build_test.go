@@ -216,9 +216,9 @@ func TestBuildOffline(t *testing.T) {
 	}
 	got := struct {
 		Name, Variant, KernelVersion, Cmdline, Compression string
-		Modules, Builtin, Firmware, Missing, Tags           []string
-		Sources                                             []string
-		SDE                                                 int64
+		Modules, Builtin, Firmware, Missing, Tags          []string
+		Sources                                            []string
+		SDE                                                int64
 	}{m.Name, m.Variant, m.KernelVersion, m.Cmdline, m.Compression, m.Modules, m.BuiltinModules, m.Firmware, m.MissingFirmware, m.AgentTags, nil, m.SourceDateEpoch}
 	for _, src := range m.Sources {
 		got.Sources = append(got.Sources, src.Kind+" "+src.Name+" "+strings.SplitN(src.Version, " ", 2)[0])
