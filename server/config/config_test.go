@@ -109,3 +109,26 @@ func TestServerURL(t *testing.T) {
 		t.Errorf("ServerURL() = %q", got)
 	}
 }
+
+// The shipped example sets every key to its default.
+func TestExampleIsDefaults(t *testing.T) {
+	path := filepath.Join("..", "..", "examples", "razor-netboot.yaml")
+	got, err := load(t, []string{"--config", path}, nil)
+	if err != nil {
+		t.Fatalf("Load(example) = %v", err)
+	}
+	want := Default()
+	want.fill()
+	if got != want {
+		t.Errorf("example config = %+v\nwant the defaults %+v", got, want)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fields() {
+		if !strings.Contains(string(data), "\n"+f.key+":") {
+			t.Errorf("example config lacks key %s", f.key)
+		}
+	}
+}
