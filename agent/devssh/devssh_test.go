@@ -225,3 +225,74 @@ func FuzzParseAuthorizedKeys(f *testing.F) {
 		}
 	})
 }
+
+func TestBackgroundJobDoesNotHoldSession(t *testing.T) {
+	key := newKey(t)
+	addr, hostKey := startServer(t, key)
+	c, err := dial(t, addr, hostKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	out, err := sess.Output("sleep 30 & echo started")
+	if err != nil || string(out) != "started\n" {
+		t.Errorf("Output = %q, %v; want \"started\\n\", nil", out, err)
+	}
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("session with a background job took %v, want it to end about 1s after the command", took)
+	}
+}
+
+func TestStopWithSessionRunning(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh")
+	}
+	key := newKey(t)
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "authorized_keys")
+	os.WriteFile(keys, ssh.MarshalAuthorizedKey(key.PublicKey()), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{HostKey: filepath.Join(dir, "host_key"), AuthorizedKeys: keys}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, ln) }()
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(srv.HostKey); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := dial(t, ln.Addr().String(), srv.HostKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("sleep 60"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	t0 := time.Now()
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10s of cancel with a session running")
+	}
+	t.Logf("stopped in %v", time.Since(t0))
+}

@@ -4,7 +4,6 @@ package devssh
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,6 +44,7 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	env = append([]string(nil), env...)
 	done := make(chan int, 1)
 	started := false
+	pid := 0
 	var outDone <-chan struct{}
 	for {
 		var req *ssh.Request
@@ -69,11 +69,13 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			return
 		}
 		if !ok {
+			// The client went away (or the server is stopping): hang up
+			// the session's processes rather than wait for them.
 			if ptm != nil {
 				ptm.Close()
 			}
 			if started {
-				<-done
+				hangUp(pid, done)
 			}
 			return
 		}
@@ -120,6 +122,9 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			}
 			cmd := exec.Command(args[0], args[1:]...)
 			cmd.Env = env
+			// A background job that keeps the output open must not hold
+			// the session after the command itself has exited.
+			cmd.WaitDelay = time.Second
 			cmd.Dir = "/"
 			if home := os.Getenv("HOME"); home != "" {
 				cmd.Dir = home
@@ -142,7 +147,8 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			started = true
 			req.Reply(true, nil)
 			s.log().Info("ssh session", "type", req.Type, "pid", cmd.Process.Pid)
-			go func() { done <- waitStatus(cmd.Wait()) }()
+			pid = cmd.Process.Pid
+			go func() { done <- waitStatus(cmd, cmd.Wait()) }()
 		default:
 			if req.WantReply {
 				req.Reply(false, nil)
@@ -158,18 +164,33 @@ func sendExit(ch ssh.Channel, code int) {
 	ch.CloseWrite()
 }
 
-func waitStatus(err error) int {
-	if err == nil {
-		return 0
+// waitStatus is the exit status to report for cmd after Wait returned
+// err: the exit code, or 128 + the signal number.
+func waitStatus(cmd *exec.Cmd, err error) int {
+	ps := cmd.ProcessState
+	if ps == nil {
+		return 255
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	if code := ps.ExitCode(); code >= 0 {
+		return code
 	}
 	return 255
+}
+
+// hangUp sends SIGHUP to the session's process group, then SIGKILL if it
+// has not exited within 2s, and waits for it.
+func hangUp(pid int, done <-chan int) {
+	syscall.Kill(-pid, syscall.SIGHUP)
+	select {
+	case <-done:
+		return
+	case <-time.After(2 * time.Second):
+	}
+	syscall.Kill(-pid, syscall.SIGKILL)
+	<-done
 }
 
 // startWithPipes runs cmd with the channel as stdin and stdout and the
@@ -181,6 +202,9 @@ func startWithPipes(cmd *exec.Cmd, ch ssh.Channel) error {
 	}
 	cmd.Stdout = ch
 	cmd.Stderr = ch.Stderr()
+	// Its own session and process group, so that hanging up reaches the
+	// command's children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return err
 	}

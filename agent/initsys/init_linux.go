@@ -253,9 +253,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	// Stop our own children gracefully (the supervisor gives the agent
-	// its grace period), then everything else.
+	// its grace period), then everything else. A service that does not
+	// stop must not keep the machine from rebooting.
 	stop()
-	wg.Wait()
+	if !waitFor(&wg, stopTimeout) {
+		log.Warn("services still stopping; shutting down anyway", "waited", stopTimeout)
+	}
 	ops := cfg.Shutdown
 	if ops == nil {
 		sysOps := SystemOps(proc)
@@ -317,6 +320,27 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 	}
 	log.Info("modules loaded", "rounds", rep.Rounds, "devices", rep.Devices, "loaded", len(rep.Loaded),
 		"failed", len(rep.Failed), "timed_out", rep.TimedOut, "took", rep.Duration.Round(time.Millisecond))
+}
+
+// stopTimeout bounds how long a shutdown waits for init's own services
+// and the supervised agent (whose grace period is 5s) to stop.
+const stopTimeout = 10 * time.Second
+
+// waitFor waits for wg up to d and reports whether it finished.
+func waitFor(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // rngReady reports whether getrandom(2) would return without blocking.
