@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,7 +146,9 @@ func (c *BootConfig) defaults() {
 	c.TCEInstallListURI = cmpOr(c.TCEInstallListURI, c.MirrorURI+"/tce-install-list")
 	c.KmodInstallListURI = cmpOr(c.KmodInstallListURI, c.MirrorURI+"/kmod-install-list")
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 5 * time.Minute}
+		c.Client = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
+			Proxy: nil, DialContext: loopbackDialer, ResponseHeaderTimeout: 30 * time.Second,
+		}}
 	}
 	if c.ListWait <= 0 {
 		c.ListWait = 15 * time.Second
@@ -410,4 +413,15 @@ func findModule(dirs []string, entry, name string) []string {
 		})
 	}
 	return out
+}
+
+// loopbackDialer dials "localhost" as 127.0.0.1 without a resolver: the
+// microkernel may have no /etc/hosts, and localhost is loopback anyway
+// (RFC 6761 §6.3). Other hosts are dialled as usual.
+func loopbackDialer(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && strings.EqualFold(host, "localhost") {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	return d.DialContext(ctx, network, addr)
 }

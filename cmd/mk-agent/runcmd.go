@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -160,6 +161,7 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 		Logger:   log,
 	}
 	factOpts := facts.Options{Root: f.factsRoot, Logger: log.With("component", "facts")}
+	var extFacts func() map[string]string
 	power := &controller.SystemPower{DryRun: f.dryRun, Logger: log}
 	ctl, err := controller.New(controller.Options{
 		Config:     cfg,
@@ -175,6 +177,9 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 			errs := make([]error, len(res.Errors))
 			for i, e := range res.Errors {
 				errs[i] = e
+			}
+			if extFacts != nil {
+				maps.Copy(res.Facts, extFacts())
 			}
 			return res.Facts, errors.Join(errs...)
 		},
@@ -219,6 +224,7 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 	}
 	serve("web server", f.webAddr, local.NewWebHandler(local.WebOptions{Config: ctl, Status: status, Logger: log}))
 	serve("TCE mirror", f.mirrorAddr, local.NewMirrorHandler(f.mirrorDir, log))
+	extFacts = extensions(ctx, cfg, f.mirrorDir, factOpts, log)
 	err = ctl.Run(ctx)
 	wg.Wait()
 	return err

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"os"
+	"sync"
+
+	"github.com/razor-mk/razor-mk/agent/facts"
+	"github.com/razor-mk/razor-mk/agent/tce"
+	"github.com/razor-mk/razor-mk/server/wire"
+)
+
+// extensions runs the microkernel's extension duties (agent/tce.Boot) in
+// the background: the built-in extensions of /tmp/builtin/onboot.lst and,
+// on VMware, the mirror-only ones and their modules. It returns the facts
+// the outcome adds (mk_ext_failed), empty until it is done; the
+// controller re-registers when they change. Images without an extension
+// layout (no onboot.lst, no mirror directory) skip it.
+func extensions(ctx context.Context, cfg wire.ClientConfig, mirrorDir string, factOpts facts.Options, log *slog.Logger) func() map[string]string {
+	var mu sync.Mutex
+	var result map[string]string
+	get := func() map[string]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(result)
+	}
+	if !exists(tce.DefaultOnboot) && !exists(mirrorDir) {
+		return get
+	}
+	log = log.With("component", "extensions")
+	go func() {
+		rep := tce.Boot(ctx, tce.BootConfig{
+			Installer:          &tce.Installer{Log: log, Output: os.Stdout},
+			MirrorDir:          mirrorDir,
+			MirrorURI:          cfg.TCEMirrorURI,
+			TCEInstallListURI:  cfg.TCEInstallListURI,
+			KmodInstallListURI: cfg.KmodInstallListURI,
+			Facts: func(ctx context.Context) map[string]string {
+				return facts.Gather(ctx, factOpts).Facts
+			},
+			Log: log,
+		})
+		f := rep.Facts()
+		log.Info("extensions done", "builtin", len(rep.Builtin.Installed), "present", len(rep.Builtin.Present),
+			"vmware", rep.VMware, "mirror", len(rep.Mirror.Installed), "modules", len(rep.Modules), "failed", f[tce.FactFailed])
+		mu.Lock()
+		result = f
+		mu.Unlock()
+	}()
+	return get
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
