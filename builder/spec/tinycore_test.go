@@ -85,3 +85,36 @@ func TestTinycoreValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadShippedTinycoreSpecs(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, home, ".ssh/id_ed25519.pub", testKey+"\n")
+	prod, err := Load("../../images/tinycore-prod.yaml", Options{Home: home})
+	if err != nil {
+		t.Fatalf("Load(tinycore-prod.yaml) = %v", err)
+	}
+	dev, err := Load("../../images/tinycore-dev.yaml", Options{Home: home})
+	if err != nil {
+		t.Fatalf("Load(tinycore-dev.yaml) = %v", err)
+	}
+	want := Tinycore{Version: "15.x", Build: "x86_64", Mirror: DefaultTinycoreMirror, Kernel: "vmlinuz64", Initrds: []string{"corepure64.gz"}}
+	if diff := cmp.Diff(want, prod.Tinycore); diff != "" {
+		t.Errorf("tinycore-prod.yaml tinycore: mismatch (-want +got):\n%s", diff)
+	}
+	want.SSHExtension = DefaultSSHExtension
+	if diff := cmp.Diff(want, dev.Tinycore); diff != "" {
+		t.Errorf("tinycore-dev.yaml tinycore: mismatch (-want +got):\n%s", diff)
+	}
+	if prod.Base != "tinycore" || prod.Variant != VariantProd || dev.Variant != VariantDev || len(prod.Modules.Include) != 0 {
+		t.Errorf("shipped specs: prod %s/%s modules %v, dev %s", prod.Base, prod.Variant, prod.Modules.Include, dev.Variant)
+	}
+	if diff := cmp.Diff(prod.Extensions, dev.Extensions); diff != "" {
+		t.Errorf("dev does not inherit prod's extensions (-prod +dev):\n%s", diff)
+	}
+	if keys, _ := dev.AuthorizedKeys(); len(keys) != 1 {
+		t.Errorf("tinycore-dev.yaml keys = %v, want the one in ~/.ssh", keys)
+	}
+	if keys, _ := prod.AuthorizedKeys(); len(keys) != 0 {
+		t.Errorf("tinycore-prod.yaml keys = %v, want none", keys)
+	}
+}
