@@ -16,39 +16,48 @@ import (
 // MaxConfigFile bounds the config file the agent reads.
 const MaxConfigFile = 1 << 20
 
-// LoadConfig reads the agent's config file (the original's mk_conf.yaml:
-// YAML, or JSON, with the client_config mk_* keys). Keys the file leaves
-// out keep wire.DefaultClientConfig's values; unknown keys are ignored as
-// the original ignored them. A missing file yields the defaults and no
-// error; a file that does not parse or validate yields an error naming the
-// key.
+// LoadConfig reads the agent's config file (see ParseConfig). A missing
+// file yields wire.DefaultClientConfig and no error.
 func LoadConfig(path string) (wire.ClientConfig, error) {
-	cfg := wire.DefaultClientConfig()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return cfg, nil
+		return wire.DefaultClientConfig(), nil
 	}
+	if err != nil {
+		return wire.DefaultClientConfig(), fmt.Errorf("controller: config %s: %w", path, err)
+	}
+	cfg, err := ParseConfig(data)
 	if err != nil {
 		return cfg, fmt.Errorf("controller: config %s: %w", path, err)
 	}
+	return cfg, nil
+}
+
+// ParseConfig decodes a config file, the original's mk_conf.yaml: YAML,
+// or JSON, with the client_config mk_* keys. Keys it leaves out keep
+// wire.DefaultClientConfig's values; unknown keys are ignored as the
+// original ignored them. A file that does not parse or validate yields an
+// error naming the key, and the defaults.
+func ParseConfig(data []byte) (wire.ClientConfig, error) {
 	if len(data) > MaxConfigFile {
-		return cfg, fmt.Errorf("controller: config %s: larger than %d bytes", path, MaxConfigFile)
+		return wire.DefaultClientConfig(), fmt.Errorf("larger than %d bytes", MaxConfigFile)
 	}
 	// Through a generic map and JSON, so that a wrongly typed value's
 	// error names its key (yaml.v3's names only the line).
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return wire.DefaultClientConfig(), fmt.Errorf("controller: config %s: %w", path, err)
+		return wire.DefaultClientConfig(), err
 	}
 	j, err := json.Marshal(raw)
 	if err != nil {
-		return wire.DefaultClientConfig(), fmt.Errorf("controller: config %s: %w", path, err)
+		return wire.DefaultClientConfig(), err
 	}
+	cfg := wire.DefaultClientConfig()
 	if err := json.Unmarshal(j, &cfg); err != nil {
-		return wire.DefaultClientConfig(), fmt.Errorf("controller: config %s: %w", path, err)
+		return wire.DefaultClientConfig(), err
 	}
 	if err := cfg.Validate(); err != nil {
-		return wire.DefaultClientConfig(), fmt.Errorf("controller: config %s: %w", path, err)
+		return wire.DefaultClientConfig(), err
 	}
 	return cfg, nil
 }

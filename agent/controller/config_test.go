@@ -166,3 +166,32 @@ func TestWriteFileAtomicFailureLeavesNoTemp(t *testing.T) {
 		t.Errorf("directory after a failed write holds %d entries (%v), want 1 (no temp file)", len(ents), err)
 	}
 }
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("---\nmk_checkin_interval: 30\nmk_log_level: Logger::INFO\n"))
+	f.Add([]byte(`{"mk_checkin_skew": 9, "mk_uri": "http://10.0.0.1:8026"}`))
+	f.Add([]byte("mk_fact_excl_pattern: \"(\"\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("mk_checkin_interval: {a: [1, 2]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err != nil {
+			if cfg != wire.DefaultClientConfig() {
+				t.Fatalf("ParseConfig(%q) failed but returned a non-default config", data)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("ParseConfig(%q) accepted an invalid config: %v", data, err)
+		}
+		// What the agent saves, it reads back the same.
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := SaveConfig(p, cfg); err != nil {
+			t.Fatal(err)
+		}
+		back, err := LoadConfig(p)
+		if err != nil || back != cfg {
+			t.Fatalf("round trip of %+v = %+v, %v", cfg, back, err)
+		}
+	})
+}

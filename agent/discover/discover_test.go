@@ -231,3 +231,28 @@ func TestFindLeaseDir(t *testing.T) {
 		t.Errorf("Find() with lease dir = %+v, %v; want http://192.0.2.7:8026", got, err)
 	}
 }
+
+func FuzzParseServer(f *testing.F) {
+	f.Add("http://10.0.0.1:8026", false)
+	f.Add("razor.lab/hanlon/api/v1/", true)
+	f.Add("[fe80::1%eth0]:9", false)
+	f.Add("https://h:65535/a/node/register", false)
+	f.Fuzz(func(t *testing.T, v string, hanlon bool) {
+		s, err := ParseServer(v, hanlon)
+		if err != nil {
+			if !errors.Is(err, ErrBadServer) {
+				t.Fatalf("ParseServer(%q) error %v does not wrap ErrBadServer", v, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(s.CheckinPath, "/") || !strings.HasSuffix(s.CheckinPath, "/node/checkin") ||
+			!strings.HasSuffix(s.RegisterPath, "/node/register") {
+			t.Fatalf("ParseServer(%q) paths %q %q", v, s.CheckinPath, s.RegisterPath)
+		}
+		// The URI is usable as is, and parses to itself.
+		again, err := ParseServer(s.URI, hanlon)
+		if err != nil || again.URI != s.URI {
+			t.Fatalf("ParseServer(%q) URI %q re-parses to %q, %v", v, s.URI, again.URI, err)
+		}
+	})
+}
