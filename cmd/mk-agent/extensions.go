@@ -6,18 +6,24 @@ import (
 	"maps"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/razor-mk/razor-mk/agent/facts"
 	"github.com/razor-mk/razor-mk/agent/tce"
 	"github.com/razor-mk/razor-mk/server/wire"
 )
 
-// extensions runs the microkernel's extension duties (agent/tce.Boot) in
-// the background: the built-in extensions of /tmp/builtin/onboot.lst and,
-// on VMware, the mirror-only ones and their modules. It returns the facts
-// the outcome adds (mk_ext_failed), empty until it is done; the
-// controller re-registers when they change. Images without an extension
-// layout (no onboot.lst, no mirror directory) skip it.
+// extensionWait is how long the controller's start waits for the
+// extensions, so that the first registration reports their outcome.
+const extensionWait = 60 * time.Second
+
+// extensions runs the microkernel's extension duties (agent/tce.Boot):
+// the built-in extensions of /tmp/builtin/onboot.lst and, on VMware, the
+// mirror-only ones and their modules. It waits up to extensionWait, then
+// lets them finish in the background. It returns the facts the outcome
+// adds (mk_ext_failed), empty until it is done; the controller
+// re-registers when they change. Images without an extension layout (no
+// onboot.lst, no mirror directory) skip it.
 func extensions(ctx context.Context, cfg wire.ClientConfig, mirrorDir string, factOpts facts.Options, log *slog.Logger) func() map[string]string {
 	var mu sync.Mutex
 	var result map[string]string
@@ -30,7 +36,9 @@ func extensions(ctx context.Context, cfg wire.ClientConfig, mirrorDir string, fa
 		return get
 	}
 	log = log.With("component", "extensions")
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		rep := tce.Boot(ctx, tce.BootConfig{
 			Installer:          &tce.Installer{Log: log, Output: os.Stdout},
 			MirrorDir:          mirrorDir,
@@ -49,6 +57,12 @@ func extensions(ctx context.Context, cfg wire.ClientConfig, mirrorDir string, fa
 		result = f
 		mu.Unlock()
 	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-time.After(extensionWait):
+		log.Warn("extensions still installing; starting the controller, their facts follow", "waited", extensionWait)
+	}
 	return get
 }
 
