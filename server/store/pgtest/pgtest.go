@@ -363,7 +363,7 @@ func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("pgtest: %w", err)
 	}
 	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+name).ReadAll(); err != nil {
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+name+" STRATEGY FILE_COPY").ReadAll(); err != nil {
 		return "", fmt.Errorf("pgtest: create database %s: %w", name, err)
 	}
 	return s.URL(name), nil
