@@ -124,7 +124,7 @@ func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 				in.pkg = &p
 			case in.optional:
 				b.Notes = append(b.Notes, fmt.Sprintf("%s: not available from apt (its firmware is missing unless firmware.dirs has it)", in.name))
-				env.Log.Warn("optional package not available", "package", in.name)
+				env.Log.Info("optional package not available", "package", in.name)
 			default:
 				return nil, fmt.Errorf("%w: %s (is it in the apt sources? try apt-get update)", ErrUnavailable, in.name)
 			}
