@@ -32,6 +32,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/store/postgres"
 	"github.com/razor-mk/razor-mk/server/store/sqlite"
 	"github.com/razor-mk/razor-mk/server/wire"
 )
@@ -138,6 +139,12 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 			return nil, fmt.Errorf("daemon: store directory: %w", err)
 		}
 		s, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+		return s, nil
+	case "postgres":
+		s, err := postgres.Open(ctx, target, postgres.Options{Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
