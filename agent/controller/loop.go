@@ -62,6 +62,10 @@ func (c *Controller) iterate(ctx context.Context, cfg wire.ClientConfig, excl *r
 	c.status.LastCheckin = now
 	c.mu.Unlock()
 	if err != nil {
+		if ctx.Err() != nil {
+			// Shutting down or restarting: not the server's fault.
+			return false
+		}
 		c.recordError("checkin", err)
 		c.setResult("error: " + err.Error())
 		c.maybeRediscover()
@@ -86,7 +90,7 @@ func (c *Controller) iterate(ctx context.Context, cfg wire.ClientConfig, excl *r
 	switch cmd {
 	case wire.Register:
 		facts = c.gather(ctx, excl)
-		if err := c.register(ctx, srv, id, facts); err != nil {
+		if err := c.register(ctx, srv, id, facts); err != nil && ctx.Err() == nil {
 			c.recordError("register", err)
 			ok = false
 		}
@@ -130,7 +134,9 @@ func (c *Controller) iterate(ctx context.Context, cfg wire.ClientConfig, excl *r
 		c.log.Info("registering: facts changed since the last registration", "facts", changedFacts(prev, facts, 10))
 	}
 	if err := c.register(ctx, srv, id, facts); err != nil {
-		c.recordError("register", err)
+		if ctx.Err() == nil {
+			c.recordError("register", err)
+		}
 		return false
 	}
 	return ok
