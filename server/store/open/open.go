@@ -1,0 +1,88 @@
+// Package open opens the store a --store value names: "sqlite:PATH" (the
+// embedded store, one file) or "postgres://…" / "postgresql://…" (the
+// shared store of several replicas).
+package open
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/store/postgres"
+	"github.com/razor-mk/razor-mk/server/store/sqlite"
+)
+
+// Kinds of store.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// ErrSpec: the store value is not sqlite:PATH or postgres://….
+var ErrSpec = errors.New("open: want sqlite:PATH or postgres://…")
+
+// Parse splits a store value into its kind and the path or URL.
+func Parse(spec string) (kind, target string, err error) {
+	switch {
+	case strings.HasPrefix(spec, "sqlite:"):
+		p := strings.TrimPrefix(spec, "sqlite:")
+		if p == "" {
+			return "", "", fmt.Errorf("%w: sqlite: needs a path", ErrSpec)
+		}
+		return SQLite, p, nil
+	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		if _, err := url.Parse(spec); err != nil {
+			return "", "", fmt.Errorf("%w: bad URL: %v", ErrSpec, err)
+		}
+		return Postgres, spec, nil
+	}
+	return "", "", fmt.Errorf("%w, got %q", ErrSpec, spec)
+}
+
+// Options tune Open.
+type Options struct {
+	// Logger receives the store's warnings; default discard.
+	Logger *slog.Logger
+	// MustExist refuses to create a new SQLite file (for reading an
+	// existing store).
+	MustExist bool
+}
+
+// Open opens the store spec names. A new SQLite file's directory is
+// created unless MustExist.
+func Open(ctx context.Context, spec string, o Options) (store.Store, error) {
+	kind, target, err := Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch kind {
+	case SQLite:
+		if o.MustExist {
+			fi, err := os.Stat(target)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("open: no store at %s", target)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("open: %w", err)
+			}
+			if !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("open: %s is not a file", target)
+			}
+		} else if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+			return nil, fmt.Errorf("open: store directory: %w", err)
+		}
+		return sqlite.Open(ctx, target, sqlite.Options{Logger: o.Logger})
+	default:
+		return postgres.Open(ctx, target, postgres.Options{Logger: o.Logger})
+	}
+}
