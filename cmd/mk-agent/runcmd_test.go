@@ -171,11 +171,25 @@ func TestRunEndToEnd(t *testing.T) {
 	if st.Server != srv.URL || st.ServerSource != "cmdline razor.server" || !st.Registered || st.FactsCount == 0 || st.Version == "" {
 		t.Errorf("GET /status = %+v", st)
 	}
+	resp, err = http.Post("http://"+webAddr+"/setMkConfig", "text/json", strings.NewReader(`{"mk_checkin_interval":7}`))
+	if err != nil {
+		t.Fatalf("POST /setMkConfig: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "New configuration saved, Microkernel Controller restarted" {
+		t.Errorf("POST /setMkConfig = %q", body)
+	}
+	// The server's next client_config (interval 1) wins again at once, so
+	// look at the log rather than the file.
+	if !strings.Contains(stderr.String(), "new configuration from setMkConfig") {
+		t.Errorf("log lacks the setMkConfig restart:\n%s", stderr.String())
+	}
 	resp, err = http.Get("http://" + mirrorAddr + "/tinycorelinux/tce-install-list")
 	if err != nil {
 		t.Fatalf("GET tce-install-list: %v", err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if string(body) != "[\n  \"open-vm-tools.tcz\"\n]\n" {
 		t.Errorf("GET tce-install-list = %q", body)
