@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,14 +24,16 @@ type Coldplug struct {
 	// MaxRounds bounds the rounds; 0 means 10.
 	MaxRounds int
 	// Settle is how long to wait, after a round that loaded modules, for
-	// new devices to appear; 0 means 250ms. The wait ends early as soon as
-	// a new device shows up. Most drivers probe synchronously inside
-	// init_module, so their devices are already there; the wait is for
-	// drivers that probe asynchronously.
+	// new devices to appear; 0 means 250ms. The wait ends early once new
+	// devices have shown up and a poll finds no more. Most drivers probe
+	// synchronously inside init_module, so their devices are already
+	// there; the wait is for drivers that probe asynchronously.
 	Settle time.Duration
 	// Poll is the interval at which sysfs is re-read while settling; 0
 	// means 25ms.
 	Poll time.Duration
+	// Workers bounds how many devices' modules load at once; 0 means 4.
+	Workers int
 	// Timeout bounds the whole coldplug; 0 means 30s.
 	Timeout time.Duration
 	// Log receives progress; nil discards.
@@ -41,7 +44,7 @@ type Coldplug struct {
 type Report struct {
 	Rounds    int      // rounds that handled new devices
 	Devices   int      // distinct modaliases seen
-	Loaded    []string // modules newly loaded, in order
+	Loaded    []string // modules newly loaded (in load order per device)
 	Failed    []string // load failures, one error text each
 	Unclaimed int      // modaliases no module matched
 	TimedOut  bool     // Timeout or MaxRounds ended it early
@@ -89,20 +92,7 @@ func (c *Coldplug) Run(ctx context.Context) (Report, error) {
 		}
 		rep.Rounds = round
 		loadedBefore := len(rep.Loaded)
-		for _, a := range fresh {
-			if ctx.Err() != nil {
-				break
-			}
-			if len(Lookup(c.Prober.aliases, a)) == 0 {
-				rep.Unclaimed++
-				continue
-			}
-			got, err := c.Prober.ProbeAlias(a)
-			rep.Loaded = append(rep.Loaded, got...)
-			if err != nil {
-				rep.Failed = append(rep.Failed, err.Error())
-			}
-		}
+		c.loadRound(ctx, fresh, &rep)
 		log.Info("coldplug round", "round", round, "devices", len(fresh), "loaded", rep.Loaded[loadedBefore:])
 		if len(rep.Loaded) == loadedBefore {
 			break
@@ -114,16 +104,65 @@ func (c *Coldplug) Run(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-// settle waits until a modalias not in seen appears, or d passes.
+// loadRound loads the modules for the devices with the given
+// modaliases, up to Workers at a time: drivers probe their devices inside
+// init_module, and slow probes (firmware, link training) should overlap.
+func (c *Coldplug) loadRound(ctx context.Context, modaliases []string, rep *Report) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, cmpOr(c.Workers, 4))
+	for _, a := range modaliases {
+		if len(Lookup(c.Prober.aliases, a)) == 0 {
+			rep.Unclaimed++
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			got, err := c.Prober.ProbeAlias(a)
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Loaded = append(rep.Loaded, got...)
+			if err != nil {
+				rep.Failed = append(rep.Failed, err.Error())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// settle waits, up to d, for modaliases not in seen to appear, and then
+// for the burst to end: it returns once a poll finds new devices and the
+// next poll finds no more.
 func (c *Coldplug) settle(ctx context.Context, root string, seen map[string]bool, d, poll time.Duration) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
+	last := -1 // new devices at the previous poll; -1: none yet
 	for {
 		all, err := Modaliases(root)
-		if err == nil && slices.ContainsFunc(all, func(a string) bool { return !seen[a] }) {
-			return
+		if err == nil {
+			n := 0
+			for _, a := range all {
+				if !seen[a] {
+					n++
+				}
+			}
+			if n > 0 && n == last {
+				return
+			}
+			if n > 0 {
+				last = n
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -36,7 +36,9 @@ type Config struct {
 
 // Prober loads modules by name or by device modalias, with their
 // dependencies, remembering what it loaded and what failed so that
-// nothing is tried twice. It is safe for concurrent use.
+// nothing is tried twice. It is safe for concurrent use: modules for
+// different devices load in parallel, and a module several callers need
+// is loaded once while the others wait for it.
 type Prober struct {
 	dir       string
 	load      LoadFunc
@@ -48,8 +50,20 @@ type Prober struct {
 	params    map[string]string
 
 	mu     sync.Mutex
-	state  map[string]error // nil: loaded; non-nil: failed
-	loaded []string         // loaded by this Prober, in order
+	state  map[string]*loadState
+	loaded []string // loaded by this Prober, in order
+}
+
+// loadState is one module's load, finished when done is closed.
+type loadState struct {
+	done chan struct{}
+	err  error // nil: loaded
+}
+
+func finished(err error) *loadState {
+	s := &loadState{done: make(chan struct{}), err: err}
+	close(s.done)
+	return s
 }
 
 // NewProber reads Dir's modules.dep, modules.alias and (if present)
@@ -63,7 +77,7 @@ func NewProber(cfg Config) (*Prober, error) {
 		builtin:   map[string]bool{},
 		blacklist: map[string]bool{},
 		params:    map[string]string{},
-		state:     map[string]error{},
+		state:     map[string]*loadState{},
 	}
 	if p.load == nil {
 		p.load = LoadFile
@@ -86,7 +100,7 @@ func NewProber(cfg Config) (*Prober, error) {
 		p.builtin[n] = true
 	}
 	for _, n := range cfg.Loaded {
-		p.state[Name(n)] = nil
+		p.state[Name(n)] = finished(nil)
 	}
 	for _, n := range cfg.Blacklist {
 		p.blacklist[Name(n)] = true
@@ -144,8 +158,6 @@ func ReadProcModules(r io.Reader) ([]string, error) {
 // ones. It returns the modules it newly loaded.
 func (p *Prober) Probe(name, params string) ([]string, error) {
 	name = Name(name)
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.builtin[name] {
 		return nil, nil
 	}
@@ -158,9 +170,17 @@ func (p *Prober) Probe(name, params string) ([]string, error) {
 		if p.builtin[m.Name] {
 			continue
 		}
-		if err, done := p.state[m.Name]; done {
-			if err != nil {
-				return fresh, fmt.Errorf("kmod: %s: earlier failure: %w", name, err)
+		p.mu.Lock()
+		st, seen := p.state[m.Name]
+		if !seen {
+			st = &loadState{done: make(chan struct{})}
+			p.state[m.Name] = st
+		}
+		p.mu.Unlock()
+		if seen {
+			<-st.done
+			if st.err != nil {
+				return fresh, fmt.Errorf("kmod: %s: earlier failure: %w", name, st.err)
 			}
 			continue
 		}
@@ -172,13 +192,15 @@ func (p *Prober) Probe(name, params string) ([]string, error) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(p.dir, path)
 		}
-		if err := p.load(path, args); err != nil {
-			p.state[m.Name] = err
-			p.log.Warn("module load failed", "module", m.Name, "err", err)
-			return fresh, fmt.Errorf("kmod: %s: %w", name, err)
+		st.err = p.load(path, args)
+		close(st.done)
+		if st.err != nil {
+			p.log.Warn("module load failed", "module", m.Name, "err", st.err)
+			return fresh, fmt.Errorf("kmod: %s: %w", name, st.err)
 		}
-		p.state[m.Name] = nil
+		p.mu.Lock()
 		p.loaded = append(p.loaded, m.Name)
+		p.mu.Unlock()
 		fresh = append(fresh, m.Name)
 		p.log.Info("module loaded", "module", m.Name, "params", args)
 	}

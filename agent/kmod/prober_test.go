@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -142,28 +143,53 @@ func TestColdplugRounds(t *testing.T) {
 		// (asynchronous probing), and virtio_net then creates nothing new.
 		"virtio_pci": func() {
 			go func() {
+				// Both devices appear at once (a rename of the prepared
+				// bus), so the test does not depend on scheduling.
+				staged := fakeSysfs{filepath.Join(sys.root, "staging")}
+				staged.add(t, "virtio", "virtio0", "virtio:d00000001v00001AF4")
+				staged.add(t, "virtio", "virtio1", "virtio:d00000004v00001AF4")
 				time.Sleep(30 * time.Millisecond)
-				sys.add(t, "virtio", "virtio0", "virtio:d00000001v00001AF4")
-				sys.add(t, "virtio", "virtio1", "virtio:d00000004v00001AF4")
+				if err := os.Rename(filepath.Join(staged.root, "bus", "virtio"), filepath.Join(sys.root, "bus", "virtio")); err != nil {
+					t.Error(err)
+				}
 			}()
 		},
 	}}
 	p := newTestProber(t, fl, Config{})
-	c := &Coldplug{Prober: p, SysfsRoot: sys.root, Settle: 400 * time.Millisecond, Poll: 5 * time.Millisecond}
+	c := &Coldplug{Prober: p, SysfsRoot: sys.root, Settle: 2 * time.Second, Poll: 5 * time.Millisecond}
 	rep, err := c.Run(context.Background())
 	if err != nil {
 		t.Fatalf("Coldplug.Run = %v", err)
 	}
-	want := []string{"virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio_pci", "e1000", "failover", "net_failover", "virtio_net", "virtio_rng"}
-	if diff := cmp.Diff(want, rep.Loaded); diff != "" {
+	// Devices load in parallel, so only the set and the dependency order
+	// are fixed.
+	want := []string{"e1000", "failover", "net_failover", "virtio", "virtio_net", "virtio_pci", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio_rng"}
+	got := slices.Sorted(slices.Values(rep.Loaded))
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Coldplug loaded mismatch (-want +got):\n%s", diff)
+	}
+	deps := readDeps(t)
+	order := p.Loaded()
+	pos := map[string]int{}
+	for i, m := range order {
+		pos[m] = i
+	}
+	for _, m := range order {
+		for _, d := range deps[m].Deps {
+			if pos[d] > pos[m] {
+				t.Errorf("Loaded() = %v: %s loaded before its dependency %s", order, m, d)
+			}
+		}
+	}
+	if i, j := slices.Index(order, "virtio_pci"), slices.Index(order, "virtio_net"); i > j {
+		t.Errorf("Loaded() = %v: virtio_net's device only exists once virtio_pci is loaded", order)
 	}
 	if rep.Rounds != 2 || rep.Devices != 7 || rep.Unclaimed != 1 || len(rep.Failed) != 1 || rep.TimedOut {
 		t.Errorf("Coldplug report = %+v, want 2 rounds, 7 devices, 1 unclaimed, 1 failure (crc32c_intel not shipped), not timed out", rep)
 	}
-	// Round 1 settles until the virtio devices appear (30ms), round 2
-	// settles the full 400ms in vain.
-	if rep.Duration > 750*time.Millisecond {
+	// Round 1 settles until the virtio devices appear (30ms); round 2
+	// settles the full 2s in vain. Without the early end it would be 4s.
+	if rep.Duration > 3500*time.Millisecond {
 		t.Errorf("Coldplug took %v: settling should end as soon as new devices appear", rep.Duration)
 	}
 }

@@ -140,7 +140,7 @@ func TestStartFirstLeaseWins(t *testing.T) {
 	}}
 	clients := map[string]*fakeDHCP{
 		// eth1 answers first and gets the default route.
-		"eth0": {delay: 150 * time.Millisecond, ack: func() *dhcpv4.DHCPv4 {
+		"eth0": {delay: 600 * time.Millisecond, ack: func() *dhcpv4.DHCPv4 {
 			return ack(t, "10.1.0.5", dhcpv4.WithRouter(net.ParseIP("10.1.0.1")), dhcpv4.WithDNS(net.ParseIP("10.1.0.53")))
 		}},
 		"eth1": {delay: 10 * time.Millisecond, fails: 2, ack: func() *dhcpv4.DHCPv4 {
