@@ -64,7 +64,11 @@ func Read(r io.Reader) (*Archive, error) {
 		if err != nil {
 			return nil, fmt.Errorf("initramfs: member %d at offset %d: %w", members, off, err)
 		}
-		where := fmt.Sprintf("initramfs: member %d (%s) at offset %d", members, kind, off)
+		label := string(kind)
+		if kind == None {
+			label = "cpio"
+		}
+		where := fmt.Sprintf("initramfs: member %d (%s) at offset %d", members, label, off)
 		if kind == None {
 			// A plain archive: read exactly one, so that whatever follows
 			// its trailer (padding, a compressed archive) is seen here.
