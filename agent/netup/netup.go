@@ -34,8 +34,6 @@ import (
 const DefaultResolvConf = "/etc/resolv.conf"
 
 var (
-	// ErrNoLinks means there is no Ethernet link to configure.
-	ErrNoLinks = errors.New("netup: no Ethernet links")
 	// ErrNoLease means no interface obtained a lease in time.
 	ErrNoLease = errors.New("netup: no DHCP lease")
 
@@ -81,21 +79,25 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between failed attempts;
 	// 0 means 1s and 30s.
 	RetryMin, RetryMax time.Duration
+	// LinkPoll is how often to look for Ethernet links that appear after
+	// Start (a driver that creates its netdev late, a USB NIC); 0 means
+	// 2s.
+	LinkPoll time.Duration
 	// Log receives one line per lease and failure; nil discards.
 	Log *slog.Logger
 }
 
 // Network is the set of links being kept configured.
 type Network struct {
-	cfg   Config
-	log   *slog.Logger
-	links []Link
-	wg    sync.WaitGroup
+	cfg Config
+	log *slog.Logger
+	wg  sync.WaitGroup
 
 	first     chan struct{}
 	firstOnce sync.Once
 
 	mu      sync.Mutex
+	links   []Link // links DHCP runs on
 	primary string
 	leases  map[string]Lease
 }
@@ -115,9 +117,9 @@ func Ethernet(links []Link) []Link {
 }
 
 // Start sets the loopback and every selected link up and starts DHCP on
-// each in the background, until ctx ends. Use First to wait for the
-// first lease and Wait to wait for the background work after cancelling
-// ctx.
+// each in the background, until ctx ends; links that appear later get
+// the same. Use First to wait for the first lease and Wait to wait for the
+// background work after cancelling ctx.
 func Start(ctx context.Context, cfg Config) (*Network, error) {
 	if cfg.Netlink == nil {
 		return nil, errors.New("netup: Config.Netlink is nil")
@@ -135,6 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	cfg.AttemptTimeout = cmpOr(cfg.AttemptTimeout, 15*time.Second)
 	cfg.RetryMin = cmpOr(cfg.RetryMin, time.Second)
 	cfg.RetryMax = cmpOr(cfg.RetryMax, 30*time.Second)
+	cfg.LinkPoll = cmpOr(cfg.LinkPoll, 2*time.Second)
 	n := &Network{cfg: cfg, log: cfg.Log, first: make(chan struct{}), leases: map[string]Lease{}}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -150,25 +153,60 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 			}
 		}
 	}
-	n.links = Ethernet(all)
-	if len(cfg.Interfaces) > 0 {
-		n.links = slices.DeleteFunc(n.links, func(l Link) bool { return !slices.Contains(cfg.Interfaces, l.Name) })
+	if n.adopt(ctx, all) == 0 {
+		n.log.Warn("no Ethernet link yet; watching for one")
 	}
-	if len(n.links) == 0 {
-		return nil, ErrNoLinks
-	}
-	for _, l := range n.links {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watch(ctx)
+	}()
+	return n, nil
+}
+
+// adopt starts DHCP on the selected Ethernet links among all that it does
+// not run on yet, and returns how many links it runs on.
+func (n *Network) adopt(ctx context.Context, all []Link) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, l := range Ethernet(all) {
+		if len(n.cfg.Interfaces) > 0 && !slices.Contains(n.cfg.Interfaces, l.Name) {
+			continue
+		}
+		if slices.ContainsFunc(n.links, func(o Link) bool { return o.Index == l.Index }) {
+			continue
+		}
+		n.links = append(n.links, l)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
 			n.runLink(ctx, l)
 		}()
 	}
-	return n, nil
+	return len(n.links)
+}
+
+// watch adopts links that appear after Start.
+func (n *Network) watch(ctx context.Context) {
+	for sleep(ctx, n.cfg.LinkPoll) {
+		all, err := n.cfg.Netlink.Links()
+		if err != nil {
+			n.log.Debug("listing links", "err", err)
+			continue
+		}
+		before := len(n.Links())
+		if after := n.adopt(ctx, all); after > before {
+			n.log.Info("new Ethernet link", "links", after)
+		}
+	}
 }
 
 // Links returns the links DHCP runs on.
-func (n *Network) Links() []Link { return slices.Clone(n.links) }
+func (n *Network) Links() []Link {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.links)
+}
 
 // First waits for the first lease to be configured (address, default
 // route, resolv.conf, lease file) and returns it.

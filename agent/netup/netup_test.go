@@ -32,7 +32,11 @@ func (f *fakeNetlink) record(s string) {
 	f.ops = append(f.ops, s)
 }
 
-func (f *fakeNetlink) Links() ([]Link, error) { return f.links, nil }
+func (f *fakeNetlink) Links() ([]Link, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.links), nil
+}
 func (f *fakeNetlink) SetUp(name string) error {
 	f.record("up " + name)
 	return nil
@@ -279,11 +283,32 @@ func TestRenewal(t *testing.T) {
 	}
 }
 
-func TestStartNoLinks(t *testing.T) {
+func TestLateLink(t *testing.T) {
 	nl := &fakeNetlink{links: []Link{{Name: "lo", Encap: "loopback", Kind: "device", Up: true}}}
-	if _, err := Start(context.Background(), Config{Netlink: nl}); !errors.Is(err, ErrNoLinks) {
-		t.Errorf("Start(no Ethernet) = %v, want ErrNoLinks", err)
+	c := &fakeDHCP{ack: func() *dhcpv4.DHCPv4 { return ack(t, "10.0.0.9", dhcpv4.WithRouter(net.ParseIP("10.0.0.1"))) }}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n, err := Start(ctx, Config{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
+		LeaseDir: dir, ResolvConf: filepath.Join(dir, "resolv.conf"), LinkPoll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Start(no Ethernet yet) = %v", err)
 	}
+	if got := len(n.Links()); got != 0 {
+		t.Fatalf("Links() = %d, want none yet", got)
+	}
+	// The NIC's driver creates its link only now.
+	nl.mu.Lock()
+	nl.links = append(nl.links, Link{Name: "eth0", Index: 2, Encap: "ether", Kind: "device", MAC: mac("52:54:00:00:00:09")})
+	nl.mu.Unlock()
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	l, err := n.First(wctx)
+	if err != nil || l.Interface != "eth0" {
+		t.Errorf("First = %s, %v; want a lease on the late eth0", l.Interface, err)
+	}
+	cancel()
+	n.Wait()
 }
 
 func TestFirstTimeout(t *testing.T) {
