@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -98,7 +100,14 @@ func (o *Options) obtainAgent(ctx context.Context, s *spec.Spec, tmp string) (st
 		}
 		goTool = p
 	}
-	out := filepath.Join(tmp, "mk-agent")
+	// go build skips the link when the output already holds a binary of
+	// the same build ID, so each kind of agent gets a fixed place in the
+	// cache; the image takes a copy.
+	key := sha256.Sum256([]byte(strings.Join([]string{src, s.Arch, strings.Join(s.AgentTags(), ","), o.Version, o.Commit}, "\x00")))
+	out := filepath.Join(o.CacheDir, "agent", hex.EncodeToString(key[:8]), "mk-agent")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", fmt.Errorf("builder: %w", err)
+	}
 	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s", versionPkg, o.Version, versionPkg, o.Commit)
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags}
 	if tags := s.AgentTags(); len(tags) > 0 {
@@ -118,7 +127,15 @@ func (o *Options) obtainAgent(ctx context.Context, s *spec.Spec, tmp string) (st
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("builder: go %s (in %s): %w\n%s", strings.Join(args, " "), src, err, strings.TrimSpace(stderr.String()))
 	}
-	return out, nil
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return "", fmt.Errorf("builder: %w", err)
+	}
+	cp := filepath.Join(tmp, "mk-agent")
+	if err := os.WriteFile(cp, data, 0o755); err != nil {
+		return "", fmt.Errorf("builder: %w", err)
+	}
+	return cp, nil
 }
 
 func filterEnv(env []string, drop ...string) []string {
