@@ -56,6 +56,12 @@ func MountAll(root string, mounts []Mount, mount MountFunc) error {
 			errs = append(errs, fmt.Errorf("initsys: %w", err))
 			continue
 		}
+		if m.FSType == "tmpfs" && hasEntries(target) {
+			// The initramfs is RAM already: a tmpfs over a directory the
+			// image filled (Tiny Core's /tmp/builtin, /tmp/tinycorelinux)
+			// would only hide its files.
+			continue
+		}
 		if err := mount(m.Source, target, m.FSType, m.Flags, m.Data); err != nil && !errors.Is(err, unix.EBUSY) {
 			errs = append(errs, fmt.Errorf("initsys: mount %s on %s: %w", m.FSType, target, err))
 		}
@@ -75,4 +81,15 @@ func MountAll(root string, mounts []Mount, mount MountFunc) error {
 // SysMount is the MountFunc of a real system.
 func SysMount(source, target, fstype string, flags uintptr, data string) error {
 	return unix.Mount(source, target, fstype, flags, data)
+}
+
+// hasEntries reports whether dir holds anything.
+func hasEntries(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }
