@@ -62,13 +62,21 @@ func assemble(s *spec.Spec, b *base.Base, set *kmod.Set, agent *agentBuild, o Op
 	a.AddDevice("dev/console", initramfs.CharDevice, 5, 1, 0o600)
 	a.AddDevice("dev/null", initramfs.CharDevice, 1, 3, 0o666)
 
+	// A base that brings its own init, accounts or /etc files (a Tiny Core
+	// release) keeps them; it starts the agent and locks its passwords
+	// itself. The debian base brings none, and gets these.
+	ifAbsent := func(name string, data []byte, perm fs.FileMode) {
+		if _, ok := a.Get(name); !ok {
+			a.AddFile(name, data, perm)
+		}
+	}
 	// Accounts: root only, its password locked ("*": no password matches),
 	// in both variants; the dev variant's SSH takes keys, not passwords.
-	a.AddFile("etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"), 0o644)
-	a.AddFile("etc/group", []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)
-	a.AddFile("etc/shadow", []byte("root:*::0:99999:7:::\nnobody:*::0:99999:7:::\n"), 0o600)
-	a.AddFile("etc/hostname", []byte(s.Userland.Hostname+"\n"), 0o644)
-	a.AddFile("etc/os-release", []byte(fmt.Sprintf("NAME=\"Razor Microkernel\"\nID=razor-mk\nVERSION_ID=%q\nVARIANT_ID=%s\nPRETTY_NAME=\"Razor Microkernel %s (%s)\"\n",
+	ifAbsent("etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"), 0o644)
+	ifAbsent("etc/group", []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644)
+	ifAbsent("etc/shadow", []byte("root:*::0:99999:7:::\nnobody:*::0:99999:7:::\n"), 0o600)
+	ifAbsent("etc/hostname", []byte(s.Userland.Hostname+"\n"), 0o644)
+	ifAbsent("etc/os-release", []byte(fmt.Sprintf("NAME=\"Razor Microkernel\"\nID=razor-mk\nVERSION_ID=%q\nVARIANT_ID=%s\nPRETTY_NAME=\"Razor Microkernel %s (%s)\"\n",
 		o.Version, s.Variant, o.Version, s.Variant)), 0o644)
 	vi, err := json.MarshalIndent(VersionInfo{Name: s.Name, Variant: s.Variant, Version: o.Version, Commit: o.Commit,
 		Base: s.Base, KernelVersion: b.KernelVersion, Built: o.SourceDateEpoch}, "", "  ")
@@ -78,7 +86,9 @@ func assemble(s *spec.Spec, b *base.Base, set *kmod.Set, agent *agentBuild, o Op
 	a.AddFile(VersionPath, append(vi, '\n'), 0o644)
 
 	a.AddRecord(initramfs.Record{Name: AgentPath, Type: initramfs.TypeFile, Perm: 0o755, Source: agent.Path})
-	a.AddSymlink(InitPath, "/"+AgentPath)
+	if _, ok := a.Get(InitPath); !ok {
+		a.AddSymlink(InitPath, "/"+AgentPath)
+	}
 
 	if s.Variant == spec.VariantDev {
 		keys, err := s.AuthorizedKeys()

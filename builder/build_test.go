@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/razor-mk/razor-mk/builder/base"
 	"github.com/razor-mk/razor-mk/builder/deb/debtest"
 	"github.com/razor-mk/razor-mk/builder/kmod/kmodtest"
 	"github.com/razor-mk/razor-mk/builder/manifest"
@@ -498,5 +499,51 @@ func TestSize(t *testing.T) {
 		if got := Size(n); got != want {
 			t.Errorf("Size(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// ownBase is a base that brings its own /init and accounts, as a Tiny
+// Core release does.
+type ownBase struct{ kernel string }
+
+func (ownBase) Kind() string { return "debian" }
+
+func (b ownBase) Open(context.Context, base.Env) (*base.Base, error) {
+	a := initramfs.New()
+	a.AddFile("init", []byte("#!/bin/sh\nexec /sbin/init\n"), 0o755)
+	a.AddFile("etc/shadow", []byte("root:*:::::::\ntc:*:::::::\n"), 0o600)
+	return &base.Base{KernelVersion: "6.1.2-tinycore64", Kernel: b.kernel, Archive: a,
+		Sources: []manifest.Source{{Kind: "file", Name: "own", SHA256: strings.Repeat("0", 64)}}}, nil
+}
+
+func TestBuildKeepsBaseInit(t *testing.T) {
+	dir := fixture(t)
+	s := writeSpec(t, dir, "prod", "")
+	s.Modules.Include = nil
+	kernel := filepath.Join(dir, "bzImage")
+	if err := os.WriteFile(kernel, []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	_, err := Build(context.Background(), Options{Spec: s, OutDir: out, CacheDir: filepath.Join(dir, "cache"), AgentPath: fakeAgent(t, ""),
+		OpenBase: func(*spec.Spec) (base.Source, error) { return ownBase{kernel}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := initramfs.ReadFile(filepath.Join(out, InitrdFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := a.Get(InitPath); r.Type != initramfs.TypeFile {
+		t.Errorf("/init = %v, want the base's own init script kept", r.Type)
+	}
+	if r, _ := a.Get("etc/shadow"); !bytes.Contains(r.Data, []byte("tc:*")) {
+		t.Errorf("/etc/shadow = %q, want the base's", r.Data)
+	}
+	if r, ok := a.Get(AgentPath); !ok || r.Type != initramfs.TypeFile {
+		t.Errorf("no /%s", AgentPath)
+	}
+	if _, ok := a.Get("lib/modules/6.1.2-tinycore64/modules.dep"); ok {
+		t.Errorf("modules.dep written for an image without modules")
 	}
 }

@@ -45,7 +45,12 @@ type Base struct {
 	// Kernel is the path of the kernel image (bzImage) on disk.
 	Kernel string
 	// Archive is the base userland: busybox and its links, or a release's
-	// root file system. The builder merges its own entries over it.
+	// root file system. The builder adds the agent (/bin/mk-agent), the
+	// modules, firmware, /etc/mk-version.json and the spec's files over it.
+	// What the archive already has at /init, /etc/passwd, /etc/group,
+	// /etc/shadow, /etc/hostname and /etc/os-release is kept: a base with
+	// its own init starts the agent and locks its passwords itself; without
+	// them the builder links /init to the agent and writes a locked root.
 	Archive *initramfs.Archive
 	// Modules is the kernel's modules tree (the content of
 	// /lib/modules/<kver>); nil when the kernel has no modules.
