@@ -330,3 +330,45 @@ func MergeMACs(a, b []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// Watcher is implemented by a store that several processes share (the
+// PostgreSQL store of razor-netboot replicas): it reports what the other
+// processes change, so that a process's cache can follow them. Changes
+// announce that something changed, not the new state: the receiver reads
+// the store.
+type Watcher interface {
+	// Watch calls fn, from one goroutine, for each change another process
+	// has committed, until ctx ends; then it returns nil. After each
+	// (re)connection, the first included, it calls fn with ChangeReset:
+	// changes may have been missed, so everything is to be reloaded.
+	Watch(ctx context.Context, fn func(Change)) error
+}
+
+// ChangeKind says what changed.
+type ChangeKind string
+
+// Change kinds.
+const (
+	// ChangeReset: anything may have changed.
+	ChangeReset ChangeKind = "reset"
+	// ChangeNode: node ID was created or changed (registration, MACs,
+	// binding, boot state, a command queued).
+	ChangeNode ChangeKind = "node"
+	// ChangeNodeDeleted: node ID was deleted.
+	ChangeNodeDeleted ChangeKind = "node-deleted"
+	// ChangeTags: a tag was created, updated or deleted.
+	ChangeTags ChangeKind = "tags"
+	// ChangePolicies: a policy was created, updated or deleted.
+	ChangePolicies ChangeKind = "policies"
+	// ChangeTokens: boot tokens were recorded under Keys.
+	ChangeTokens ChangeKind = "tokens"
+)
+
+// Change is one announcement of a Watcher.
+type Change struct {
+	Kind ChangeKind `json:"kind"`
+	// ID is the node of ChangeNode and ChangeNodeDeleted.
+	ID string `json:"id,omitempty"`
+	// Keys are the token keys of ChangeTokens.
+	Keys []string `json:"keys,omitempty"`
+}

@@ -176,6 +176,7 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 	if err != nil {
 		return ImportStats{}, err
 	}
+	s.announce(store.Change{Kind: store.ChangeReset})
 	st.Nodes, st.MACs, st.Tags, st.Policies = len(nodeRows), len(macRows), len(tagRows), len(polRows)
 	st.Commands, st.Tokens, st.Leases = len(cmdRows), len(tokRows), len(leaseRows)
 	return st, nil

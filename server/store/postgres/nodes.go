@@ -249,6 +249,15 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 		}
 		return br.Close()
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangeNode, ID: res.Node.ID})
+		for _, n := range res.Changed {
+			s.announce(store.Change{Kind: store.ChangeNode, ID: n.ID})
+		}
+		for _, id := range res.Deleted {
+			s.announce(store.Change{Kind: store.ChangeNodeDeleted, ID: id})
+		}
+	}
 	return res, err
 }
 
@@ -299,7 +308,7 @@ func (s *Store) DeleteNode(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("%w: node %q", store.ErrNotFound, id)
 	}
-	return s.do(ctx, func(q querier) error {
+	err := s.do(ctx, func(q querier) error {
 		tag, err := q.Exec(ctx, "DELETE FROM nodes WHERE seq = $1", seq)
 		if err != nil {
 			return fmt.Errorf("postgres: delete node %s: %w", id, err)
@@ -309,6 +318,10 @@ func (s *Store) DeleteNode(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangeNodeDeleted, ID: id})
+	}
+	return err
 }
 
 // TouchNodes implements store.Store. The nodes are locked in id order
@@ -401,6 +414,9 @@ func (s *Store) Bind(ctx context.Context, nodeID string, cands []string, at time
 		}
 		return fmt.Errorf("%w: node %s, candidates %v", store.ErrNoRoom, nodeID, cands)
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangeNode, ID: n.ID})
+	}
 	return n, err
 }
 
@@ -446,6 +462,9 @@ func (s *Store) updateNode(ctx context.Context, nodeID, set, cond string, args .
 		}
 		return fmt.Errorf("%w: node %s is not bound to %q", store.ErrStale, nodeID, args[0])
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangeNode, ID: n.ID})
+	}
 	return n, err
 }
 

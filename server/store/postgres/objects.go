@@ -40,6 +40,7 @@ func (s *Store) QueueCommand(ctx context.Context, nodeID, name string, at time.T
 	if err != nil {
 		return store.Command{}, err
 	}
+	s.announce(store.Change{Kind: store.ChangeNode, ID: nodeID})
 	return c, nil
 }
 
@@ -125,7 +126,7 @@ func (s *Store) PutToken(ctx context.Context, keys []string, token string, at ti
 	// Sorted and distinct: one upsert may not touch a row twice, and
 	// concurrent upserts lock rows in the same order.
 	ks := sortedSet(cleanAll(keys))
-	return s.do(ctx, func(q querier) error {
+	err := s.do(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `INSERT INTO tokens (key, token, issued) SELECT k, $2, $3 FROM unnest($1::text[]) AS k
 			ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, issued = EXCLUDED.issued`, ks, clean(token), at)
 		if err != nil {
@@ -133,6 +134,10 @@ func (s *Store) PutToken(ctx context.Context, keys []string, token string, at ti
 		}
 		return nil
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangeTokens, Keys: ks})
+	}
+	return err
 }
 
 // GetToken implements store.Store.
@@ -250,6 +255,9 @@ func (s *Store) putTag(ctx context.Context, t store.Tag, create bool) (store.Tag
 		out, err = getTag(ctx, tx, name)
 		return err
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangeTags})
+	}
 	return out, err
 }
 
@@ -317,7 +325,7 @@ func tagLockKeys(names ...string) []int64 { return lockKeys("tag", names...) }
 // DeleteTag implements store.Store.
 func (s *Store) DeleteTag(ctx context.Context, name string) error {
 	name = clean(name)
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, lockSQL, tagLockKeys(name)); err != nil {
 			return fmt.Errorf("postgres: delete tag %q: %w", name, err)
 		}
@@ -355,6 +363,10 @@ func (s *Store) DeleteTag(ctx context.Context, name string) error {
 		}
 		return br.Close()
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangeTags})
+	}
+	return err
 }
 
 // CreatePolicy implements store.Store.
@@ -410,6 +422,9 @@ func (s *Store) putPolicy(ctx context.Context, p store.Policy, create bool) (sto
 		out, err = getPolicy(ctx, tx, name)
 		return err
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangePolicies})
+	}
 	return out, err
 }
 
@@ -480,7 +495,7 @@ func (s *Store) ListPolicies(ctx context.Context) ([]store.Policy, error) {
 // concurrent Bind from binding to it meanwhile.
 func (s *Store) DeletePolicy(ctx context.Context, name string) error {
 	name = clean(name)
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, "SELECT 1 FROM policies WHERE name = $1 FOR UPDATE", name).Scan(&one)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -501,6 +516,10 @@ func (s *Store) DeletePolicy(ctx context.Context, name string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.announce(store.Change{Kind: store.ChangePolicies})
+	}
+	return err
 }
 
 // PutLease implements leases.Store: in one transaction it drops an

@@ -73,6 +73,13 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	closed atomic.Bool
+
+	// Change announcements (watch.go).
+	replica      string
+	notes        chan store.Change
+	overflow     atomic.Bool
+	stop         chan struct{}
+	notifierDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -106,11 +113,13 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, log: o.Logger, now: o.Now}
+	s := &Store{pool: pool, log: o.Logger, now: o.Now, replica: newReplicaID(),
+		notes: make(chan store.Change, maxNotes), stop: make(chan struct{}), notifierDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %s: %w", redact(cfg), err)
 	}
+	go s.notifier()
 	return s, nil
 }
 
@@ -175,11 +184,14 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return v, err
 }
 
-// Close releases the pool; calls after Close fail with store.ErrClosed.
+// Close sends the pending change announcements and releases the pool;
+// calls after Close fail with store.ErrClosed.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	close(s.stop)
+	<-s.notifierDone
 	s.pool.Close()
 	return nil
 }

@@ -220,9 +220,9 @@ func TestReplicasRegister(t *testing.T) {
 }
 
 // PostgreSQL restarts under load: calls during the outage fail with
-// ErrUnavailable (quickly, not hanging), the store reconnects by itself,
-// and every registration acknowledged before, during or after the
-// outage is there.
+// ErrUnavailable (quickly, not hanging), the store and its change feed
+// reconnect by themselves, and every registration acknowledged before,
+// during or after the outage is there.
 func TestRestartUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts a PostgreSQL server")
@@ -238,6 +238,10 @@ func TestRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	changes := watch(t, s)
+	if c := next(t, changes); c.Kind != store.ChangeReset {
+		t.Fatalf("Watch: first change = %+v, want a reset", c)
+	}
 
 	var (
 		mu       sync.Mutex
@@ -308,6 +312,11 @@ func TestRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("registrations after the restart", func() bool { return count() >= before+50 })
+	// The change feed came back by itself and said it may have missed
+	// changes.
+	if c := next(t, changes); c.Kind != store.ChangeReset {
+		t.Errorf("Watch after the restart: change %+v, want a reset", c)
+	}
 	close(stop)
 	wg.Wait()
 
