@@ -327,7 +327,7 @@ func TestFirstTimeout(t *testing.T) {
 	}
 	cancel()
 	n.Wait()
-	if reqs, _ := c.counts(); reqs < 5 {
+	if reqs, _ := c.counts(); reqs < 2 {
 		t.Errorf("requests = %d, want retries with backoff", reqs)
 	}
 }
