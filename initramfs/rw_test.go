@@ -629,3 +629,26 @@ func TestAddTree(t *testing.T) {
 		t.Errorf("AddFileFromDisk Source = %q, want %q", r.Source, p)
 	}
 }
+
+// TestZstdJobsDeterministic writes enough data for several zstd jobs (the
+// encoder splits streams into jobs of four windows) and checks that the
+// output does not depend on how many run in parallel.
+func TestZstdJobsDeterministic(t *testing.T) {
+	data := make([]byte, 36<<20) // level 1: 4 MiB window, 16 MiB jobs
+	x := uint32(1)
+	for i := range data {
+		x = x*1664525 + 1013904223
+		data[i] = "initramfs newc zstd jobs "[x>>27%25]
+	}
+	a := New()
+	a.AddFile("blob", data, 0o644)
+	var first string
+	for _, conc := range []int{1, 4} {
+		got := sum(write(t, a, WriteOptions{Compression: Zstd, Level: 1, Concurrency: conc}))
+		if first == "" {
+			first = got
+		} else if got != first {
+			t.Errorf("Write(zstd, concurrency %d) sha256 = %s, want %s", conc, got, first)
+		}
+	}
+}
