@@ -81,8 +81,42 @@ func (s *Spec) finish(o Options) error {
 		s.SSH.AuthorizedKeysFiles = append(s.SSH.AuthorizedKeysFiles, f)
 		s.pos[key] = Pos{File: fmt.Sprintf("--authorized-keys[%d]", i)}
 	}
+	// Alternatives set in different files: the child's choice replaces
+	// the parent's (a dev spec may take a local kernel .deb where its
+	// parent names the apt package).
+	s.preferLater("debian.kernel", "debian.kernel_deb", &s.Debian.Kernel, &s.Debian.KernelDeb)
+	s.preferLater("debian.busybox", "debian.busybox_deb", &s.Debian.Busybox, &s.Debian.BusyboxDeb)
+	s.preferLater("agent.path", "agent.source", &s.Agent.Path, &s.Agent.Source)
 	s.applyDefaults()
 	return s.Validate()
+}
+
+// preferLater clears whichever of two exclusive keys an earlier layer set
+// when a later layer set the other.
+func (s *Spec) preferLater(ka, kb string, a, b *string) {
+	if *a == "" || *b == "" {
+		return
+	}
+	la, lb := s.layerOf(ka), s.layerOf(kb)
+	switch {
+	case la < lb:
+		*a = ""
+	case lb < la:
+		*b = ""
+	}
+}
+
+func (s *Spec) layerOf(key string) int {
+	p, ok := s.pos[key]
+	if !ok {
+		return -1
+	}
+	for i, l := range s.Layers {
+		if l.Path == p.File {
+			return i
+		}
+	}
+	return len(s.Layers)
 }
 
 func (s *Spec) loadLayer(path string, o Options, chain []string) error {

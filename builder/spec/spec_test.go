@@ -183,6 +183,26 @@ func TestValidationErrors(t *testing.T) {
 	}
 }
 
+func TestExtendsOverridesAlternatives(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "k.deb", "x")
+	// The parent lies elsewhere: point extends at the shipped spec.
+	prod, _ := filepath.Abs("../../images/prod.yaml")
+	p := writeFile(t, dir, "child.yaml", "extends: "+prod+"\ndebian:\n  kernel_deb: k.deb\n")
+	s, err := Load(p, Options{})
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if s.Debian.Kernel != "" || s.Debian.KernelDeb != filepath.Join(dir, "k.deb") || s.Debian.Busybox != "busybox-static" {
+		t.Errorf("debian = %+v, want the child's kernel_deb and the parent's busybox", s.Debian)
+	}
+	// In one file both are an error.
+	p = writeFile(t, dir, "both.yaml", "name: x\nbase: debian\ndebian:\n  kernel: linux-image-amd64\n  kernel_deb: k.deb\n")
+	if _, err := Load(p, Options{}); err == nil || !strings.Contains(err.Error(), "give debian.kernel or debian.kernel_deb") {
+		t.Errorf("Load(both) = %v, want the conflict reported", err)
+	}
+}
+
 func TestSeveralErrorsReported(t *testing.T) {
 	dir := t.TempDir()
 	p := writeFile(t, dir, "s.yaml", "name: x\nbase: debian\nvariant: qa\ninitrd:\n  compression: lzo\n")
