@@ -32,8 +32,9 @@
 // updated after each acknowledged store write, so a checkin costs no
 // database read; checkin times are written in batches (FlushInterval).
 // The store stays the authority for everything that must be atomic
-// (identity merges, MAC uniqueness, max_count). This cache assumes this
-// process is the store's only writer.
+// (identity merges, MAC uniqueness, max_count). When other processes
+// write to the same store (replicas on PostgreSQL), the store's change
+// feed (store.Watcher) keeps this cache current: see watch.go.
 package core
 
 import (
@@ -190,8 +191,17 @@ func New(ctx context.Context, st store.Store, o Options) (*Core, error) {
 }
 
 // Run writes batched checkin times every FlushInterval until ctx ends,
-// then releases held long-polls and writes the last batch.
+// then releases held long-polls and writes the last batch. With a store
+// shared between processes (store.Watcher) it also follows their changes.
 func (c *Core) Run(ctx context.Context) error {
+	if w, ok := c.st.(store.Watcher); ok {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.follow(ctx, w)
+		}()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(c.opts.FlushInterval)
 	defer t.Stop()
 	for {
