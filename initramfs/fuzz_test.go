@@ -51,6 +51,11 @@ func FuzzRead(f *testing.F) {
 	}
 	// Compressed seeds exercise the member readers.
 	f.Add(gzSeed(f))
+	small := cat(rawEntry("etc/motd", modeReg|0o644, []byte("hello"), nil), trailer)
+	f.Add(lz4c(f, small, false))
+	f.Add(cat(small, lz4c(f, small, true)))
+	f.Add(cat(lzmac(f, small), small))
+	f.Add(cat(xzc(f, small), make([]byte, 4), zst(f, small)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) > 1<<20 {
 			return

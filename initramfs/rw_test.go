@@ -208,7 +208,7 @@ func TestReproducible(t *testing.T) {
 	}
 }
 
-func gz(t *testing.T, b []byte) []byte {
+func gz(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	w.Write(b)
@@ -218,7 +218,7 @@ func gz(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func zst(t *testing.T, b []byte) []byte {
+func zst(t testing.TB, b []byte) []byte {
 	w, err := zstd.NewWriter(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func zst(t *testing.T, b []byte) []byte {
 	return w.EncodeAll(b, nil)
 }
 
-func xzc(t *testing.T, b []byte) []byte {
+func xzc(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
 	w, err := xz.NewWriter(&buf)
 	if err != nil {
@@ -239,7 +239,7 @@ func xzc(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func lz4c(t *testing.T, b []byte, legacy bool) []byte {
+func lz4c(t testing.TB, b []byte, legacy bool) []byte {
 	var buf bytes.Buffer
 	w := lz4.NewWriter(&buf)
 	if err := w.Apply(lz4.LegacyOption(legacy)); err != nil {
@@ -252,7 +252,7 @@ func lz4c(t *testing.T, b []byte, legacy bool) []byte {
 	return buf.Bytes()
 }
 
-func lzmac(t *testing.T, b []byte) []byte {
+func lzmac(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
 	w, err := lzma.NewWriter(&buf)
 	if err != nil {
