@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -270,7 +271,12 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 			}
 			res.Changed = append(res.Changed, on)
 		}
-		res.Node, err = getNode(ctx, q, seq, true)
+		// The facts are the ones just written: not read back.
+		res.Node, err = getNode(ctx, q, seq, false)
+		res.Node.Facts = maps.Clone(r.Facts)
+		if res.Node.Facts == nil {
+			res.Node.Facts = map[string]string{}
+		}
 		return err
 	})
 	return res, err
