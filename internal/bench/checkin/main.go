@@ -60,11 +60,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	dur := fs.Duration("duration", 5*time.Second, "measurement time (at most 5m)")
 	seed := fs.Int("seed", 0, "distinguishes the MACs of separate runs against one store")
 	bare := fs.String("bare", "", "serve the bare net/http ceiling on this address instead")
+	suite := fs.String("suite", "", "run the whole benchmark against this razor-netboot binary and print markdown")
+	runs := fs.Int("runs", 3, "suite: runs per measurement (the median is reported)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *bare != "" {
 		return serveBare(ctx, *bare)
+	}
+	if *suite != "" {
+		return runSuite(ctx, stdout, suiteOpts{bin: *suite, runs: *runs, dur: *dur, conc: *conc, nodes: *nodes})
 	}
 	if *conc < 1 || *conc > 4096 || *nodes < 1 || *dur <= 0 || *dur > 5*time.Minute {
 		return errors.New("want 1 <= -conc <= 4096, -nodes >= 1, 0 < -duration <= 5m")
