@@ -32,6 +32,7 @@ deps:
 # (which need root, /dev/net/tun and QEMU; they skip with a reason elsewhere).
 test: deps lint build
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 -tags dev ./agent/devssh/ ./cmd/mk-agent/
 
 # Only the end-to-end QEMU tests.
 e2e: deps build
@@ -47,6 +48,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags dev ./agent/devssh/ ./cmd/mk-agent/
 
 clean:
 	rm -rf $(BIN) out .cache

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -43,25 +41,6 @@ over the file. See examples/razor-netboot.yaml for every key and default.`,
 		return d.Run(cmd.Context(), services...)
 	}
 	return cmd
-}
-
-// errNotInBuild: a service the configuration asks for is not wired in.
-var errNotInBuild = errors.New("not available in this build")
-
-// netServices builds the DHCP and TFTP services the configuration asks
-// for, to run beside HTTP under the daemon's errgroup.
-func netServices(cfg config.Config, d *daemon.Daemon, log *slog.Logger) ([]daemon.Service, error) {
-	var services []daemon.Service
-	// TODO(lead): wire netboot/dhcp (lease store: d.Store()) and
-	// netboot/tftp (root: cfg.IPXEDir) here as daemon.Services.
-	_, _ = d, log
-	if cfg.DHCP != "off" {
-		return nil, fmt.Errorf("--dhcp %s: %w (use --dhcp off)", cfg.DHCP, errNotInBuild)
-	}
-	if cfg.TFTP != "off" {
-		return nil, fmt.Errorf("--tftp %s: %w (use --tftp off)", cfg.TFTP, errNotInBuild)
-	}
-	return services, nil
 }
 
 // newLogger makes the server's slog logger.

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/razor-mk/razor-mk/netboot/dhcp"
+	"github.com/razor-mk/razor-mk/netboot/ra"
+	"github.com/razor-mk/razor-mk/netboot/tftp"
+	"github.com/razor-mk/razor-mk/server/config"
+	"github.com/razor-mk/razor-mk/server/daemon"
+)
+
+// netServices builds the DHCP, router-advertisement and TFTP services the
+// configuration asks for, to run beside HTTP under the daemon's errgroup.
+// Everything is validated here, before anything listens, so a bad setting
+// stops start-up with the field named.
+func netServices(cfg config.Config, d *daemon.Daemon, log *slog.Logger) ([]daemon.Service, error) {
+	var services []daemon.Service
+	mode, err := dhcp.ParseMode(cfg.DHCP)
+	if err != nil {
+		return nil, fmt.Errorf("--dhcp: %w", err)
+	}
+	if mode != dhcp.Off {
+		dc := dhcp.Config{
+			Mode:      mode,
+			Interface: cfg.DHCPInterface,
+			HTTPPort:  int(cfg.HTTPPort()),
+		}
+		if cfg.AdvertiseIP != "" {
+			ip, err := netip.ParseAddr(cfg.AdvertiseIP)
+			if err != nil {
+				return nil, fmt.Errorf("--advertise-ip %q: %w", cfg.AdvertiseIP, err)
+			}
+			dc.ServerIP = ip
+		}
+		if dc.HTTPPort == 0 {
+			if ap, err := netip.ParseAddrPort(d.Addr().String()); err == nil {
+				dc.HTTPPort = int(ap.Port())
+			}
+		}
+		if cfg.DHCPRange != "" {
+			if dc.RangeFrom, dc.RangeTo, err = dhcp.ParseRange(cfg.DHCPRange); err != nil {
+				return nil, fmt.Errorf("--dhcp-range: %w", err)
+			}
+		}
+		srv, err := dhcp.New(dc, d.Store(), log.With("svc", "dhcp"))
+		if err != nil {
+			return nil, fmt.Errorf("--dhcp %s: %w", mode, err)
+		}
+		services = append(services, srv.Serve)
+		if cfg.DHCPInterface != "" {
+			// iPXE waits ~13 s for IPv6 autoconfiguration unless a router
+			// answers its solicitation; answer it (no route, no prefix).
+			rs, err := ra.New(ra.Config{Interface: cfg.DHCPInterface}, log.With("svc", "ra"))
+			if err != nil {
+				return nil, fmt.Errorf("router advertisements on %s: %w", cfg.DHCPInterface, err)
+			}
+			services = append(services, rs.Serve)
+		}
+	}
+	if cfg.TFTP != "off" {
+		ts, err := tftp.New(tftp.Config{Root: cfg.IPXEDir}, log.With("svc", "tftp"))
+		if err != nil {
+			return nil, fmt.Errorf("--tftp %s (root --ipxe-dir %s): %w", cfg.TFTP, cfg.IPXEDir, err)
+		}
+		addr := cfg.TFTP
+		services = append(services, func(ctx context.Context) error {
+			defer ts.Close()
+			return ts.ListenAndServe(ctx, addr)
+		})
+	}
+	return services, nil
+}
