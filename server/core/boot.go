@@ -34,11 +34,16 @@ type BootResult struct {
 // the reason, waits and reboots.
 func (c *Core) Boot(ctx context.Context, req BootRequest) BootResult {
 	r, err := c.boot(ctx, req)
+	// The timeline of a MAC: the same form as in checkin logs.
+	mac, merr := wire.NormalizeMAC(req.MAC)
+	if merr != nil {
+		mac = clean(req.MAC, 40)
+	}
 	if err != nil {
 		r = BootResult{Script: bootscript.Error(err.Error(), c.opts.BootRetry), Kind: "error", NodeID: r.NodeID, Reason: err.Error()}
-		c.log.Warn("boot script: error", "mac", req.MAC, "node", r.NodeID, "err", err)
+		c.log.Warn("boot script: error", "mac", mac, "node", r.NodeID, "err", err)
 	} else {
-		c.log.Info("boot script served", "mac", req.MAC, "node", r.NodeID, "kind", r.Kind, "policy", r.Policy)
+		c.log.Info("boot script served", "mac", mac, "node", r.NodeID, "kind", r.Kind, "policy", r.Policy)
 	}
 	c.m.BootScript(r.Kind)
 	return r
