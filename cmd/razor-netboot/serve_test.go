@@ -245,15 +245,21 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 }
 
-func TestServeRefusesUnavailableServices(t *testing.T) {
+func TestServeConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	var out, errOut bytes.Buffer
-	err := run(t.Context(), []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--tftp", "off"}, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "not available in this build") || !strings.Contains(err.Error(), "--dhcp proxy") {
-		t.Errorf("serve with default --dhcp = %v, want a clear not-available error", err)
-	}
-	err = run(t.Context(), []string{"serve", "--data-dir", dir, "--checkin-interval", "0"}, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "checkin_interval") {
-		t.Errorf("serve with a bad flag = %v, want an error naming checkin_interval", err)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dhcp", "full", "--tftp", "off"}, "dhcp_interface"},
+		{[]string{"--dhcp", "off", "--tftp", "off", "--checkin-interval", "0"}, "checkin_interval"},
+		{[]string{"--dhcp", "off", "--tftp", "off", "--store", "mysql://db"}, "store"},
+		{[]string{"--dhcp", "off", "--tftp", "off", "--http-addr", "nope"}, "http_addr"},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"serve", "--data-dir", dir}, tc.args...)
+		if err := run(t.Context(), args, &out, &errOut); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("razor-netboot %v = %v, want an error naming %s", args, err, tc.want)
+		}
 	}
 }
