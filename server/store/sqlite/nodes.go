@@ -235,13 +235,21 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 			if slices.Contains(have, m) {
 				continue
 			}
+			held := false
 			for o, c := range cands {
-				if o != seq && slices.Contains(c.macs, m) && !slices.Contains(others, o) {
-					others = append(others, o)
+				if o != seq && slices.Contains(c.macs, m) {
+					held = true
+					if !slices.Contains(others, o) {
+						others = append(others, o)
+					}
 				}
 			}
-			if _, err := q.ExecContext(ctx, qDeleteMAC, m); err != nil {
-				return fmt.Errorf("sqlite: register: release MAC %s: %w", m, err)
+			// cands holds every node with one of these MACs, read in this
+			// transaction: a MAC no candidate holds has no row to delete.
+			if held {
+				if _, err := q.ExecContext(ctx, qDeleteMAC, m); err != nil {
+					return fmt.Errorf("sqlite: register: release MAC %s: %w", m, err)
+				}
 			}
 			if _, err := q.ExecContext(ctx, qInsertMAC, m, seq); err != nil {
 				return fmt.Errorf("sqlite: register: MAC %s: %w", m, err)
@@ -271,8 +279,14 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 			}
 			res.Changed = append(res.Changed, on)
 		}
-		// The facts are the ones just written: not read back.
-		res.Node, err = getNode(ctx, q, seq, false)
+		// The facts are the ones just written: not read back; a new node
+		// is not read back at all.
+		if res.Created {
+			res.Node = store.Node{ID: nodeID(seq), Rev: rev, UUID: r.UUID, MACs: append([]string{}, macs...),
+				LastState: r.LastState, Created: fromNS(at), Registered: fromNS(at)}
+		} else {
+			res.Node, err = getNode(ctx, q, seq, false)
+		}
 		res.Node.Facts = maps.Clone(r.Facts)
 		if res.Node.Facts == nil {
 			res.Node.Facts = map[string]string{}

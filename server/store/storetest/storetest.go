@@ -103,6 +103,13 @@ func testRegister(t *testing.T, s store.Store) {
 	if diff := cmp.Diff(want, res.Node, timeEq, ignoreRev, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("RegisterNode(new) node mismatch (-want +got):\n%s", diff)
 	}
+	back, err := s.GetNode(context.Background(), res.Node.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(back, res.Node, timeEq); diff != "" {
+		t.Errorf("RegisterNode(new) returned a node other than the stored one (-stored +returned):\n%s", diff)
+	}
 	rev0 := res.Node.Rev
 	res2 := mustRegister(t, s, reg("", 10, map[string]string{"processorcount": "4", "memorysize": "2 GB"}, macA))
 	if res2.Created || res2.Node.ID != res.Node.ID {
