@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/store"
@@ -96,7 +97,8 @@ func (c *Core) Checkin(ctx context.Context, req wire.CheckinRequest) (Decision, 
 	c.m.Checkin(string(d.Command))
 	if d.Command != wire.Acknowledge {
 		c.log.Info("checkin", "node", d.NodeID, "mac", req.HWID, "uuid", req.UUID, "command", d.Command, "reason", d.Reason)
-	} else {
+	} else if c.log.Enabled(ctx, slog.LevelDebug) {
+		// Guarded: building the arguments costs on the hot path.
 		c.log.Debug("checkin", "node", d.NodeID, "mac", req.HWID, "command", d.Command, "reason", d.Reason)
 	}
 	return d, nil
