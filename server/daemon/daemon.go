@@ -96,6 +96,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, er
 	if err != nil {
 		return nil, fmt.Errorf("daemon: metrics: %w", err)
 	}
+	if err := os.MkdirAll(cfg.ImagesDir, 0o755); err != nil {
+		log.Warn("cannot create the images directory", "images_dir", cfg.ImagesDir, "err", err)
+	}
 	images := mkimage.New(cfg.ImagesDir, log)
 	if d.core, err = core.New(ctx, st, core.Options{
 		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,

@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/razor-mk/razor-mk/server/config"
+)
+
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	c := config.Default()
+	c.DataDir, c.HTTPAddr, c.DHCP, c.TFTP, c.AdvertiseIP = filepath.Join(dir, "data"), "127.0.0.1:0", "off", "off", "192.0.2.5"
+	c.Store = "sqlite:" + filepath.Join(c.DataDir, "razor.db")
+	c.ImagesDir = filepath.Join(c.DataDir, "images")
+	return c
+}
+
+func TestAdminTokenCreatedOnceAndKept(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := adminToken(cfg)
+	if err != nil || len(tok) != 48 {
+		t.Fatalf("adminToken() = %q, %v; want 48 hex digits", tok, err)
+	}
+	st, _ := os.Stat(filepath.Join(cfg.DataDir, TokenFile))
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token mode = %v, want 0600", st.Mode().Perm())
+	}
+	again, err := adminToken(cfg)
+	if err != nil || again != tok {
+		t.Errorf("adminToken() again = %q, %v; want the same %q", again, err, tok)
+	}
+	cfg.AdminToken = "given"
+	if got, _ := adminToken(cfg); got != "given" {
+		t.Errorf("adminToken(given) = %q", got)
+	}
+	cfg.AdminToken = ""
+	os.WriteFile(filepath.Join(cfg.DataDir, TokenFile), []byte("\n"), 0o600)
+	if _, err := adminToken(cfg); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("adminToken(empty file) = %v, want an error", err)
+	}
+}
+
+func TestOpenRunShutdown(t *testing.T) {
+	cfg := testConfig(t)
+	d, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !strings.HasPrefix(d.URL(), "http://192.0.2.5:") || strings.HasSuffix(d.URL(), ":0") {
+		t.Errorf("URL() = %q, want the advertised IP and the real port", d.URL())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	resp, err := http.Get("http://" + d.Addr().String() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /healthz = %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get("http://" + d.Addr().String() + "/images/none/vmlinuz")
+	if err != nil || resp.StatusCode != 404 {
+		t.Errorf("GET /images/none/vmlinuz = %v, %v; want 404 from the image service", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run() = %v, want nil on cancel", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	// A failing service stops the others and is returned.
+	d2, err := Open(context.Background(), testConfig(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	boom := func(context.Context) error { return os.ErrPermission }
+	if err := d2.Run(context.Background(), boom); err != os.ErrPermission {
+		t.Errorf("Run(failing service) = %v, want its error", err)
+	}
+}
+
+func TestOpenBadStore(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Store = "sqlite:" + filepath.Join(cfg.DataDir, "razor.db", "x", "y.db")
+	os.MkdirAll(cfg.DataDir, 0o750)
+	os.WriteFile(filepath.Join(cfg.DataDir, "razor.db"), []byte("not a directory"), 0o600)
+	if _, err := Open(context.Background(), cfg, nil); err == nil {
+		t.Errorf("Open(store under a file) = nil error")
+	}
+}
