@@ -26,7 +26,7 @@
 // the entry and its offset. Memory use follows the data actually present, not
 // the sizes that headers claim.
 //
-// The newc codec is our own (newc.go, about 150 lines) rather than
+// The newc codec is our own (newc.go, read.go, write.go) rather than
 // github.com/cavaliergopher/cpio or github.com/u-root/u-root/pkg/cpio:
 // cavaliergopher/cpio neither reads nor writes the device numbers of device
 // nodes (rdevmajor/rdevminor), ignores malformed hex digits, and stops at the
