@@ -108,6 +108,11 @@ func (o *Options) obtainAgent(ctx context.Context, s *spec.Spec, tmp string) (st
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", fmt.Errorf("builder: %w", err)
 	}
+	unlock, err := lockFile(out + ".lock")
+	if err != nil {
+		return "", fmt.Errorf("builder: %w", err)
+	}
+	defer unlock()
 	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s", versionPkg, o.Version, versionPkg, o.Commit)
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags}
 	if tags := s.AgentTags(); len(tags) > 0 {
