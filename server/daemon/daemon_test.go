@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/server/config"
+	"github.com/razor-mk/razor-mk/server/wire"
 )
 
 func testConfig(t *testing.T) config.Config {
@@ -101,5 +104,83 @@ func TestOpenBadStore(t *testing.T) {
 	os.WriteFile(filepath.Join(cfg.DataDir, "razor.db"), []byte("not a directory"), 0o600)
 	if _, err := Open(context.Background(), cfg, nil); err == nil {
 		t.Errorf("Open(store under a file) = nil error")
+	}
+}
+
+// The whole HTTP surface together: the microkernel script's kernel and
+// initrd URLs are served by the image service, and the token on its
+// command line lets the node check in.
+func TestBootFlowOverHTTP(t *testing.T) {
+	cfg := testConfig(t)
+	img := filepath.Join(cfg.ImagesDir, "mk")
+	os.MkdirAll(img, 0o755)
+	files := map[string]string{"vmlinuz": "kernel bytes", "initrd": "initrd bytes"}
+	m := manifest.Manifest{Schema: manifest.SchemaVersion, Name: "mk", Cmdline: "quiet"}
+	for name, body := range files {
+		p := filepath.Join(img, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		sum, size, _ := manifest.HashFile(p)
+		a := manifest.Artefact{Path: name, Size: size, SHA256: sum}
+		if name == "vmlinuz" {
+			m.Kernel = a
+		} else {
+			m.Initrd = a
+		}
+	}
+	b, _ := m.Encode()
+	os.WriteFile(filepath.Join(img, manifest.FileName), b, 0o644)
+	cfg.AdvertiseIP = "127.0.0.1"
+	d, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.Run(ctx)
+
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	code, script := get(d.URL() + "/boot.ipxe?mac=52:54:00:aa:bb:cc&platform=pcbios")
+	if code != 200 {
+		t.Fatalf("boot.ipxe = %d %s", code, script)
+	}
+	var kernel, initrd, token string
+	for _, line := range strings.Split(script, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 1 && f[0] == "kernel":
+			kernel = f[1]
+			for _, a := range f {
+				if v, ok := strings.CutPrefix(a, "razor.token="); ok {
+					token = v
+				}
+			}
+		case len(f) > 1 && f[0] == "initrd":
+			initrd = f[1]
+		}
+	}
+	for u, want := range map[string]string{kernel: "kernel bytes", initrd: "initrd bytes"} {
+		if code, body := get(u); code != 200 || body != want {
+			t.Errorf("GET %s = %d %q, want %q", u, code, body, want)
+		}
+	}
+	if token == "" || !strings.Contains(script, "razor.server="+d.URL()) {
+		t.Fatalf("script lacks razor.server= or razor.token=:\n%s", script)
+	}
+	code, body := get(d.URL() + wire.DefaultCheckinPath + "?hw_id=525400AABBCC&first_checkin=true&token=" + token)
+	if r, _, err := wire.ParseReply([]byte(body)); code != 200 || err != nil || r.Command() != wire.Register {
+		t.Errorf("checkin with the script's token = %d %s", code, body)
+	}
+	if code, _ := get(d.URL() + wire.DefaultCheckinPath + "?hw_id=525400AABBCC&token=x" + token); code != 403 {
+		t.Errorf("checkin with another token = %d, want 403", code)
 	}
 }
