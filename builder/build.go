@@ -152,6 +152,13 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		if set, err = tree.Resolve(s.Modules.Include, s.Modules.Exclude); err != nil {
 			return nil, fmt.Errorf("builder: modules.include: %w", err)
 		}
+		for _, m := range set.Modules {
+			// A module built for another kernel would not load: the tree
+			// and the kernel image must belong together.
+			if v := m.Info.Vermagic; v != "" && v != b.KernelVersion && !strings.HasPrefix(v, b.KernelVersion+" ") {
+				return nil, fmt.Errorf("builder: module %s (%s) is for kernel %q, the kernel is %s", m.Name, m.Path, strings.Fields(v)[0], b.KernelVersion)
+			}
+		}
 		o.Log.Info("modules resolved", "selected", len(s.Modules.Include), "with_dependencies", len(set.Modules), "firmware", len(set.Firmware))
 	}
 

@@ -111,7 +111,8 @@ func fixture(t *testing.T) string {
 		{"kernel/drivers/virtio/virtio_pci.ko", []string{"name=virtio_pci", "depends=virtio,virtio_ring", "alias=pci:v00001AF4d*sv*sd*bc*sc*i*"}},
 		{"kernel/drivers/net/ethernet/broadcom/bnx2.ko", []string{"name=bnx2", "depends=", "firmware=bnx2/bnx2-mips-09-6.2.1b.fw", "firmware=bnx2/bnx2-rv2p-09-6.0.17.fw"}},
 		{"kernel/drivers/net/ethernet/broadcom/tg3.ko", []string{"name=tg3", "depends=", "firmware=tigon/tg3.bin"}},
-		{"kernel/drivers/unused/unused.ko", []string{"name=unused", "depends="}},
+		{"kernel/drivers/unused/unused.ko", []string{"name=unused", "depends=", "vermagic=6.1.0-99-test SMP preempt mod_unload"}},
+		{"kernel/drivers/old/oldkernel.ko", []string{"name=oldkernel", "depends=", "vermagic=5.10.0-9-amd64 SMP mod_unload"}},
 	}
 	entries := []debtest.Entry{
 		{Name: "./", Type: tar.TypeDir},
@@ -428,12 +429,20 @@ func TestBuildErrors(t *testing.T) {
 	tests := []struct {
 		name, extra, want string
 	}{
-		{"unknown module", "", `modules.include: kmod: no such module: "nothere"`},
+		{"unknown module", "nothere", `modules.include: kmod: no such module: "nothere"`},
+		{"module for another kernel", "oldkernel", `module oldkernel (kernel/drivers/old/oldkernel.ko) is for kernel "5.10.0-9-amd64", the kernel is 6.1.0-99-test`},
+		{"module for this kernel", "unused", ""},
 	}
 	for _, tt := range tests {
-		s := writeSpec(t, dir, "prod", tt.extra)
-		s.Modules.Include = append(s.Modules.Include, "nothere")
+		s := writeSpec(t, dir, "prod", "")
+		s.Modules.Include = append(s.Modules.Include, tt.extra)
 		_, err := build(t, s, fakeAgent(t, ""), filepath.Join(t.TempDir(), "out"), 0)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("Build(%s) = %v", tt.name, err)
+			}
+			continue
+		}
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Build(%s) = %v, want %q", tt.name, err, tt.want)
 		}
