@@ -147,7 +147,7 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 	}
 	keys := lockKeys("node", keyNames...)
 	state := clean(r.LastState)
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.pipelined(ctx, func(tx *ptx) error {
 		res = store.RegisterResult{}
 		b := &pgx.Batch{}
 		b.Queue(lockSQL, keys)
@@ -156,7 +156,10 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 			COALESCE((SELECT array_agg(m.mac ORDER BY m.mac COLLATE "C") FROM node_macs m WHERE m.node_seq = n.seq), '{}')
 			FROM nodes n WHERE `+candidateWhere+" ORDER BY n.seq", macs, r.UUID)
 		cands, err := func() ([]ident, error) {
-			br := tx.SendBatch(ctx, b)
+			br, err := tx.send(ctx, b)
+			if err != nil {
+				return nil, fmt.Errorf("begin: %w", err)
+			}
 			defer br.Close()
 			if _, err := br.Exec(); err != nil {
 				return nil, fmt.Errorf("lock keys: %w", err)
@@ -223,7 +226,10 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 			}
 			others = append(others, o)
 		}
-		br := tx.SendBatch(ctx, b)
+		br, err := tx.sendCommit(ctx, b)
+		if err != nil {
+			return fmt.Errorf("postgres: register: %w", err)
+		}
 		defer br.Close()
 		if res.Node, err = scanNode(br.QueryRow(), true); err != nil {
 			return fmt.Errorf("postgres: register: %w", err)
@@ -247,7 +253,10 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 			}
 			res.Changed = append(res.Changed, n)
 		}
-		return br.Close()
+		if err := tx.commit(br); err != nil {
+			return fmt.Errorf("postgres: register: commit: %w", err)
+		}
+		return nil
 	})
 	if err == nil {
 		s.announce(store.Change{Kind: store.ChangeNode, ID: res.Node.ID})

@@ -241,6 +241,79 @@ func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	})
 }
 
+// ptx is a transaction whose BEGIN and COMMIT travel in the batches of
+// its statements, so that a transaction of two batches costs two round
+// trips instead of four.
+type ptx struct {
+	conn       *pgx.Conn
+	begun      bool
+	committing bool
+}
+
+// send sends b, preceded by BEGIN in the first batch, and returns its
+// results with BEGIN's consumed.
+func (p *ptx) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error) {
+	if !p.begun {
+		p.begun = true
+		nb := &pgx.Batch{}
+		nb.Queue("BEGIN")
+		nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
+		br := p.conn.SendBatch(ctx, nb)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, err
+		}
+		return br, nil
+	}
+	return p.conn.SendBatch(ctx, b), nil
+}
+
+// sendCommit sends b followed by COMMIT; the caller reads b's results,
+// then calls commit.
+func (p *ptx) sendCommit(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error) {
+	b.Queue("COMMIT")
+	return p.send(ctx, b)
+}
+
+// commit reads COMMIT's result and closes br.
+func (p *ptx) commit(br pgx.BatchResults) error {
+	p.committing = true
+	_, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// pipelined runs fn as a ptx, with the retries of tx. fn must start
+// afresh each time, send COMMIT with its last batch and call commit.
+func (s *Store) pipelined(ctx context.Context, fn func(p *ptx) error) error {
+	return s.retry(ctx, func() (bool, error) {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return true, unavailable(err)
+		}
+		defer conn.Release()
+		p := &ptx{conn: conn.Conn()}
+		err = fn(p)
+		if err == nil {
+			return false, nil
+		}
+		dead := conn.Conn().IsClosed()
+		if !dead && conn.Conn().PgConn().TxStatus() != 'I' {
+			conn.Conn().Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		switch {
+		case dead && p.committing:
+			// COMMIT was sent and the answer lost: it may have happened.
+			return false, unavailable(err)
+		case dead:
+			return true, unavailable(err)
+		}
+		return transient(err), err
+	})
+}
+
 // do runs fn on the pool (each statement commits by itself), retrying
 // when the statement surely did not run.
 func (s *Store) do(ctx context.Context, fn func(q querier) error) error {
