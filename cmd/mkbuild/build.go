@@ -10,6 +10,7 @@ import (
 	"github.com/razor-mk/razor-mk/builder"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // buildConfig holds the flags of mkbuild build.
@@ -35,18 +36,24 @@ cache, or the .deb files the spec names), resolves the kernel modules with
 their dependencies and firmware, builds mk-agent (static; with the dev tag
 for the dev variant) and writes DIR/vmlinuz, DIR/initrd and
 DIR/manifest.json. The same spec, inputs and SOURCE_DATE_EPOCH give the
-same bytes.`,
+same bytes.
+
+Every flag can also be set with RAZOR_<FLAG> in the environment
+(RAZOR_CACHE=/var/cache/razor-mk, RAZOR_OUT=out/prod).`,
 		Example: `  mkbuild build images/prod.yaml --out out/prod
   mkbuild build images/dev.yaml --out out/dev --authorized-keys ~/.ssh/id_ed25519.pub
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) mkbuild build images/prod.yaml --out out/prod`,
 		Args: cobra.ExactArgs(1),
+		// Before cobra checks the required flags, which the environment
+		// may give.
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBuild(cmd, args[0], c)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&c.out, "out", "o", "", "output directory for vmlinuz, initrd and manifest.json (required)")
-	f.StringVar(&c.cache, "cache", envOr("RAZOR_CACHE", ""), "download and unpack cache (default ~/.cache/razor-mk; env RAZOR_CACHE)")
+	f.StringVar(&c.cache, "cache", "", "download and unpack cache (default ~/.cache/razor-mk)")
 	f.StringVar(&c.variant, "variant", "", "dev or prod: overrides the spec's variant")
 	f.StringVar(&c.agent, "agent", "", "a prebuilt static mk-agent to use instead of building one")
 	f.StringArrayVar(&c.authorizedKeys, "authorized-keys", nil, "authorized_keys file for the dev variant (repeatable)")
@@ -57,11 +64,22 @@ same bytes.`,
 	return cmd
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+// flagsFromEnv sets each flag not given on the command line from
+// RAZOR_<NAME> (NAME upper-cased, "-" as "_": RAZOR_CACHE, RAZOR_OUT,
+// RAZOR_AUTHORIZED_KEYS) when that is set.
+func flagsFromEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		key := "RAZOR_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		v, ok := os.LookupEnv(key)
+		if fl.Changed || !ok || v == "" || err != nil {
+			return
+		}
+		if e := fs.Set(fl.Name, v); e != nil {
+			err = fmt.Errorf("%s=%q: %w", key, v, e)
+		}
+	})
+	return err
 }
 
 func runBuild(cmd *cobra.Command, specPath string, c buildConfig) error {

@@ -9,6 +9,20 @@ import (
 	"testing"
 )
 
+func TestBuildCmdEnv(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(good, []byte("name: x\nbase: debian\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RAZOR_OUT", dir)
+	t.Setenv("RAZOR_VARIANT", "qa")
+	err := run(context.Background(), []string{"build", good}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `--variant "qa"`) {
+		t.Errorf("mkbuild build with RAZOR_OUT and RAZOR_VARIANT=qa = %v, want the variant refused (so --out was taken)", err)
+	}
+}
+
 func TestBuildCmdErrors(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "s.yaml")
