@@ -359,13 +359,23 @@ func (s *Store) TouchNodes(ctx context.Context, cs []store.Checkin) error {
 	for i, seq := range seqs {
 		ats[i], states[i] = ts(latest[seq].At), clean(latest[seq].LastState)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.pipelined(ctx, func(tx *ptx) error {
 		b := &pgx.Batch{}
 		b.Queue("SELECT seq FROM nodes WHERE seq = ANY($1::bigint[]) ORDER BY seq FOR NO KEY UPDATE", seqs)
 		b.Queue(`UPDATE nodes AS n SET checkin = v.at, last_state = v.st
 			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS v(seq, at, st)
 			WHERE n.seq = v.seq AND (n.checkin IS NULL OR n.checkin < v.at)`, seqs, ats, states)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		br, err := tx.sendCommit(ctx, b)
+		if err == nil {
+			_, err = br.Exec()
+			if err == nil {
+				_, err = br.Exec()
+			}
+			if cerr := tx.commit(br); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("postgres: touch %d nodes: %w", len(seqs), err)
 		}
 		return nil
