@@ -252,9 +252,9 @@ func logBoot(t *testing.T, vm *harness.VM, what string, registered time.Time) {
 //
 //  1. both PXE boot the microkernel and register with facts that match
 //     their QEMU hardware;
-//  2. an admin poweroff reaches the BIOS node (QEMU exits); powered on
-//     again, it registers again; an admin reboot reaches the UEFI node,
-//     which PXE boots again and registers again;
+//  2. an admin reboot reaches the BIOS node, which PXE boots again and
+//     registers again; an admin poweroff switches it off (QEMU exits);
+//     powered on again, it registers again;
 //  3. a tag on the BIOS node's serial and a policy are created: the BIOS
 //     node is told to reboot, PXE boots the policy's marker target, whose
 //     line appears on its console; the policy's count is 1; the UEFI node,
@@ -275,39 +275,34 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 	biosVM := lab.power(t, bios)
 	uefiVM := lab.power(t, uefi)
 
-	// 1 and 2, BIOS: register, then an admin poweroff switches it off.
+	// 1 and 2, BIOS: register; an admin reboot makes it PXE boot and
+	// register again; an admin poweroff switches it off; powered on
+	// again, it registers again.
 	b := lab.srv.waitNode(t, biosVM, "registered with "+bios.hw.mac, registerTimeout, registeredSince(bios.hw.mac, start))
 	logBoot(t, biosVM, "BIOS node", time.Now())
 	checkFacts(t, b, bios.hw)
-	if _, _, err := biosVM.WaitFor(context.Background(), 0, regexp.MustCompile(`iPXE \(PCI`), time.Millisecond); err != nil {
-		t.Errorf("BIOS console shows no iPXE NIC ROM: %v", err)
-	}
+	romStart := regexp.MustCompile(`iPXE \(PCI [0-9a-f:.]+\) starting execution`)
+	_, afterFirst := waitLine(t, biosVM, 0, romStart, time.Millisecond)
+	rebootAt := lab.command(t, b.ID, "reboot")
+	waitLine(t, biosVM, afterFirst, romStart, powerTimeout)
+	b = lab.srv.waitNode(t, biosVM, "registered again after the admin reboot", registerTimeout, registeredSince(bios.hw.mac, rebootAt))
+	lab.checkDelivered(t, b.ID)
 	lab.command(t, b.ID, "poweroff")
 	waitExit(t, biosVM, "an admin poweroff", powerTimeout)
 	lab.checkDelivered(t, b.ID)
-
-	// Power it on again: it comes back to the microkernel and registers.
 	on := time.Now()
 	biosVM = lab.power(t, bios)
+	b = lab.srv.waitNode(t, biosVM, "registered again after power-on", registerTimeout, registeredSince(bios.hw.mac, on))
+	if !strings.EqualFold(b.UUID, bios.hw.uuid) {
+		t.Errorf("BIOS node after power-on: uuid %q, want %q (the same node)", b.UUID, bios.hw.uuid)
+	}
 
-	// 1 and 2, UEFI: register, then an admin reboot.
+	// 1, UEFI: register.
 	u := lab.srv.waitNode(t, uefiVM, "registered with "+uefi.hw.mac, registerTimeout, registeredSince(uefi.hw.mac, start))
 	logBoot(t, uefiVM, "UEFI node", time.Now())
 	checkFacts(t, u, uefi.hw)
 	if _, _, err := uefiVM.WaitFor(context.Background(), 0, regexp.MustCompile(`Start PXE over IPv4`), time.Millisecond); err != nil {
 		t.Errorf("UEFI console shows no OVMF PXE: %v", err)
-	}
-	pxeStart := regexp.MustCompile(`Start PXE over IPv4`)
-	_, afterFirst := waitLine(t, uefiVM, 0, pxeStart, time.Millisecond)
-	rebootAt := lab.command(t, u.ID, "reboot")
-	// The firmware starts over, and the node registers again.
-	waitLine(t, uefiVM, afterFirst, pxeStart, powerTimeout)
-	u = lab.srv.waitNode(t, uefiVM, "registered again after the admin reboot", registerTimeout, registeredSince(uefi.hw.mac, rebootAt))
-	lab.checkDelivered(t, u.ID)
-
-	b = lab.srv.waitNode(t, biosVM, "registered again after power-on", registerTimeout, registeredSince(bios.hw.mac, on))
-	if b.UUID == "" || !strings.EqualFold(b.UUID, bios.hw.uuid) {
-		t.Errorf("BIOS node after power-on: uuid %q, want %q (the same node)", b.UUID, bios.hw.uuid)
 	}
 
 	// 3. A policy for the BIOS node: reboot, PXE, marker.
