@@ -58,7 +58,10 @@ func (a Action) RebootCmd() int {
 	case Poweroff:
 		return unix.LINUX_REBOOT_CMD_POWER_OFF
 	case Halt:
-		return unix.LINUX_REBOOT_CMD_HALT
+		// Through a variable: the constant (0xcdef0123) overflows a
+		// 32-bit int, and the agent is also built for 386.
+		halt := uint32(unix.LINUX_REBOOT_CMD_HALT)
+		return int(halt)
 	}
 	return 0
 }
