@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -358,4 +359,60 @@ func bootRegistered(t *testing.T, dir string, hw vmFacts) (*harness.VM, adminapi
 	n := srv.waitNode(t, vm, "registered with "+hw.mac, 3*time.Minute, func(n adminapi.Node) bool { return hasMAC(n, hw.mac) })
 	t.Logf("node %s registered %v after power-on (%s)", n.ID, time.Since(start).Round(100*time.Millisecond), harness.Accel())
 	return vm, n
+}
+
+// TestTinycoreX86Initrd builds the 32-bit variant (arch i386, the x86
+// build's core.gz): mkbuild builds mk-agent with GOARCH=386.
+func TestTinycoreX86Initrd(t *testing.T) {
+	if err := tctest.Require(); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	f, err := tctest.Generate(dir, tctest.Options{Build: "x86", KernelVersion: "6.6.8-tinycore", Extra: shippedStandIns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := harness.ModuleRoot(t)
+	p := childSpec(t, fmt.Sprintf("extends: %s\narch: i386\ntinycore:\n  build: x86\n  mirror: %s\n", filepath.Join(root, "images/tinycore-prod.yaml"), f.Dir))
+	out := t.TempDir()
+	cmd := exec.Command(harness.Binary(t, "mkbuild"), "build", p, "--out", out, "--quiet")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mkbuild (i386): %v\n%s", err, b)
+	}
+	a := readInitrd(t, out)
+	r, ok := a.Get("bin/mk-agent")
+	if !ok {
+		t.Fatal("no /bin/mk-agent")
+	}
+	data, err := r.Content()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("/bin/mk-agent is not ELF: %v", err)
+	}
+	if e.Machine != elf.EM_386 || e.Class != elf.ELFCLASS32 {
+		t.Errorf("/bin/mk-agent is %v %v, want a 32-bit 386 program", e.Class, e.Machine)
+	}
+	if _, ok := a.Get("tmp/builtin/optional/scsi-6.6.8-tinycore.tcz"); !ok {
+		t.Errorf("no scsi-KERNEL.tcz for the x86 kernel")
+	}
+	if _, ok := a.Get("tmp/tinycorelinux/" + f.Major + ".x/x86/tcz/open-vm-tools.tcz"); !ok {
+		t.Errorf("the image's mirror is not under %s.x/x86", f.Major)
+	}
+	m, err := manifest.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range m.Sources {
+		if s.Kind == "tinycore-release" {
+			names = append(names, s.Name)
+		}
+	}
+	if m.Arch != "i386" || !slices.Equal(names, []string{"vmlinuz", "core.gz"}) {
+		t.Errorf("manifest: arch %s, release files %v; want i386 and vmlinuz, core.gz", m.Arch, names)
+	}
 }
