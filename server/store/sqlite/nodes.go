@@ -28,19 +28,25 @@ func nodeSeq(id string) (int64, bool) {
 	return n, err == nil && n > 0
 }
 
-const nodeCols = `n.seq, n.rev, COALESCE(n.uuid, ''), n.last_state, n.created_ns, n.registered_ns,
-	n.checkin_ns, COALESCE(n.policy, ''), n.bound_ns, n.boot_state, n.boot_state_ns,
+// nodeCols are a node's columns over nodeFrom; the last state is the
+// later one of the last registration's and the last checkin's.
+const nodeCols = `n.seq, n.rev, COALESCE(n.uuid, ''),
+	CASE WHEN COALESCE(k.checkin_ns, 0) > n.registered_ns THEN k.last_state ELSE n.last_state END,
+	n.created_ns, n.registered_ns,
+	COALESCE(k.checkin_ns, 0), COALESCE(n.policy, ''), n.bound_ns, n.boot_state, n.boot_state_ns,
 	(SELECT count(*) FROM commands c WHERE c.node_seq = n.seq AND c.delivered_ns = 0),
 	COALESCE((SELECT group_concat(m.mac, ',') FROM node_macs m WHERE m.node_seq = n.seq), '')`
 
-// loadNodes runs SELECT nodeCols [, facts] FROM nodes n <where> and scans
+const nodeFrom = " FROM nodes n LEFT JOIN node_checkins k ON k.node_seq = n.seq "
+
+// loadNodes runs SELECT nodeCols [, facts] nodeFrom <where> and scans
 // the rows.
 func loadNodes(ctx context.Context, q querier, withFacts bool, where string, args ...any) ([]store.Node, error) {
 	cols := nodeCols
 	if withFacts {
 		cols += ", n.facts"
 	}
-	rows, err := q.QueryContext(ctx, "SELECT "+cols+" FROM nodes n "+where, args...)
+	rows, err := q.QueryContext(ctx, "SELECT "+cols+nodeFrom+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: nodes: %w", err)
 	}
@@ -104,13 +110,18 @@ const (
 	qDeleteMAC   = "DELETE FROM node_macs WHERE mac = ?"
 	qInsertMAC   = "INSERT INTO node_macs (mac, node_seq) VALUES (?, ?)"
 	qDeleteNode  = "DELETE FROM nodes WHERE seq = ?"
-	qNodeBySeq   = "SELECT " + nodeCols + " FROM nodes n WHERE n.seq = ?"
-	qNodeFactsBy = "SELECT " + nodeCols + ", n.facts FROM nodes n WHERE n.seq = ?"
+	qNodeBySeq   = "SELECT " + nodeCols + nodeFrom + "WHERE n.seq = ?"
+	qNodeFactsBy = "SELECT " + nodeCols + ", n.facts" + nodeFrom + "WHERE n.seq = ?"
 	qUpdateReg   = `UPDATE nodes SET rev = ?, facts = ?, last_state = ?, registered_ns = ?,
 		uuid = COALESCE(NULLIF(?, ''), uuid) WHERE seq = ?`
 	qInsertNode = `INSERT INTO nodes (rev, uuid, facts, last_state, created_ns, registered_ns)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`
-	qTouch = "UPDATE nodes SET checkin_ns = ?, last_state = ? WHERE seq = ? AND checkin_ns < ?"
+	// qTouch records a checkin of an existing node unless a later one is
+	// recorded already.
+	qTouch = `INSERT INTO node_checkins (node_seq, checkin_ns, last_state)
+		SELECT seq, ?, ? FROM nodes WHERE seq = ?
+		ON CONFLICT (node_seq) DO UPDATE SET checkin_ns = excluded.checkin_ns, last_state = excluded.last_state
+		WHERE excluded.checkin_ns > node_checkins.checkin_ns`
 )
 
 // prepared lists the statements Open prepares on the writer connection.
@@ -358,7 +369,7 @@ func (s *Store) TouchNodes(ctx context.Context, cs []store.Checkin) error {
 				continue
 			}
 			at := ns(c.At)
-			if _, err := q.ExecContext(ctx, qTouch, at, c.LastState, seq, at); err != nil {
+			if _, err := q.ExecContext(ctx, qTouch, at, c.LastState, seq); err != nil {
 				return fmt.Errorf("sqlite: touch %s: %w", c.NodeID, err)
 			}
 		}

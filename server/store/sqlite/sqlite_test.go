@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"errors"
 	"path/filepath"
 	"sync/atomic"
@@ -113,4 +115,37 @@ func hex10(i int64) string {
 		b[j] = digits[(i>>(4*j))&0xF]
 	}
 	return string(b)
+}
+
+// A schema-1 database is migrated: checkin times move to node_checkins.
+func TestMigrateFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "razor.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := migrations.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC)
+	for _, q := range []string{string(v1), "PRAGMA user_version = 1",
+		fmt.Sprintf(`INSERT INTO nodes (rev, facts, last_state, created_ns, registered_ns, checkin_ns) VALUES (1, '{"a":"b"}', 'idle', 1, 1, %d)`, at.UnixNano()),
+		`INSERT INTO node_macs (mac, node_seq) VALUES ('525400000001', 1)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open(schema 1) = %v", err)
+	}
+	defer s.Close()
+	n, err := s.GetNode(ctx, "node1")
+	if err != nil || !n.LastCheckin.Equal(at) || n.Facts["a"] != "b" || len(n.MACs) != 1 {
+		t.Errorf("GetNode after migration = %+v, %v; want the checkin at %v", n, err, at)
+	}
 }
