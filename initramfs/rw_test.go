@@ -316,6 +316,14 @@ func TestReadConcatenated(t *testing.T) {
 		{"zstd + plain", func(t *testing.T) []byte { return cat(zst(t, rootfs), modules) }, wantNoUcode},
 		{"xz + plain", func(t *testing.T) []byte { return cat(xzc(t, rootfs), modules) }, wantNoUcode},
 		{"lzma + plain", func(t *testing.T) []byte { return cat(lzmac(t, rootfs), modules) }, wantNoUcode},
+		{"lz4 legacy + size trailer (kernel build)", func(t *testing.T) []byte {
+			all := cat(rootfs, modules)
+			size := []byte{byte(len(all)), byte(len(all) >> 8), byte(len(all) >> 16), byte(len(all) >> 24)}
+			return cat(microcode, lz4c(t, all, true), size)
+		}, want},
+		{"lz4 legacy + padding + gzip", func(t *testing.T) []byte {
+			return cat(microcode, lz4c(t, rootfs, true), pad[:4], gz(t, modules))
+		}, want},
 		{"lz4 frame + plain", func(t *testing.T) []byte { return cat(lz4c(t, rootfs, false), modules) }, wantNoUcode},
 		{"lzma + padding", func(t *testing.T) []byte { return cat(microcode, lzmac(t, cat(rootfs, modules)), pad) }, want},
 		{"bzip2", func(t *testing.T) []byte { return cat(microcode, bz2(t, cat(rootfs, modules))) }, want},
