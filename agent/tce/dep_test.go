@@ -153,3 +153,20 @@ func FuzzParseList(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseInstallList(f *testing.F) {
+	for _, s := range []string{`["a.tcz"]`, "- x\n- y\n", "[]", "# c\n", `[1, 2]`, "\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		names, err := parseInstallList(data)
+		if err != nil {
+			return
+		}
+		for _, n := range names {
+			if n == "" || n != strings.TrimSpace(n) {
+				t.Fatalf("parseInstallList(%q) gave %q", data, n)
+			}
+		}
+	})
+}
