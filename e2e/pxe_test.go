@@ -233,7 +233,7 @@ func (l *pxeLab) checkDelivered(t *testing.T, id string) {
 
 // kernelHandoff is the iPXE line printed when the initrd is loaded; the
 // kernel starts right after it.
-var kernelHandoff = regexp.MustCompile(`/initrd\.\.\. ok`)
+var kernelHandoff = regexp.MustCompile(`/initrd\.\.\..*ok`)
 
 // logBoot logs a boot's milestones relative to power-on.
 func logBoot(t *testing.T, vm *harness.VM, what string, registered time.Time) {
