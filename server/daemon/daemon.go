@@ -117,9 +117,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, er
 	d.srv = &http.Server{
 		Handler:           d.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		// No WriteTimeout: long-poll checkins are held up to wire.MaxWait,
-		// and images are large.
+		// No ReadTimeout or WriteTimeout: a connection-wide deadline would
+		// cut long-poll checkins (held up to wire.MaxWait) and large image
+		// downloads; request bodies get their own deadline (httpapi).
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -88,8 +88,8 @@ func trimPrefixes(s string) string {
 }
 
 // decode reads a JSON body strictly into v; the error names the field.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, adminapi.MaxBody))
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := h.readBody(w, r, adminapi.MaxBody)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -222,7 +222,7 @@ func (h *Handler) listCommands(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) queueCommand(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.CommandRequest
-	if !decode(w, r, &req) {
+	if !h.decode(w, r, &req) {
 		return
 	}
 	c, err := h.o.Core.QueueCommand(r.Context(), r.PathValue("id"), req.Command)
@@ -261,7 +261,7 @@ func (h *Handler) getTag(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) createTag(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.TagRequest
-	if !decode(w, r, &req) {
+	if !h.decode(w, r, &req) {
 		return
 	}
 	t, err := h.o.Core.CreateTag(r.Context(), req.Name, req.Rule)
@@ -274,7 +274,7 @@ func (h *Handler) createTag(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) updateTag(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.TagRequest
-	if !decode(w, r, &req) {
+	if !h.decode(w, r, &req) {
 		return
 	}
 	name := r.PathValue("name")
@@ -345,7 +345,7 @@ func (h *Handler) getPolicy(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.Policy
-	if !decode(w, r, &req) {
+	if !h.decode(w, r, &req) {
 		return
 	}
 	p, err := h.o.Core.CreatePolicy(r.Context(), policyFrom(req))
@@ -358,7 +358,7 @@ func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) updatePolicy(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.Policy
-	if !decode(w, r, &req) {
+	if !h.decode(w, r, &req) {
 		return
 	}
 	name := r.PathValue("name")

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,6 +51,8 @@ type Options struct {
 	Images http.Handler
 	// BootRetry is the error scripts' wait before reboot (default 15 s).
 	BootRetry time.Duration
+	// BodyTimeout bounds reading a request body (default 30 s).
+	BodyTimeout time.Duration
 }
 
 // Handler is the server's http.Handler.
@@ -68,6 +71,9 @@ func New(o Options) *Handler {
 	}
 	if o.BootRetry <= 0 {
 		o.BootRetry = 15 * time.Second
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 30 * time.Second
 	}
 	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), limit: newLimiter(o.RateLimit, o.RateBurst)}
 	h.replies = map[string]map[wire.Command][]byte{}
@@ -125,6 +131,9 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.code == 0 {
 		s.code = http.StatusOK
@@ -180,6 +189,25 @@ func (h *Handler) authorized(r *http.Request) bool {
 
 // writeJSON writes v with a final newline; rules are shown as written
 // ("<", ">" unescaped).
+// readBody reads at most limit bytes of the request body within
+// Options.BodyTimeout, so that a client trickling bytes does not hold a
+// handler.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(h.o.BodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		// The connection is not reusable: close it after the error reply
+		// rather than have the server drain the rest of the body.
+		w.Header().Set("Connection", "close")
+		return nil, err
+	}
+	// Back to no deadline: the server reads ahead to notice a client
+	// going away during a long-poll.
+	_ = rc.SetReadDeadline(time.Time{})
+	return body, nil
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

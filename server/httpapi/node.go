@@ -81,7 +81,7 @@ type registeredNode struct {
 // register answers POST <base>/node/register.
 func (h *Handler) register(base string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxFactsBody))
+		body, err := h.readBody(w, r, wire.MaxFactsBody)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {

@@ -1,8 +1,12 @@
 package httpapi
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +402,30 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if code, body := e.do("GET", "/healthz", "", ""); code != 200 || body != `{"protocol":"1","status":"ok"}`+"\n" {
 		t.Errorf("/healthz = %d %q", code, body)
+	}
+}
+
+// A client that sends headers and then trickles (here: never sends) its
+// body is cut off after BodyTimeout, over a real connection.
+func TestSlowBody(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.h.o.BodyTimeout = 200 * time.Millisecond
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /razor/api/node/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"hw_id\":")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || time.Since(start) > 5*time.Second {
+		t.Errorf("stalled body = %d after %v, want 400 after about 200ms", resp.StatusCode, time.Since(start))
 	}
 }
