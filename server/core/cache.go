@@ -21,6 +21,10 @@ import (
 type counters struct {
 	checkin atomic.Int64 // Unix ns of the latest checkin or registration
 	pending atomic.Int32 // commands queued and not delivered
+	// persisted and state are the checkin time and last state last
+	// queued for writing to the store.
+	persisted atomic.Int64
+	state     atomic.Pointer[string]
 }
 
 // entry is one node's cached view; node and tags are immutable once the

@@ -99,6 +99,9 @@ type Options struct {
 	RegisterTimeout time.Duration
 	// FlushInterval: how often checkin times are written (default 1 s).
 	FlushInterval time.Duration
+	// PersistEvery: a node's checkin time is written at most this often
+	// (default 30 s); in memory it is always current.
+	PersistEvery time.Duration
 	// MaxWaiters bounds the long-poll checkins held at once (default
 	// 10000); beyond it a checkin is answered at once.
 	MaxWaiters int
@@ -149,6 +152,9 @@ func New(ctx context.Context, st store.Store, o Options) (*Core, error) {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = time.Second
+	}
+	if o.PersistEvery <= 0 {
+		o.PersistEvery = 30 * time.Second
 	}
 	if o.MaxWaiters <= 0 {
 		o.MaxWaiters = 10000
@@ -252,6 +258,18 @@ func (c *Core) touch(e *entry, at time.Time, lastState string) {
 			break
 		}
 	}
+	// A node's checkin time is written at most every PersistEvery (and
+	// when its last state changes): the store needs it only to tell, after
+	// a restart, which nodes went silent, and a node checking in
+	// several times a second must not cost a write each time.
+	last := e.c.persisted.Load()
+	if st := e.c.state.Load(); st != nil && *st == lastState && ns-last < c.opts.PersistEvery.Nanoseconds() {
+		return
+	}
+	if !e.c.persisted.CompareAndSwap(last, ns) {
+		return // a concurrent checkin of the same node queues it
+	}
+	e.c.state.Store(&lastState)
 	c.dirtyMu.Lock()
 	c.dirty[e.node.ID] = store.Checkin{NodeID: e.node.ID, At: at, LastState: lastState}
 	c.dirtyMu.Unlock()

@@ -245,3 +245,51 @@ func TestQueueCommandValidation(t *testing.T) {
 		t.Errorf("QueueCommand(unknown node) = %v, want store.ErrNotFound", err)
 	}
 }
+
+// Checkin times reach the store at most every PersistEvery per node, and
+// at once when the last state changes.
+func TestCheckinPersistence(t *testing.T) {
+	f := newFixture(t, Options{PersistEvery: 30 * time.Second})
+	ctx := context.Background()
+	f.register(t, "525400000001", "", map[string]string{"a": "b"})
+	stored := func() (time.Time, string) {
+		t.Helper()
+		if err := f.core.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n, err := f.st.GetNode(ctx, "node1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.LastCheckin, n.LastState
+	}
+	t0 := f.Now()
+	checkin := func(state string) {
+		if _, err := f.core.Checkin(ctx, wire.CheckinRequest{HWID: "525400000001", LastState: state}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkin("idle")
+	f.advance(time.Second)
+	checkin("idle")
+	if at, _ := stored(); !at.Equal(t0) {
+		t.Errorf("stored checkin after 2 checkins 1 s apart = %v, want the first, %v", at, t0)
+	}
+	f.advance(time.Second)
+	checkin("busy")
+	if at, st := stored(); !at.Equal(t0.Add(2*time.Second)) || st != "busy" {
+		t.Errorf("stored checkin after a state change = %v %q, want %v busy", at, st, t0.Add(2*time.Second))
+	}
+	f.advance(31 * time.Second)
+	checkin("busy")
+	if at, _ := stored(); !at.Equal(t0.Add(33 * time.Second)) {
+		t.Errorf("stored checkin after 31 s = %v, want %v", at, t0.Add(33*time.Second))
+	}
+	// In memory it is always current: the admin API shows the latest.
+	f.advance(time.Second)
+	checkin("busy")
+	ni, err := f.core.Node(ctx, "node1")
+	if err != nil || !ni.LastCheckin.Equal(f.Now()) {
+		t.Errorf("Node().LastCheckin = %v, %v; want %v", ni.LastCheckin, err, f.Now())
+	}
+}
