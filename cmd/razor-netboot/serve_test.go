@@ -160,8 +160,8 @@ func TestCrashKeepsAcknowledgedRegistrations(t *testing.T) {
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	if len(acked) < 300 {
-		t.Fatalf("only %d registrations acknowledged before the kill", len(acked))
+	if len(acked) < 20 {
+		t.Fatalf("only %d registrations acknowledged in 30 s before the kill", len(acked))
 	}
 
 	s2 := startServer(t, dir)
