@@ -207,8 +207,12 @@ type querier interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// maxAttempts bounds the retries of one call.
-const maxAttempts = 8
+// maxAttempts bounds the attempts of one call; maxLost those that found
+// the server unreachable.
+const (
+	maxAttempts = 8
+	maxLost     = 3
+)
 
 // tx runs fn in a transaction and commits it, retrying (fn must start
 // afresh each time) on a serialization failure, a deadlock, or a
@@ -335,11 +339,19 @@ func (s *Store) retry(ctx context.Context, attempt func() (bool, error)) error {
 		return store.ErrClosed
 	}
 	var err error
+	lost := 0
 	for i := range maxAttempts {
 		var again bool
 		again, err = attempt()
 		if err == nil || !again || ctx.Err() != nil {
 			break
+		}
+		// A lost server is tried again, but not for long: the caller
+		// answers an error and the agent comes back later.
+		if errors.Is(err, ErrUnavailable) {
+			if lost++; lost == maxLost {
+				break
+			}
 		}
 		if s.closed.Load() {
 			return store.ErrClosed
