@@ -186,3 +186,19 @@ func TestLockKeys(t *testing.T) {
 		t.Errorf("lockKeys namespaces collide: %v in %v", c, a)
 	}
 }
+
+// nodeSeq accepts exactly the ids nodeID makes.
+func FuzzNodeSeq(f *testing.F) {
+	for _, s := range []string{"node1", "node42", "node0", "node01", "node", "node-1", "node+1", "x1", "", "node9223372036854775807", "node9223372036854775808"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		seq, ok := nodeSeq(id)
+		if ok != (seq > 0) {
+			t.Errorf("nodeSeq(%q) = %d, %v", id, seq, ok)
+		}
+		if ok && nodeID(seq) != id {
+			t.Errorf("nodeSeq(%q) = %d, but nodeID(%d) = %q", id, seq, seq, nodeID(seq))
+		}
+	})
+}

@@ -1,0 +1,35 @@
+package open
+
+import (
+	"strings"
+	"testing"
+)
+
+// Parse never panics, and what it accepts it splits consistently.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"sqlite:/var/lib/razor/razor.db", "sqlite:", "postgres://u:p@h:5432/db?sslmode=require",
+		"postgresql://h/db", "postgres://[::1", "mysql://x", "", "sqlite:sqlite:x", "postgres://%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		kind, target, err := Parse(spec)
+		if err != nil {
+			if kind != "" || target != "" {
+				t.Errorf("Parse(%q) = %q, %q with error %v", spec, kind, target, err)
+			}
+			return
+		}
+		switch kind {
+		case SQLite:
+			if target == "" || "sqlite:"+target != spec {
+				t.Errorf("Parse(%q) = sqlite %q", spec, target)
+			}
+		case Postgres:
+			if target != spec || !strings.HasPrefix(spec, "postgres") {
+				t.Errorf("Parse(%q) = postgres %q", spec, target)
+			}
+		default:
+			t.Errorf("Parse(%q) = kind %q", spec, kind)
+		}
+	})
+}
