@@ -31,7 +31,37 @@ func Capture(ctx context.Context, opts Options, dir string) (Result, error) {
 	if rec.err != nil {
 		return res, fmt.Errorf("facts: capture: %w", rec.err)
 	}
+	if err := keepEmptyDirs(dir); err != nil {
+		return res, fmt.Errorf("facts: capture: %w", err)
+	}
 	return res, nil
+}
+
+// KeepFile marks a captured directory that the collectors found empty
+// (memory blocks, NUMA nodes): version control keeps no empty
+// directories, and their names are facts. Reading a captured tree
+// ignores it.
+const KeepFile = ".keep"
+
+// keepEmptyDirs puts a KeepFile into every empty directory under dir.
+func keepEmptyDirs(dir string) error {
+	var empty []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		ents, err := os.ReadDir(p)
+		if err == nil && len(ents) == 0 {
+			empty = append(empty, p)
+		}
+		return err
+	})
+	for _, p := range empty {
+		if err == nil {
+			err = os.WriteFile(filepath.Join(p, KeepFile), nil, 0o644)
+		}
+	}
+	return err
 }
 
 // recorder is a tree that mirrors what it reads into dest: file contents

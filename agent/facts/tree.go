@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -124,7 +125,10 @@ func (t *rootTree) ReadDir(name string) ([]fs.DirEntry, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return f.ReadDir(-1)
+	ents, err := f.ReadDir(-1)
+	// A captured tree keeps its empty directories with a KeepFile, since
+	// git stores no empty directories; the live system has none.
+	return slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return e.Name() == KeepFile }), err
 }
 
 func (t *rootTree) Readlink(name string) (string, error) { return t.r.Readlink(name) }
