@@ -61,7 +61,12 @@ func Chain(scriptURL string, retry time.Duration) string {
 	var b strings.Builder
 	b.WriteString(header)
 	b.WriteString("echo Razor: fetching the boot script for ${mac}\n")
-	fmt.Fprintf(&b, "chain --autofree %s?mac=${mac:hexhyp}&uuid=${uuid:uristring}&serial=${serial:uristring}&arch=${buildarch}&platform=${platform} || goto error\n", scriptURL)
+	// ${uuid} as it is: its text form is hex digits and dashes, safe in a
+	// URL. ${uuid:uristring} would reinterpret the setting's 16 raw bytes
+	// as a string, which ends at the first zero byte of the UUID and cuts
+	// the rest of the URL (serial, arch, platform) off with it: a UEFI
+	// node then gets a script without initrd= and cannot find its initrd.
+	fmt.Fprintf(&b, "chain --autofree %s?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&arch=${buildarch}&platform=${platform} || goto error\n", scriptURL)
 	b.WriteString(errorTail("could not fetch the boot script", retry))
 	return b.String()
 }

@@ -20,7 +20,7 @@ func TestChain(t *testing.T) {
 	got := Chain("http://10.0.0.1:8026/boot.ipxe", 15*time.Second)
 	want := `#!ipxe
 echo Razor: fetching the boot script for ${mac}
-chain --autofree http://10.0.0.1:8026/boot.ipxe?mac=${mac:hexhyp}&uuid=${uuid:uristring}&serial=${serial:uristring}&arch=${buildarch}&platform=${platform} || goto error
+chain --autofree http://10.0.0.1:8026/boot.ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&arch=${buildarch}&platform=${platform} || goto error
 :error
 echo Razor: could not fetch the boot script
 echo Razor: rebooting in 15 s

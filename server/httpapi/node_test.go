@@ -269,7 +269,7 @@ reboot
 func TestBootScripts(t *testing.T) {
 	e := newEnv(t, envOpts{noImage: true})
 	code, body := e.do("GET", "/boot.ipxe", "", "")
-	if code != 200 || !strings.Contains(body, "chain --autofree http://10.0.0.1:8026/boot.ipxe?mac=${mac:hexhyp}&uuid=${uuid:uristring}") {
+	if code != 200 || !strings.Contains(body, "chain --autofree http://10.0.0.1:8026/boot.ipxe?mac=${mac:hexhyp}&uuid=${uuid}") {
 		t.Errorf("bare boot.ipxe = %d %s, want the chain script", code, body)
 	}
 	code, body = e.do("GET", "/boot.ipxe?mac=525400000001", "", "")
