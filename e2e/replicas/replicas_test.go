@@ -160,6 +160,7 @@ type outcome struct {
 	poweroffs  map[string]int    // uuid → poweroff commands received
 	booted     map[string]string // uuid → replica that served the target
 	failures   atomic.Int64      // answers that were errors (5xx, errcode)
+	codes      map[int]int       // HTTP status of the error answers (0: no answer)
 	successes  atomic.Int64
 	// after is a time (unix ns); firstReg the first registration (which
 	// needs the database) acknowledged after it.
@@ -167,13 +168,20 @@ type outcome struct {
 }
 
 func newOutcome() *outcome {
-	return &outcome{registered: map[string]int{}, poweroffs: map[string]int{}, booted: map[string]string{}}
+	return &outcome{registered: map[string]int{}, poweroffs: map[string]int{}, booted: map[string]string{}, codes: map[int]int{}}
 }
 
 // client speaks the node API.
 var client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
-var errReply = errors.New("error reply")
+// replyError is an error answer of the node API.
+type replyError struct {
+	what string
+	code int
+	body []byte
+}
+
+func (e *replyError) Error() string { return fmt.Sprintf("%s: HTTP %d: %s", e.what, e.code, e.body) }
 
 func checkin(ctx context.Context, base string, m machine, first bool) (wire.Command, error) {
 	q := wire.CheckinRequest{HWID: m.hwid(), UUID: m.uuid, LastState: "idle", FirstCheckin: first}.Query()
@@ -187,7 +195,7 @@ func checkin(ctx context.Context, base string, m machine, first bool) (wire.Comm
 	}
 	r, _, err := wire.ParseReply(body)
 	if err != nil || code != http.StatusOK || r.ErrCode != 0 {
-		return "", fmt.Errorf("%w: checkin: HTTP %d: %s", errReply, code, body)
+		return "", &replyError{"checkin", code, body}
 	}
 	return r.Command(), nil
 }
@@ -210,7 +218,7 @@ func register(ctx context.Context, base string, m machine) error {
 		ErrCode int `json:"errcode"`
 	}
 	if json.Unmarshal(data, &r) != nil || code != http.StatusOK || r.ErrCode != 0 {
-		return fmt.Errorf("%w: register: HTTP %d: %s", errReply, code, data)
+		return &replyError{"register", code, data}
 	}
 	return nil
 }
@@ -226,7 +234,7 @@ func bootScript(ctx context.Context, base string, m machine) (string, error) {
 		return "", err
 	}
 	if code != http.StatusOK {
-		return "", fmt.Errorf("%w: boot.ipxe: HTTP %d", errReply, code)
+		return "", &replyError{"boot.ipxe", code, body}
 	}
 	return string(body), nil
 }
@@ -253,8 +261,15 @@ const targetMarker = "target.invalid"
 func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 	pick := func() string { return rs[rand.IntN(len(rs))].url }
 	first := true
-	fail := func() {
+	fail := func(err error) {
 		o.failures.Add(1)
+		code := 0
+		if re := (*replyError)(nil); errors.As(err, &re) {
+			code = re.code
+		}
+		o.mu.Lock()
+		o.codes[code]++
+		o.mu.Unlock()
 		select { // the agent backs off
 		case <-time.After(time.Duration(50+rand.IntN(100)) * time.Millisecond):
 		case <-ctx.Done():
@@ -265,7 +280,7 @@ func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 		cmd, err := checkin(ctx, pick(), m, first)
 		if err != nil {
 			if ctx.Err() == nil {
-				fail()
+				fail(err)
 			}
 			continue
 		}
@@ -274,7 +289,7 @@ func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 		case wire.Register:
 			if err := register(ctx, pick(), m); err != nil {
 				if ctx.Err() == nil {
-					fail()
+					fail(err)
 				}
 				continue
 			}
@@ -291,7 +306,7 @@ func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 			script, err := bootScript(ctx, base, m)
 			if err != nil {
 				if ctx.Err() == nil {
-					fail()
+					fail(err)
 				}
 				continue
 			}
@@ -494,18 +509,25 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("PostgresRestart", func(t *testing.T) {
+		// New machines keep arriving (one every 100 ms), so that
+		// registrations go on before, during and after the outage.
 		var machines []machine
-		for i := range 30 {
+		for i := range 60 {
 			machines = append(machines, newMachine(2, i, 8))
 		}
 		o := newOutcome()
 		lctx, stop := context.WithTimeout(ctx, 90*time.Second)
 		defer stop()
 		var wg sync.WaitGroup
-		for _, m := range machines {
+		for i, m := range machines {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				select {
+				case <-time.After(time.Duration(i) * 100 * time.Millisecond):
+				case <-lctx.Done():
+					return
+				}
 				run(lctx, rs, m, o)
 			}()
 		}
@@ -544,6 +566,13 @@ func TestReplicas(t *testing.T) {
 		}
 		o.mu.Lock()
 		defer o.mu.Unlock()
+		// The replicas said the store was unavailable (503), so agents
+		// back off; they neither hung nor dropped connections.
+		for code, n := range o.codes {
+			if code != http.StatusServiceUnavailable {
+				t.Errorf("%d error answers with HTTP status %d during the outage, want only 503", n, code)
+			}
+		}
 		checkStore(t, rs, machines, o)
 	})
 }

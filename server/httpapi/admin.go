@@ -71,6 +71,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "", trimPrefixes(err.Error()))
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrBound), errors.Is(err, store.ErrStale):
 		writeError(w, http.StatusConflict, "", trimPrefixes(err.Error()))
+	case errors.Is(err, store.ErrUnavailable):
+		h.log.Warn("admin request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "", "store unavailable, try again later")
 	default:
 		h.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "", "internal error")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/server/bootscript"
 	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/server/wire"
 )
 
@@ -24,6 +25,8 @@ func nodeFailure(err error) wire.Reply {
 		r := wire.Failure(http.StatusForbidden, "token: not the current boot token of this node")
 		r.Field = "token"
 		return r
+	case errors.Is(err, store.ErrUnavailable):
+		return wire.Failure(http.StatusServiceUnavailable, "store unavailable, try again later")
 	}
 	return wire.Failure(http.StatusInternalServerError, "internal error")
 }

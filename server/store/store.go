@@ -42,6 +42,10 @@ var (
 	ErrStale = errors.New("store: binding changed")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrUnavailable: a shared store's database cannot be reached just
+	// now (a restart, a network failure); nothing was changed, and the
+	// call may succeed later.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Store is everything the checkin server keeps. Implementations are safe

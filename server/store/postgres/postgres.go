@@ -53,8 +53,8 @@ var migrations embed.FS
 
 // ErrUnavailable: the database could not be reached or went away during
 // the call (a restart, a network failure). Nothing was acknowledged; the
-// caller may retry later.
-var ErrUnavailable = errors.New("postgres: database unavailable")
+// caller may retry later. It wraps store.ErrUnavailable.
+var ErrUnavailable = fmt.Errorf("postgres: database unavailable: %w", store.ErrUnavailable)
 
 // Options tune Open. The zero value is the default.
 type Options struct {
