@@ -267,10 +267,10 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 	lab := newPXELab(t)
 	bios := &pxeNode{name: "bios", hw: vmFacts{cpus: 1, memMiB: 384, mac: "52:54:00:77:01:01",
 		manufacturer: "Razor PXE Inc.", product: "PXE BIOS Box", serial: "E2E-PXE-BIOS",
-		uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e1f01"}}
+		uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e0001"}}
 	uefi := &pxeNode{name: "uefi", uefi: true, hw: vmFacts{cpus: 1, memMiB: 512, mac: "52:54:00:77:01:02",
 		manufacturer: "Razor PXE Inc.", product: "PXE UEFI Box", serial: "E2E-PXE-UEFI",
-		uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e1f02"}}
+		uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e0002"}}
 	start := time.Now()
 	biosVM := lab.power(t, bios)
 	uefiVM := lab.power(t, uefi)

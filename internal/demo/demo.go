@@ -121,7 +121,17 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	var powerOnce sync.Once
 	markPowered := func() { powerOnce.Do(func() { close(powered) }) }
 	defer markPowered()
+	var serverLog io.Writer = io.Discard
+	if o.serverLog != "" {
+		f, err := os.Create(o.serverLog)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		serverLog = f
+	}
 	onServer := func(l pxelab.Line) {
+		fmt.Fprintln(serverLog, l.Text)
 		e, ok := pxelab.ParseEvent(l.Text)
 		if !ok {
 			return
@@ -175,8 +185,18 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		Name: "node", Accel: accel, Memory: 512, CPUs: 1, UEFI: o.uefi, Tap: tap, MAC: nodeMAC,
 		SMBIOS: fmt.Sprintf("manufacturer=%s,product=%s,serial=%s,uuid=%s", nodeManufacturer, nodeProduct, nodeSerial, nodeUUID),
 	}
+	var console io.Writer = io.Discard
+	if o.console != "" {
+		f, err := os.Create(o.console)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		console = f
+	}
 	onConsole := func(l pxelab.Line) {
 		<-powered
+		fmt.Fprintf(console, "[%8.3f] %s\n", l.At.Sub(p.powerOn).Seconds(), l.Text)
 		if text, ok := milestone(l.Text); ok {
 			p.event(l.At, "console", text)
 		}

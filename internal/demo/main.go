@@ -8,7 +8,7 @@
 // and tags. Then it tears everything down (also on failure, timeout or
 // Ctrl-C) and exits 0 if the node registered.
 //
-//	demo --images-dir DIR [--razor-netboot PATH] [--uefi] [--timeout 5m]
+//	demo --images-dir DIR [--razor-netboot PATH] [--uefi] [--timeout 5m] [--console FILE] [--server-log FILE]
 package main
 
 import (
@@ -41,7 +41,8 @@ type options struct {
 	uefi      bool
 	timeout   time.Duration
 	accel     string
-	keep      bool
+	console   string
+	serverLog string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.uefi, "uefi", false, "boot the node with UEFI (OVMF's PXE, then iPXE) instead of BIOS")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up if the node has not registered by then")
 	fs.StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto (KVM if it boots a guest, else TCG), kvm or tcg")
+	fs.StringVar(&o.console, "console", "", "also write the node's whole serial console to this file")
+	fs.StringVar(&o.serverLog, "server-log", "", "also write razor-netboot's whole log to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/server/mkimage"
+)
+
+// The set-ups a node is delivered by.
+const (
+	setupRazor   = "razor-netboot"
+	setupDnsmasq = "dnsmasq DHCP+TFTP"
+)
+
+// The benchmark's provisioning network.
+const (
+	bridge   = "br0"
+	tap      = "tap0"
+	serverIP = "10.78.0.1"
+	dhcpFrom = "10.78.0.100"
+	dhcpTo   = "10.78.0.199"
+	httpPort = "8026"
+	nodeMAC  = "52:54:00:be:00:01"
+)
+
+// combo is one accelerator, firmware and set-up.
+type combo struct {
+	accel, firmware, setup string
+}
+
+// result is one boot: power-on to the kernel's start and to registration.
+type result struct {
+	kernel, registered time.Duration
+	err                error
+}
+
+type bench struct {
+	img     mkimage.Image
+	server  string
+	ipxeDir string
+	work    string
+	timeout time.Duration
+	log     io.Writer
+}
+
+// kernelStart is iPXE's line for the loaded initrd (HTTP or TFTP); the
+// kernel starts right after it. iPXE may draw a progress figure before
+// "ok".
+var kernelStart = regexp.MustCompile(`/initrd\.\.\..*ok`)
+
+// boot powers one node on in a fresh lab and waits for its registration.
+func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err error) {
+	dir := filepath.Join(b.work, fmt.Sprint(seq))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	ns, err := pxelab.NewNetns(fmt.Sprintf("rzboot-%d-%d", os.Getpid(), seq))
+	if err != nil {
+		return res, err
+	}
+	defer ns.Close()
+	if err := ns.AddBridge(bridge, serverIP+"/24"); err != nil {
+		return res, err
+	}
+	if err := ns.AddTap(tap, bridge); err != nil {
+		return res, err
+	}
+
+	registered := make(chan time.Time, 1)
+	filter := pxelab.NewNodeFilter(nodeMAC)
+	onServer := func(l pxelab.Line) {
+		e, ok := pxelab.ParseEvent(l.Text)
+		if ok && e.Msg == "node registered" && filter.Match(e) {
+			select {
+			case registered <- e.Time:
+			default:
+			}
+		}
+	}
+	args := []string{"serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", ":" + httpPort,
+		"--advertise-ip", serverIP, "--images-dir", filepath.Dir(b.img.Dir), "--log-format", "json"}
+	var peer *pxelab.Proc
+	switch c.setup {
+	case setupRazor:
+		args = append(args, "--dhcp", "full", "--dhcp-interface", bridge, "--dhcp-range", dhcpFrom+"-"+dhcpTo,
+			"--tftp", serverIP+":69", "--ipxe-dir", b.ipxeDir)
+	case setupDnsmasq:
+		args = append(args, "--dhcp", "off", "--tftp", "off")
+		conf, err := b.dnsmasqConfig(dir)
+		if err != nil {
+			return res, err
+		}
+		peer, err = pxelab.Start("dnsmasq", ns.Command("dnsmasq", "--keep-in-foreground", "--conf-file="+conf), nil)
+		if err != nil {
+			return res, err
+		}
+		defer peer.Stop()
+	}
+	srv, err := pxelab.Start("razor-netboot", ns.Command(b.server, args...), onServer)
+	if err != nil {
+		return res, err
+	}
+	defer srv.Stop()
+	if err := waitHealthy(ctx, ns.HTTPClient(), "http://"+serverIP+":"+httpPort, srv); err != nil {
+		return res, err
+	}
+	if peer != nil {
+		// dnsmasq is up once it has read its configuration and bound
+		// its sockets; it says so on stderr.
+		if _, _, err := peer.WaitFor(0, regexp.MustCompile(`(?i)started|TFTP root`), 10*time.Second); err != nil {
+			return res, fmt.Errorf("dnsmasq did not start: %w\n%s", err, lines(peer.Lines()))
+		}
+	}
+
+	vm, err := ns.StartVM(pxelab.VMConfig{
+		Name: "node", Accel: c.accel, Memory: 512, CPUs: 1, UEFI: c.firmware == "UEFI", Tap: tap, MAC: nodeMAC,
+		SMBIOS: "manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01",
+	}, dir, nil)
+	if err != nil {
+		return res, err
+	}
+	defer vm.Kill()
+	timer := time.NewTimer(b.timeout)
+	defer timer.Stop()
+	select {
+	case at := <-registered:
+		res.registered = at.Sub(vm.Started)
+	case <-vm.Done():
+		return res, fmt.Errorf("QEMU exited before the node registered: %v\n%s", vm.Err(), lines(tail(vm.Lines(), 20)))
+	case <-srv.Done():
+		return res, fmt.Errorf("razor-netboot exited: %v\n%s", srv.Err(), lines(tail(srv.Lines(), 20)))
+	case <-timer.C:
+		return res, fmt.Errorf("no registration within %v; console tail:\n%s", b.timeout, lines(tail(vm.Lines(), 20)))
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+	l, _, err := vm.WaitFor(0, kernelStart, time.Millisecond)
+	if err != nil {
+		return res, fmt.Errorf("registered, but the console shows no kernel start: %w", err)
+	}
+	res.kernel = l.At.Sub(vm.Started)
+	return res, nil
+}
+
+// dnsmasqConfig writes the usual iPXE chain-loading set-up: BIOS PXE
+// gets undionly.kpxe, UEFI x86-64 PXE gets ipxe.efi, iPXE (DHCP option
+// 175) gets boot.ipxe, a static script that loads the microkernel over
+// TFTP. dnsmasq serves TFTP as nobody, so the root is world-readable.
+func (b *bench) dnsmasqConfig(dir string) (string, error) {
+	root := filepath.Join(dir, "tftp")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	for _, d := range []string{b.work, dir, root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	copies := map[string]string{
+		filepath.Join(b.img.Dir, b.img.Kernel):    "vmlinuz",
+		filepath.Join(b.img.Dir, b.img.Initrd):    "initrd",
+		filepath.Join(b.ipxeDir, "undionly.kpxe"): "undionly.kpxe",
+		filepath.Join(b.ipxeDir, "ipxe.efi"):      "ipxe.efi",
+	}
+	for src, name := range copies {
+		if err := copyFile(src, filepath.Join(root, name)); err != nil {
+			return "", err
+		}
+	}
+	// Debian's 2019 iPXE under UEFI needs initrd=<name> for the kernel's
+	// EFI stub to find the initrd; BIOS kernels ignore it.
+	script := fmt.Sprintf("#!ipxe\nkernel tftp://%s/vmlinuz %s razor.server=http://%s:%s initrd=initrd\ninitrd tftp://%s/initrd\nboot\n",
+		serverIP, b.img.Manifest.Cmdline, serverIP, httpPort, serverIP)
+	if err := os.WriteFile(filepath.Join(root, "boot.ipxe"), []byte(script), 0o644); err != nil {
+		return "", err
+	}
+	conf := strings.Join([]string{
+		"port=0", // no DNS
+		"interface=" + bridge,
+		"bind-interfaces",
+		"dhcp-range=" + dhcpFrom + "," + dhcpTo + ",255.255.255.0,1h",
+		"dhcp-leasefile=" + filepath.Join(dir, "dnsmasq.leases"),
+		"dhcp-match=set:ipxe,175",
+		"dhcp-vendorclass=set:efi64,PXEClient:Arch:00007",
+		"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe",
+		"dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi",
+		"dhcp-boot=tag:ipxe,boot.ipxe",
+		"enable-tftp",
+		"tftp-root=" + root,
+		"log-facility=-",
+		"pid-file=",
+		"",
+	}, "\n")
+	p := filepath.Join(dir, "dnsmasq.conf")
+	return p, os.WriteFile(p, []byte(conf), 0o644)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+// waitHealthy polls /healthz until it answers.
+func waitHealthy(ctx context.Context, hc *http.Client, base string, srv *pxelab.Proc) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-srv.Done():
+			return fmt.Errorf("razor-netboot exited at start: %v\n%s", srv.Err(), lines(tail(srv.Lines(), 20)))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("razor-netboot not healthy within 30 s")
+}
+
+func tail(ls []pxelab.Line, n int) []pxelab.Line {
+	if len(ls) > n {
+		return ls[len(ls)-n:]
+	}
+	return ls
+}
+
+func lines(ls []pxelab.Line) string {
+	var b strings.Builder
+	for _, l := range ls {
+		b.WriteString("    " + l.Text + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/razor-mk/razor-mk/server/mkimage"
+)
+
+type reportInput struct {
+	img          mkimage.Image
+	runs         int
+	accels       []string
+	kvm          bool
+	kvmWhy       string
+	results      map[combo][]result
+	load0, load1 string
+	took         time.Duration
+}
+
+// median returns the median of the successful runs' durations picked by
+// f, and how many runs succeeded.
+func median(rs []result, f func(result) time.Duration) (time.Duration, int) {
+	var ds []time.Duration
+	for _, r := range rs {
+		if r.err == nil {
+			ds = append(ds, f(r))
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	n := len(ds)
+	if n%2 == 1 {
+		return ds[n/2], n
+	}
+	return (ds[n/2-1] + ds[n/2]) / 2, n
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+// report prints the markdown section.
+func report(w io.Writer, in reportInput) {
+	fmt.Fprintln(w, "## Network boot: power-on to registered (QEMU nodes)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Command: `scripts/bench.sh 60-boot` (internal/bench/boot). One QEMU node (1 vCPU, 512 MiB, virtio-net)")
+	fmt.Fprintln(w, "on a tap in a fresh network namespace per boot, booting the prod microkernel from the network;")
+	fmt.Fprintln(w, "BIOS is SeaBIOS with QEMU's iPXE NIC ROM, UEFI is OVMF's own PXE (no NIC ROM) chaining iPXE.")
+	fmt.Fprintln(w, "**razor-netboot**: its full DHCP (option 60 `PXEClient` fast path, router advertisements), TFTP")
+	fmt.Fprintln(w, "for `snponly.efi`, HTTP for the script, kernel and initrd. **dnsmasq DHCP+TFTP**: the usual")
+	fmt.Fprintln(w, "set-up, dnsmasq alone hands out `undionly.kpxe`/`ipxe.efi` and a static `boot.ipxe` that loads")
+	fmt.Fprintln(w, "the same kernel and initrd over TFTP, with `razor.server=` pointing at a razor-netboot")
+	fmt.Fprintln(w, "(`--dhcp off --tftp off`) that takes the checkins. *Kernel*: power-on to iPXE's line for the")
+	fmt.Fprintln(w, "loaded initrd (the kernel starts next), from the serial console; *registered*: power-on to")
+	fmt.Fprintln(w, "razor-netboot's `node registered` log line; it includes the agent's random first-checkin")
+	fmt.Fprintf(w, "delay (0–5 s, `mk_checkin_skew`). Median of %d boots each, rounds interleaved; every run listed.\n", in.runs)
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Image: %s (%s, kernel %s, initrd %.1f MB). Load average (1 min) %s at the start, %s at the end; %s in all.\n",
+		in.img.Name, in.img.Manifest.Variant, in.img.Manifest.KernelVersion, float64(in.img.Manifest.Initrd.Size)/1e6,
+		in.load0, in.load1, in.took.Round(time.Second))
+	if !in.kvm {
+		fmt.Fprintf(w, "KVM: not measured here (%s); TCG only.\n", in.kvmWhy)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| accel | firmware | set-up | power-on → kernel | power-on → registered | registered, each run | ratio (dnsmasq / razor-netboot) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, accel := range in.accels {
+		for _, fw := range []string{"BIOS", "UEFI"} {
+			rz, rzN := median(in.results[combo{accel, fw, setupRazor}], func(r result) time.Duration { return r.registered })
+			for _, setup := range []string{setupRazor, setupDnsmasq} {
+				rs := in.results[combo{accel, fw, setup}]
+				k, _ := median(rs, func(r result) time.Duration { return r.kernel })
+				reg, n := median(rs, func(r result) time.Duration { return r.registered })
+				var each []string
+				for _, r := range rs {
+					if r.err != nil {
+						each = append(each, "failed")
+					} else {
+						each = append(each, fmt.Sprintf("%.1f", r.registered.Seconds()))
+					}
+				}
+				kernel, regd := "—", "—"
+				if n > 0 {
+					kernel, regd = secs(k), secs(reg)
+				}
+				ratio := ""
+				if setup == setupDnsmasq {
+					kz, _ := median(in.results[combo{accel, fw, setupRazor}], func(r result) time.Duration { return r.kernel })
+					if n > 0 && rzN > 0 && rz > 0 && kz > 0 {
+						ratio = fmt.Sprintf("%.2fx to kernel, %.2fx to registered", k.Seconds()/kz.Seconds(), reg.Seconds()/rz.Seconds())
+					}
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", strings.ToUpper(accel), fw, setup, kernel, regd, strings.Join(each, ", "), ratio)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	var failed []string
+	for c, rs := range in.results {
+		for i, r := range rs {
+			if r.err != nil {
+				msg := r.err.Error()
+				if i := strings.IndexByte(msg, '\n'); i >= 0 {
+					msg = msg[:i]
+				}
+				failed = append(failed, fmt.Sprintf("%s %s %s run %d: %s", c.accel, c.firmware, c.setup, i+1, msg))
+			}
+		}
+	}
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		fmt.Fprintln(w, "Failed runs (left out of the medians):")
+		fmt.Fprintln(w)
+		for _, f := range failed {
+			fmt.Fprintln(w, "- "+f)
+		}
+		fmt.Fprintln(w)
+	}
+}

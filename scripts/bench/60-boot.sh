@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# 60-boot: power-on to kernel start and to registration of a QEMU node
+# booting the prod microkernel from the network, BIOS and UEFI, through
+# razor-netboot (full DHCP, TFTP, HTTP) beside the usual dnsmasq DHCP+TFTP
+# set-up with the same kernel and initrd, in the same run (TCG; KVM too
+# when it boots a guest here). Median of RUNS boots each (default 3);
+# about 2-3 minutes per round on 2 cores under TCG. The Go program
+# internal/bench/boot does the work and prints the markdown section.
+# Needs root, /dev/net/tun, qemu-system-x86, ovmf, ipxe and dnsmasq.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RUNS=${RUNS:-3}
+[ "$(id -u)" -eq 0 ] || { echo "60-boot: needs root (network namespaces, taps)" >&2; exit 1; }
+for p in qemu-system-x86_64 dnsmasq ip; do
+  command -v "$p" >/dev/null || { echo "60-boot: $p missing (scripts/deps.sh)" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for p in mkbuild razor-netboot; do
+  if command -v "$p" >/dev/null; then
+    ln -s "$(command -v "$p")" "$work/$p"
+  else
+    go build -o "$work/$p" "./cmd/$p"
+  fi
+done
+go build -o "$work/boot" ./internal/bench/boot
+"$work/mkbuild" build images/prod.yaml --out "$work/images/prod" --quiet >/dev/null
+"$work/boot" -images-dir "$work/images" -razor-netboot "$work/razor-netboot" -runs "$RUNS"
