@@ -307,9 +307,14 @@ func describe(e pxelab.Event) (source, text string, ok bool) {
 	case "dhcp: proxy OFFER", "dhcp: proxy ACK":
 		return "DHCP", strings.TrimPrefix(e.Msg, "dhcp: ") + ", boot file " + a["file"], true
 	case "tftp: file sent":
-		return "TFTP", fmt.Sprintf("sent %s (%s blocks in %s)", a["file"], a["blocks"], a["duration"]), true
+		return "TFTP", fmt.Sprintf("sent %s (%s blocks in %s)", a["file"], a["blocks"], duration(a["duration"])), true
 	case "tftp: transfer failed":
-		return "TFTP", fmt.Sprintf("transfer of %s failed: %s", a["file"], a["err"]), true
+		// PXE firmware first asks for the file's size (tsize) and ends
+		// that transfer with error 8, then fetches the file.
+		if strings.Contains(a["err"], "code=8") {
+			return "TFTP", fmt.Sprintf("size of %s asked (the firmware ends this first transfer, then fetches the file)", a["file"]), true
+		}
+		return "TFTP", fmt.Sprintf("transfer of %s failed: %s", a["file"], strings.TrimRight(a["err"], "\x00")), true
 	case "boot script served":
 		text = "boot script: " + a["kind"]
 		if a["policy"] != "" {
@@ -324,7 +329,7 @@ func describe(e pxelab.Event) (source, text string, ok bool) {
 	case "httpimg: serving":
 		return "HTTP", fmt.Sprintf("sending %s (%s)", a["path"], size(a["size"])), true
 	case "checkin":
-		text = "checkin → " + a["command"]
+		text = "checkin -> " + a["command"]
 		if a["reason"] != "" {
 			text += " (" + a["reason"] + ")"
 		}
@@ -335,6 +340,16 @@ func describe(e pxelab.Event) (source, text string, ok bool) {
 		return "policy", fmt.Sprintf("%s bound to policy %s", a["node"], a["policy"]), true
 	}
 	return "", "", false
+}
+
+// duration renders a log's duration: slog's JSON handler writes a
+// time.Duration as nanoseconds.
+func duration(s string) string {
+	var ns int64
+	if _, err := fmt.Sscan(s, &ns); err != nil {
+		return s
+	}
+	return time.Duration(ns).Round(time.Millisecond).String()
 }
 
 // size renders a byte count.
