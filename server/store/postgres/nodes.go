@@ -125,6 +125,9 @@ func match(uuid string, macs []string, cands []ident) (ident, bool) {
 // Registrations that share a MAC or the UUID are serialised by advisory
 // locks on those keys; the nodes involved are then row-locked in id
 // order and read afresh, so the merge works on committed, stable data.
+// A registration that involves at most one existing node (nearly all)
+// runs as one statement (razor_register); the others merge in Go with
+// store.Match.
 func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.RegisterResult, error) {
 	var res store.RegisterResult
 	if r.UUID == "" && len(r.MACs) == 0 {
@@ -147,7 +150,14 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 	}
 	keys := lockKeys("node", keyNames...)
 	state := clean(r.LastState)
-	err := s.pipelined(ctx, func(tx *ptx) error {
+	res, fast, err := s.registerSimple(ctx, keys, macs, r, facts, state)
+	if err != nil || fast {
+		if err == nil {
+			s.announce(store.Change{Kind: store.ChangeNode, ID: res.Node.ID})
+		}
+		return res, err
+	}
+	err = s.pipelined(ctx, func(tx *ptx) error {
 		res = store.RegisterResult{}
 		b := &pgx.Batch{}
 		b.Queue(lockSQL, keys)
@@ -268,6 +278,50 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 		}
 	}
 	return res, err
+}
+
+// extraRow scans more columns after the ones asked for.
+type extraRow struct {
+	pgx.Row
+	extra []any
+}
+
+func (r extraRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.extra...)...) }
+
+// registerSimple registers in one statement (razor_register, schema 2)
+// when at most one existing node is involved; fast is false, with nothing
+// changed, when the general merge is needed.
+func (s *Store) registerSimple(ctx context.Context, keys []int64, macs []string, r store.Registration, facts []byte, state string) (res store.RegisterResult, fast bool, err error) {
+	err = s.do(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, "SELECT * FROM razor_register($1, $2, $3, $4, $5, $6)", keys, macs, r.UUID, string(facts), state, r.At)
+		if err != nil {
+			return fmt.Errorf("postgres: register: %w", err)
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("postgres: register: %w", err)
+			}
+			return nil
+		}
+		var created bool
+		if res.Node, err = scanNode(extraRow{rows, []any{&created}}, false); err != nil {
+			return fmt.Errorf("postgres: register: %w", err)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("postgres: register: %w", err)
+		}
+		res.Created, fast = created, true
+		return nil
+	})
+	if err != nil || !fast {
+		return store.RegisterResult{}, false, err
+	}
+	if err := json.Unmarshal(facts, &res.Node.Facts); err != nil {
+		return store.RegisterResult{}, false, fmt.Errorf("postgres: register: facts: %w", err)
+	}
+	return res, true, nil
 }
 
 // GetNode implements store.Store.
