@@ -88,7 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		replicas int
 		store    func(run int) (string, error)
 	}{
-		{"sqlite", 1, func(run int) (string, error) { return "sqlite:" + filepath.Join(tmp, fmt.Sprintf("sqlite%d", run), "razor.db"), nil }},
+		{"sqlite", 1, func(run int) (string, error) {
+			return "sqlite:" + filepath.Join(tmp, fmt.Sprintf("sqlite%d", run), "razor.db"), nil
+		}},
 		{"pg1", 1, func(int) (string, error) { return pg.CreateDatabase(ctx) }},
 		{"pg2", 2, func(int) (string, error) { return pg.CreateDatabase(ctx) }},
 	}
