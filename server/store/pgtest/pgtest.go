@@ -134,7 +134,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 300
 	}
-	dir, err := os.MkdirTemp("", "razor-pg-")
+	dir, err := os.MkdirTemp(tempBase(cred), "razor-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
@@ -178,6 +178,25 @@ func (s *Server) command(ctx context.Context, name string, args ...string) *exec
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
 	return cmd
+}
+
+// tempBase is where the cluster's directory goes: the temporary
+// directory, unless the unprivileged user could not reach it (a TMPDIR
+// under /root), then /tmp.
+func tempBase(cred *syscall.Credential) string {
+	base := os.TempDir()
+	if cred == nil {
+		return base
+	}
+	for d := base; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if d == filepath.Dir(d) {
+			return base
+		}
+	}
 }
 
 func freePort() (int, error) {
