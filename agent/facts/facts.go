@@ -187,7 +187,7 @@ type Identity struct {
 }
 
 // GetIdentity reads the node's identity: the physical Ethernet MACs (see
-// docs/facts.md for which interfaces count) and the SMBIOS UUID. It fails
+// the README's "Facts" section for which interfaces count) and the SMBIOS UUID. It fails
 // with ErrNoIdentity only when both are missing.
 func GetIdentity(opts Options) (Identity, error) {
 	t, err := openTree(opts.Root)

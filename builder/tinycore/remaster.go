@@ -166,7 +166,7 @@ func startScript(dev bool, sshServer string) []byte {
 # Razor microkernel: starts mk-agent, the Microkernel Controller, once per
 # boot. Called from /opt/bootsync.sh and, should a mydata.tgz restore
 # replace that file, from /etc/inittab after the boot scripts. Written by
-# mkbuild; see docs/tinycore.md.
+# mkbuild; see the README (Tiny Core section).
 LOCK=/var/run/razor-mk.started
 `)
 	if dev && sshServer != "" {

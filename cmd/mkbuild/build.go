@@ -31,7 +31,7 @@ func newBuildCmd() *cobra.Command {
 		Use:   "build SPEC --out DIR",
 		Short: "Build a microkernel image (vmlinuz, initrd, manifest.json) from a spec",
 		Long: `build reads an image spec (images/prod.yaml, images/dev.yaml; see
-docs/builder.md), obtains the kernel and busybox (apt-get download into the
+the README, "Spec reference"), obtains the kernel and busybox (apt-get download into the
 cache, or the .deb files the spec names), resolves the kernel modules with
 their dependencies and firmware, builds mk-agent (static; with the dev tag
 for the dev variant) and writes DIR/vmlinuz, DIR/initrd and

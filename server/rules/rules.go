@@ -16,7 +16,7 @@
 // with the JSON path of the bad sub-expression. Evaluation never fails on
 // any fact values: a missing fact or a value that is not a number makes the
 // comparison that uses it false. Only tag references can fail (an unknown
-// tag, a reference cycle). docs/rules.md describes the language for
+// tag, a reference cycle). the README ("Tags and the rule language") describes the language for
 // operators, with the exact semantics of every operator and of the system
 // tags (cpus_N, memsize_XGiB, nics_N, <virtual>_vm, bus vendor) that
 // SystemTags derives from facts.
