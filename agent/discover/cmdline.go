@@ -26,6 +26,10 @@ const (
 	// ParamToken carries the per-boot node token the server put on the
 	// microkernel's command line.
 	ParamToken = "razor.token"
+	// ParamCheckinSkew is the server's mk_checkin_skew, so that the first
+	// checkin after boot, made before any client_config has arrived,
+	// already honours the operator's setting.
+	ParamCheckinSkew = "razor.checkin_skew"
 )
 
 // ParseCmdline splits a kernel command line the way the kernel's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/razor-mk/razor-mk/agent/leasefile"
 	"github.com/razor-mk/razor-mk/agent/local"
 	"github.com/razor-mk/razor-mk/internal/version"
+	"github.com/razor-mk/razor-mk/server/wire"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -143,6 +145,7 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 	if f.config == "" {
 		f.config = filepath.Join(f.stateDir, "mk_conf.yaml")
 	}
+	_, statErr := os.Stat(f.config)
 	cfg, err := controller.LoadConfig(f.config)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
@@ -152,6 +155,9 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 		// Not fatal: a workstation may not have it; discovery goes on.
 		log.Warn("no kernel command line", "err", err)
 		cmdline = discover.Cmdline{}
+	}
+	if err := cmdlineSkew(&cfg, cmdline, errors.Is(statErr, fs.ErrNotExist)); err != nil {
+		log.Warn("ignoring a bad kernel parameter", "err", err)
 	}
 	finder := &discover.Finder{
 		Override: f.server,
@@ -228,4 +234,21 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 	err = ctl.Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// cmdlineSkew applies razor.checkin_skew= from the kernel command line to
+// cfg when no config has been saved yet this boot (fresh), so that the
+// first checkin already uses the server's mk_checkin_skew. A saved config
+// (from a checkin reply) wins. A bad value changes nothing.
+func cmdlineSkew(cfg *wire.ClientConfig, cmdline discover.Cmdline, fresh bool) error {
+	v, ok := cmdline[discover.ParamCheckinSkew]
+	if !ok || !fresh {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 3600 {
+		return fmt.Errorf("%s=%q: want seconds within 0..3600", discover.ParamCheckinSkew, v)
+	}
+	cfg.CheckinSkew = n
+	return nil
 }

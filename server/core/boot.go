@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/razor-mk/razor-mk/server/bootscript"
@@ -143,10 +144,18 @@ func (c *Core) bootMicrokernel(ctx context.Context, mac, uuid string, v bootscri
 	mk := bootscript.Microkernel{
 		KernelURL: img.KernelURL(c.opts.ServerURL), InitrdURL: img.InitrdURL(c.opts.ServerURL),
 		InitrdName: path.Base(img.Initrd), Name: img.Name,
-		Args: []string{img.Manifest.Cmdline, "razor.server=" + c.opts.ServerURL, "razor.token=" + tok, c.opts.KernelArgs},
+		Args: []string{img.Manifest.Cmdline, "razor.server=" + c.opts.ServerURL, "razor.token=" + tok, c.skewArg(), c.opts.KernelArgs},
 	}
 	if r.Script, err = bootscript.MicrokernelScript(mk, v, c.opts.BootRetry); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// skewArg is the razor.checkin_skew= argument, or "" when not configured.
+func (c *Core) skewArg() string {
+	if c.opts.CheckinSkew == nil {
+		return ""
+	}
+	return "razor.checkin_skew=" + strconv.Itoa(*c.opts.CheckinSkew)
 }

@@ -113,6 +113,10 @@ type Options struct {
 	Images *mkimage.Finder
 	// KernelArgs are appended to the microkernel's command line.
 	KernelArgs string
+	// CheckinSkew, when set, goes on the microkernel's command line as
+	// razor.checkin_skew=, so that the first checkin after boot already
+	// uses the operator's mk_checkin_skew.
+	CheckinSkew *int
 	// BootRetry is how long an error script waits before rebooting
 	// (default 15 s).
 	BootRetry time.Duration

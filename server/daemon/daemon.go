@@ -103,6 +103,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, er
 	if d.core, err = core.New(ctx, st, core.Options{
 		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,
 		MaxWaiters: cfg.MaxWaiters, ServerURL: d.url, Images: images, KernelArgs: cfg.KernelArgs, BootRetry: cfg.BootRetry,
+		CheckinSkew: &cfg.CheckinSkew,
 	}); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -175,6 +176,9 @@ func TestBootFlowOverHTTP(t *testing.T) {
 	}
 	if token == "" || !strings.Contains(script, "razor.server="+d.URL()) {
 		t.Fatalf("script lacks razor.server= or razor.token=:\n%s", script)
+	}
+	if want := fmt.Sprintf("razor.checkin_skew=%d", cfg.CheckinSkew); !strings.Contains(script, want) {
+		t.Errorf("script lacks %s:\n%s", want, script)
 	}
 	code, body := get(d.URL() + wire.DefaultCheckinPath + "?hw_id=525400AABBCC&first_checkin=true&token=" + token)
 	if r, _, err := wire.ParseReply([]byte(body)); code != 200 || err != nil || r.Command() != wire.Register {
