@@ -56,7 +56,10 @@ type bench struct {
 // kernelStart is iPXE's line for the loaded initrd (HTTP or TFTP); the
 // kernel starts right after it. iPXE may draw a progress figure before
 // "ok".
-var kernelStart = regexp.MustCompile(`/initrd\.\.\..*ok`)
+// The kernel starts right after iPXE's "initrd... ok"; should that
+// progress line come out garbled, the kernel's own first words (the BIOS
+// boot stub's EDD probe, the EFI stub) mark the same moment.
+var kernelStart = regexp.MustCompile(`/initrd\.\.\..*ok|Probing EDD|EFI stub: `)
 
 // boot powers one node on in a fresh lab and waits for its registration.
 func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err error) {
@@ -89,7 +92,10 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		}
 	}
 	args := []string{"serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", ":" + httpPort,
-		"--advertise-ip", serverIP, "--images-dir", filepath.Dir(b.img.Dir), "--log-format", "json"}
+		"--advertise-ip", serverIP, "--images-dir", filepath.Dir(b.img.Dir), "--log-format", "json",
+		// No random first-checkin delay: one node, and the delay is the
+		// same in both set-ups (razor.checkin_skew=0 on the command line).
+		"--checkin-skew", "0"}
 	var peer *pxelab.Proc
 	switch c.setup {
 	case setupRazor:
@@ -180,7 +186,7 @@ func (b *bench) dnsmasqConfig(dir string) (string, error) {
 	}
 	// Debian's 2019 iPXE under UEFI needs initrd=<name> for the kernel's
 	// EFI stub to find the initrd; BIOS kernels ignore it.
-	script := fmt.Sprintf("#!ipxe\nkernel tftp://%s/vmlinuz %s razor.server=http://%s:%s initrd=initrd\ninitrd tftp://%s/initrd\nboot\n",
+	script := fmt.Sprintf("#!ipxe\nkernel tftp://%s/vmlinuz %s razor.server=http://%s:%s razor.checkin_skew=0 initrd=initrd\ninitrd tftp://%s/initrd\nboot\n",
 		serverIP, b.img.Manifest.Cmdline, serverIP, httpPort, serverIP)
 	if err := os.WriteFile(filepath.Join(root, "boot.ipxe"), []byte(script), 0o644); err != nil {
 		return "", err
