@@ -53,12 +53,10 @@ type bench struct {
 	log     io.Writer
 }
 
-// kernelStart is iPXE's line for the loaded initrd (HTTP or TFTP); the
-// kernel starts right after it. iPXE may draw a progress figure before
-// "ok".
-// The kernel starts right after iPXE's "initrd... ok"; should that
-// progress line come out garbled, the kernel's own first words (the BIOS
-// boot stub's EDD probe, the EFI stub) mark the same moment.
+// kernelStart is iPXE's line for the loaded initrd (HTTP or TFTP; iPXE
+// may draw a progress figure before "ok"): the kernel starts right after
+// it. Should that line come out garbled, the kernel's own first words
+// (the BIOS boot stub's EDD probe, the EFI stub) mark the same moment.
 var kernelStart = regexp.MustCompile(`/initrd\.\.\..*ok|Probing EDD|EFI stub: `)
 
 // boot powers one node on in a fresh lab and waits for its registration.
