@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/razor-mk/razor-mk/internal/pxelab"
 )
 
 // RequireNetns skips t unless this process can create network namespaces
@@ -30,10 +31,12 @@ func RequireNetns(t testing.TB) {
 
 var nsSeq atomic.Int32
 
-// Netns is a network namespace created for one test.
+// Netns is a network namespace created for one test: pxelab's namespace
+// (shared with the demo and the benchmarks) with failures that end the
+// test instead of errors.
 type Netns struct {
-	Name string
-	t    testing.TB
+	*pxelab.Netns
+	t testing.TB
 }
 
 // NewNetns creates a namespace with its loopback up; t.Cleanup kills every
@@ -41,46 +44,16 @@ type Netns struct {
 func NewNetns(t testing.TB, prefix string) *Netns {
 	t.Helper()
 	RequireNetns(t)
-	name := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	n := &Netns{Name: name, t: t}
-	t.Cleanup(n.destroy)
-	n.MustIP("link", "set", "lo", "up")
-	return n
-}
-
-func (n *Netns) destroy() {
-	// Kill what the test left running inside, then delete the namespace,
-	// which also removes its bridges, taps and veth ends.
-	for range 3 {
-		out, _ := exec.Command("ip", "netns", "pids", n.Name).Output()
-		pids := strings.Fields(string(out))
-		if len(pids) == 0 {
-			break
-		}
-		for _, p := range pids {
-			var pid int
-			fmt.Sscan(p, &pid)
-			if pid > 1 {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if out, err := exec.Command("ip", "netns", "del", n.Name).CombinedOutput(); err != nil {
-		n.t.Logf("ip netns del %s: %v: %s", n.Name, err, out)
-	}
-}
-
-// IP runs `ip -n <ns> args…`.
-func (n *Netns) IP(args ...string) error {
-	out, err := exec.Command("ip", append([]string{"-n", n.Name}, args...)...).CombinedOutput()
+	ns, err := pxelab.NewNetns(fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), nsSeq.Add(1)))
 	if err != nil {
-		return fmt.Errorf("ip -n %s %s: %v: %s", n.Name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+		t.Fatal(err)
 	}
-	return nil
+	t.Cleanup(func() {
+		if err := ns.Close(); err != nil {
+			t.Log(err)
+		}
+	})
+	return &Netns{Netns: ns, t: t}
 }
 
 // MustIP is IP that fails the test on error.
@@ -91,31 +64,26 @@ func (n *Netns) MustIP(args ...string) {
 	}
 }
 
-// AddBridge creates a bridge with the given address (CIDR) and brings it up.
+// AddBridge creates a bridge with the given address (CIDR) and brings it
+// up, forwarding as soon as a port is up.
 func (n *Netns) AddBridge(name, cidr string) {
 	n.t.Helper()
-	n.MustIP("link", "add", name, "type", "bridge")
-	// No STP or forwarding delay: a port forwards as soon as it is up.
-	n.MustIP("link", "set", name, "type", "bridge", "forward_delay", "0", "stp_state", "0")
-	if cidr != "" {
-		n.MustIP("addr", "add", cidr, "dev", name)
+	if err := n.Netns.AddBridge(name, cidr); err != nil {
+		n.t.Fatal(err)
 	}
-	n.MustIP("link", "set", name, "up")
 }
 
 // AddTap creates a tap device enslaved to bridge and brings it up.
 func (n *Netns) AddTap(name, bridge string) {
 	n.t.Helper()
-	n.MustIP("tuntap", "add", "dev", name, "mode", "tap")
-	if bridge != "" {
-		n.MustIP("link", "set", name, "master", bridge)
+	if bridge == "" {
+		n.MustIP("tuntap", "add", "dev", name, "mode", "tap")
+		n.MustIP("link", "set", name, "up")
+		return
 	}
-	n.MustIP("link", "set", name, "up")
-}
-
-// Command returns a command that runs inside the namespace.
-func (n *Netns) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+	if err := n.Netns.AddTap(name, bridge); err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 // Proc is a background process started by a test.
