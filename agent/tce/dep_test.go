@@ -1,55 +1,12 @@
 package tce
 
 import (
-	"errors"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-func TestParseDep(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{"", nil, false},
-		{"a.tcz\n\n  b \t\nc.tcz", []string{"a.tcz", "b.tcz", "c.tcz"}, false},
-		{"scsi-KERNEL.tcz\r\n", []string{"scsi-KERNEL.tcz"}, false},
-		{"a.tcz\na.tcz\n", []string{"a.tcz"}, false},
-		{"../x\n", nil, true},
-	}
-	for _, tt := range tests {
-		got, err := ParseDep([]byte(tt.in))
-		if (err != nil) != tt.err || (err != nil && !errors.Is(err, ErrBadSidecar)) {
-			t.Errorf("ParseDep(%q) error = %v, want error %v", tt.in, err, tt.err)
-			continue
-		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("ParseDep(%q) mismatch (-want +got):\n%s", tt.in, diff)
-		}
-	}
-}
-
-func TestParseMD5(t *testing.T) {
-	sum := strings.Repeat("ab", 16)
-	for _, tt := range []struct {
-		in, want string
-		ok       bool
-	}{
-		{sum + "  x.tcz\n", sum, true},
-		{strings.ToUpper(sum) + " *x.tcz", sum, true},
-		{sum + "  y.tcz\n", "", false},
-		{"abc  x.tcz\n", "", false},
-		{"", "", false},
-	} {
-		got, err := ParseMD5([]byte(tt.in), "x.tcz")
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseMD5(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
 
 func TestParseList(t *testing.T) {
 	names, bad := ParseList([]byte("# onboot\nopenssh.tcz\n\n- open-vm-tools.tcz\n  bash   # comment\nbad/name.tcz\nopenssh.tcz\n[]\n"))
@@ -121,23 +78,6 @@ func TestBootReportFacts(t *testing.T) {
 	}
 }
 
-func FuzzParseDep(f *testing.F) {
-	for _, s := range []string{"", "a.tcz\n", " b \t\n\nc", "x-KERNEL.tcz", "\x00"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		deps, err := ParseDep(data)
-		if err != nil {
-			return
-		}
-		for _, d := range deps {
-			if c, err := CanonicalName(d); err != nil || c != d {
-				t.Fatalf("ParseDep(%q) gave %q (%v)", data, d, err)
-			}
-		}
-	})
-}
-
 func FuzzParseList(f *testing.F) {
 	for _, s := range []string{"", "a.tcz\n# x\n- b\n", "[]", "a b c\n"} {
 		f.Add([]byte(s))
@@ -146,7 +86,7 @@ func FuzzParseList(f *testing.F) {
 		names, _ := ParseList(data)
 		seen := map[string]bool{}
 		for _, n := range names {
-			if c, err := CanonicalName(n); err != nil || c != n || seen[n] {
+			if c, err := tcz.CanonicalName(n); err != nil || c != n || seen[n] {
 				t.Fatalf("ParseList(%q) gave %q (%v, seen %v)", data, n, err, seen[n])
 			}
 			seen[n] = true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -51,14 +52,14 @@ func (d DirSource) Deps(_ context.Context, name string) ([]string, error) {
 	if _, err := d.Path(context.Background(), name); err != nil {
 		return nil, err
 	}
-	data, err := readLimited(filepath.Join(d.Dir, name+".dep"), maxDepFile)
+	data, err := readLimited(filepath.Join(d.Dir, name+".dep"), tcz.MaxDepFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	deps, err := ParseDep(data)
+	deps, err := tcz.ParseDep(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(d.Dir, name+".dep"), err)
 	}
@@ -205,12 +206,12 @@ func (in *Installer) Install(ctx context.Context, src Source, names []string) Re
 	}
 	done := map[string]bool{}
 	for _, root := range names {
-		name, err := CanonicalName(root)
+		name, err := tcz.CanonicalName(root)
 		if err != nil {
 			fail(root, err)
 			continue
 		}
-		name = WithKernel(name, in.kernel())
+		name = tcz.WithKernel(name, in.kernel())
 		if in.Installed(name) {
 			if !done[name] {
 				rep.Present = append(rep.Present, name)
@@ -296,7 +297,7 @@ func (in *Installer) resolve(ctx context.Context, src Source, name string) ([]st
 			return err
 		}
 		for _, d := range ds {
-			d = WithKernel(d, in.kernel())
+			d = tcz.WithKernel(d, in.kernel())
 			deps[n] = append(deps[n], d)
 			if err := visit(d); err != nil {
 				return err

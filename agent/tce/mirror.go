@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"io"
 	"net/http"
 	"net/url"
@@ -86,14 +87,14 @@ func (m *MirrorSource) Deps(ctx context.Context, name string) ([]string, error) 
 		return nil, err
 	}
 	var b strings.Builder
-	err := m.get(ctx, name+".dep", maxDepFile, &b)
+	err := m.get(ctx, name+".dep", tcz.MaxDepFile, &b)
 	if errors.Is(err, ErrNotFound) {
 		err = nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	deps, err := ParseDep([]byte(b.String()))
+	deps, err := tcz.ParseDep([]byte(b.String()))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.url(name+".dep"), err)
 	}
@@ -111,10 +112,10 @@ func (m *MirrorSource) Deps(ctx context.Context, name string) ([]string, error) 
 
 func (m *MirrorSource) md5(ctx context.Context, name string) (string, error) {
 	var b strings.Builder
-	if err := m.get(ctx, name+".md5.txt", maxMD5File, &b); err != nil {
+	if err := m.get(ctx, name+".md5.txt", tcz.MaxMD5File, &b); err != nil {
 		return "", err
 	}
-	sum, err := ParseMD5([]byte(b.String()), name)
+	sum, err := tcz.ParseMD5([]byte(b.String()), name)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", m.url(name+".md5.txt"), err)
 	}

@@ -2,6 +2,7 @@ package tinycore
 
 import (
 	"fmt"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"path"
 	"strings"
 
@@ -96,7 +97,7 @@ func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
 	}
 	ext := func(dst string, e *Extension, sidecars bool) {
 		a.AddRecord(initramfs.Record{Name: path.Join(dst, e.Name), Type: initramfs.TypeFile, Perm: 0o644, UID: o.UID, GID: o.GID, Source: e.Blob.Path})
-		file(path.Join(dst, e.Name+".md5.txt"), FormatMD5(e.Blob.MD5, e.Name))
+		file(path.Join(dst, e.Name+".md5.txt"), tcz.FormatMD5(e.Blob.MD5, e.Name))
 		if len(e.Dep) > 0 {
 			file(path.Join(dst, e.Name+".dep"), e.Dep)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"path"
 	"slices"
 	"strings"
@@ -54,7 +55,7 @@ func OpenRelease(ctx context.Context, r *Repo, kernel string, initrds []string, 
 		return nil, fmt.Errorf("%w: the %s build has no default distribution files; name tinycore.kernel and tinycore.initrds", ErrRelease, r.Build)
 	}
 	fetch := func(name string) (*Blob, error) {
-		data, err := r.Mirror.Get(ctx, r.Release(name+".md5.txt"), MaxMD5File)
+		data, err := r.Mirror.Get(ctx, r.Release(name+".md5.txt"), tcz.MaxMD5File)
 		if errors.Is(err, ErrNotFound) {
 			if _, err2 := r.Mirror.Get(ctx, r.Release(name), 1); errors.Is(err2, ErrNotFound) {
 				return nil, fmt.Errorf("%w: no %s on the mirror (is %s the right release and build?)", ErrRelease, r.Mirror.Describe(r.Release(name)), r.Dir())
@@ -64,7 +65,7 @@ func OpenRelease(ctx context.Context, r *Repo, kernel string, initrds []string, 
 		if err != nil {
 			return nil, err
 		}
-		sum, err := ParseMD5(data, name)
+		sum, err := tcz.ParseMD5(data, name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Mirror.Describe(r.Release(name+".md5.txt")), err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"regexp"
 	"strings"
 	"sync"
@@ -85,14 +86,14 @@ func (r *Repo) MD5(ctx context.Context, name string) (string, error) {
 		return s, nil
 	}
 	r.mu.Unlock()
-	data, err := r.Mirror.Get(ctx, r.TCZ(name+".md5.txt"), MaxMD5File)
+	data, err := r.Mirror.Get(ctx, r.TCZ(name+".md5.txt"), tcz.MaxMD5File)
 	if errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("%w: %s (no %s)", ErrUnknownExtension, name, r.Mirror.Describe(r.TCZ(name+".md5.txt")))
 	}
 	if err != nil {
 		return "", err
 	}
-	sum, err := ParseMD5(data, name)
+	sum, err := tcz.ParseMD5(data, name)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", r.Mirror.Describe(r.TCZ(name+".md5.txt")), err)
 	}
@@ -113,7 +114,7 @@ func (r *Repo) DepFile(ctx context.Context, name string) ([]byte, error) {
 		return d, nil
 	}
 	r.mu.Unlock()
-	data, err := r.Mirror.Get(ctx, r.TCZ(name+".dep"), MaxDepFile)
+	data, err := r.Mirror.Get(ctx, r.TCZ(name+".dep"), tcz.MaxDepFile)
 	if errors.Is(err, ErrNotFound) {
 		data, err = nil, nil
 	}
@@ -139,7 +140,7 @@ func (r *Repo) Deps(ctx context.Context, name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps, err := ParseDep(data)
+	deps, err := tcz.ParseDep(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Mirror.Describe(r.TCZ(name+".dep")), err)
 	}

@@ -3,6 +3,7 @@ package tinycore
 import (
 	"context"
 	"fmt"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"strings"
 )
 
@@ -91,11 +92,11 @@ func (r *Resolver) Resolve(ctx context.Context, roots []string) ([]string, error
 			return err
 		}
 		for _, d := range deps {
-			d, err := CanonicalName(d)
+			d, err := tcz.CanonicalName(d)
 			if err != nil {
 				return fmt.Errorf("%s.dep: %w", name, err)
 			}
-			if err := visit(WithKernel(d, r.KernelVersion)); err != nil {
+			if err := visit(tcz.WithKernel(d, r.KernelVersion)); err != nil {
 				return err
 			}
 		}
@@ -105,11 +106,11 @@ func (r *Resolver) Resolve(ctx context.Context, roots []string) ([]string, error
 		return nil
 	}
 	for _, root := range roots {
-		n, err := CanonicalName(root)
+		n, err := tcz.CanonicalName(root)
 		if err != nil {
 			return nil, err
 		}
-		if err := visit(WithKernel(n, r.KernelVersion)); err != nil {
+		if err := visit(tcz.WithKernel(n, r.KernelVersion)); err != nil {
 			return nil, err
 		}
 	}

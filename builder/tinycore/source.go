@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/razor-mk/razor-mk/agent/tce/tcz"
 	"path"
 	"regexp"
 	"slices"
@@ -188,11 +189,11 @@ func ResolveExtensions(ctx context.Context, repo *Repo, e spec.Extensions, kver,
 		}
 		set.Mirror = exts
 		for _, n := range e.Mirror {
-			c, err := CanonicalName(n)
+			c, err := tcz.CanonicalName(n)
 			if err != nil {
 				return nil, err
 			}
-			set.TCEInstall = append(set.TCEInstall, WithKernel(c, kver))
+			set.TCEInstall = append(set.TCEInstall, tcz.WithKernel(c, kver))
 		}
 	}
 	if prod {
