@@ -13,13 +13,17 @@ import (
 
 const helperEnv = "RAZOR_FACTS_TEST_HELPER"
 
-// TestHelperGatherInNetns is not a test: TestLiveVirtualInterfacesExcluded
-// runs the test binary with it inside a network namespace (where ip netns
-// exec mounts that namespace's sysfs) to gather the facts there.
-func TestHelperGatherInNetns(t *testing.T) {
-	if os.Getenv(helperEnv) == "" {
-		t.Skip("helper process for TestLiveVirtualInterfacesExcluded")
+// TestMain runs this test binary as the helper process of
+// TestLiveVirtualInterfacesExcluded when helperEnv is set: it gathers the
+// facts of the network namespace it runs in and prints them as JSON.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(gatherHelper())
 	}
+	os.Exit(m.Run())
+}
+
+func gatherHelper() int {
 	res := Gather(context.Background(), Options{})
 	id, err := GetIdentity(Options{})
 	out := map[string]any{"facts": res.Facts, "hw_id": id.HWID}
@@ -27,8 +31,10 @@ func TestHelperGatherInNetns(t *testing.T) {
 		out["identity_error"] = err.Error()
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	return 0
 }
 
 // TestLiveVirtualInterfacesExcluded creates, in a network namespace of its
@@ -67,7 +73,7 @@ func TestLiveVirtualInterfacesExcluded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperGatherInNetns$", "-test.count=1")
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	out, err := cmd.Output()
 	if err != nil {

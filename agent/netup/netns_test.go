@@ -16,7 +16,7 @@ import (
 	"github.com/razor-mk/razor-mk/agent/leasefile"
 )
 
-// helperEnv, when set, makes TestHelperDHCPClient run netup for real in
+// helperEnv, when set, makes the test binary (TestMain) run netup for real in
 // the network namespace its parent put it in.
 const helperEnv = "NETUP_HELPER_DIR"
 
@@ -97,7 +97,7 @@ func TestDHCPAgainstDnsmasq(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := exec.CommandContext(ctx, "ip", "netns", "exec", cli, self, "-test.run=^TestHelperDHCPClient$", "-test.v", "-test.count=1")
+	child := exec.CommandContext(ctx, "ip", "netns", "exec", cli, self)
 	child.Env = append(os.Environ(), helperEnv+"="+dir, "NETUP_HELPER_IFACE="+vc)
 	start := time.Now()
 	out, err := child.CombinedOutput()
@@ -159,19 +159,29 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestHelperDHCPClient is the client side of TestDHCPAgainstDnsmasq; it
-// does nothing unless run by it.
-func TestHelperDHCPClient(t *testing.T) {
-	dir := os.Getenv(helperEnv)
-	if dir == "" {
-		t.Skip("helper process for TestDHCPAgainstDnsmasq")
+// TestMain runs this test binary as the client side of
+// TestDHCPAgainstDnsmasq when helperEnv is set.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(helperEnv); dir != "" {
+		if err := dhcpClientHelper(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// dhcpClientHelper runs netup for real in the client namespace and prints
+// the first lease.
+func dhcpClientHelper(dir string) error {
 	k, err := NewKernel()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer k.Close()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	n, err := Start(ctx, Config{
 		Netlink:    k,
 		LeaseDir:   filepath.Join(dir, "leases"),
@@ -180,7 +190,7 @@ func TestHelperDHCPClient(t *testing.T) {
 		Hostname:   func(net.HardwareAddr) string { return "mk-test" },
 	})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer fcancel()
@@ -188,7 +198,8 @@ func TestHelperDHCPClient(t *testing.T) {
 	cancel()
 	n.Wait()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Printf("HELPER-OK %s %s\n", l.Interface, l.Addr)
+	return nil
 }
