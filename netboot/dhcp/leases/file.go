@@ -36,8 +36,7 @@ type File struct {
 	Now  func() time.Time // defaults to time.Now
 
 	mu      sync.Mutex
-	m       map[string]Lease      // by MAC
-	byIP    map[netip.Addr]string // address → MAC
+	t       table
 	pending []pendingWrite
 	wake    chan struct{}
 	err     error // sticky: a failed write closes the store
@@ -74,7 +73,7 @@ func OpenFile(path string, log *slog.Logger) (*File, error) {
 	}
 	s := &File{
 		path: path, log: log,
-		m: map[string]Lease{}, byIP: map[netip.Addr]string{},
+		t:    newTable(),
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	if err := s.replay(); err != nil {
@@ -126,31 +125,13 @@ func (s *File) apply(r record) error {
 		if err != nil {
 			return fmt.Errorf("bad ip %q: %w", r.IP, err)
 		}
-		s.put(Lease{MAC: r.MAC, IP: ip, Hostname: r.Hostname, Expires: r.Expires})
+		s.t.put(Lease{MAC: r.MAC, IP: ip, Hostname: r.Hostname, Expires: r.Expires})
 	case "del":
-		s.del(r.MAC)
+		s.t.del(r.MAC)
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
 	return nil
-}
-
-func (s *File) put(l Lease) {
-	if old, ok := s.m[l.MAC]; ok {
-		delete(s.byIP, old.IP)
-	}
-	if other, ok := s.byIP[l.IP]; ok && other != l.MAC {
-		delete(s.m, other)
-	}
-	s.m[l.MAC] = l
-	s.byIP[l.IP] = l.MAC
-}
-
-func (s *File) del(mac string) {
-	if old, ok := s.m[mac]; ok {
-		delete(s.byIP, old.IP)
-		delete(s.m, mac)
-	}
 }
 
 // compact writes the live leases to a new journal and renames it over
@@ -162,13 +143,13 @@ func (s *File) compact() error {
 	}
 	defer os.Remove(tmp.Name())
 	bw := bufio.NewWriter(tmp)
-	macs := make([]string, 0, len(s.m))
-	for mac := range s.m {
+	macs := make([]string, 0, len(s.t.m))
+	for mac := range s.t.m {
 		macs = append(macs, mac)
 	}
 	slices.Sort(macs)
 	for _, mac := range macs {
-		bw.Write(encode(putRecord(s.m[mac])))
+		bw.Write(encode(putRecord(s.t.m[mac])))
 	}
 	if err := bw.Flush(); err != nil {
 		tmp.Close()
@@ -260,7 +241,7 @@ func (s *File) committer() {
 			s.err = err
 		}
 		s.records += len(batch)
-		if err == nil && s.records > 1024 && s.records > 4*len(s.m) && len(s.pending) == 0 {
+		if err == nil && s.records > 1024 && s.records > 4*len(s.t.m) && len(s.pending) == 0 {
 			// Everything queued is written, so the in-memory state is
 			// exactly the journal's: safe to rewrite it.
 			if cerr := s.compact(); cerr != nil {
@@ -284,11 +265,11 @@ func (s *File) PutLease(ctx context.Context, l Lease) error {
 		s.mu.Unlock()
 		return s.err
 	}
-	if other, ok := s.byIP[l.IP]; ok && other != l.MAC && s.m[other].Expires.After(s.now()) {
+	if s.t.conflict(l, s.now()) {
 		s.mu.Unlock()
 		return ErrConflict
 	}
-	s.put(l)
+	s.t.put(l)
 	done := s.enqueue(encode(putRecord(l)))
 	s.mu.Unlock()
 	return s.wait(ctx, done)
@@ -309,23 +290,14 @@ func (s *File) wait(ctx context.Context, done chan error) error {
 func (s *File) GetLease(_ context.Context, mac string) (Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, ok := s.m[mac]
-	if !ok {
-		return Lease{}, ErrNotFound
-	}
-	return l, nil
+	return s.t.get(mac)
 }
 
 // ListLeases implements Store; the result is sorted by address.
 func (s *File) ListLeases(context.Context) ([]Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Lease, 0, len(s.m))
-	for _, l := range s.m {
-		out = append(out, l)
-	}
-	slices.SortFunc(out, func(a, b Lease) int { return a.IP.Compare(b.IP) })
-	return out, nil
+	return s.t.list(), nil
 }
 
 // DeleteLease implements Store; deleting a missing lease is not an error.
@@ -335,11 +307,10 @@ func (s *File) DeleteLease(ctx context.Context, mac string) error {
 		s.mu.Unlock()
 		return s.err
 	}
-	if _, ok := s.m[mac]; !ok {
+	if !s.t.del(mac) {
 		s.mu.Unlock()
 		return nil
 	}
-	s.del(mac)
 	done := s.enqueue(encode(record{Op: "del", MAC: mac}))
 	s.mu.Unlock()
 	return s.wait(ctx, done)

@@ -44,10 +44,69 @@ type Store interface {
 	DeleteLease(ctx context.Context, mac string) error
 }
 
+// table is the in-memory lease set both stores keep: leases by MAC and
+// the MAC holding each address. Callers lock around it.
+type table struct {
+	m    map[string]Lease      // by MAC
+	byIP map[netip.Addr]string // address → MAC
+}
+
+func newTable() table {
+	return table{m: map[string]Lease{}, byIP: map[netip.Addr]string{}}
+}
+
+// conflict reports whether another MAC holds l's address with a lease
+// that has not expired at now.
+func (t *table) conflict(l Lease, now time.Time) bool {
+	other, ok := t.byIP[l.IP]
+	return ok && other != l.MAC && t.m[other].Expires.After(now)
+}
+
+// put stores l, replacing the MAC's previous lease and dropping an
+// (expired) other holder of the same address: one address, one lease.
+func (t *table) put(l Lease) {
+	if old, ok := t.m[l.MAC]; ok {
+		delete(t.byIP, old.IP)
+	}
+	if other, ok := t.byIP[l.IP]; ok && other != l.MAC {
+		delete(t.m, other)
+	}
+	t.m[l.MAC] = l
+	t.byIP[l.IP] = l.MAC
+}
+
+// del removes mac's lease and reports whether there was one.
+func (t *table) del(mac string) bool {
+	old, ok := t.m[mac]
+	if ok {
+		delete(t.byIP, old.IP)
+		delete(t.m, mac)
+	}
+	return ok
+}
+
+func (t *table) get(mac string) (Lease, error) {
+	l, ok := t.m[mac]
+	if !ok {
+		return Lease{}, ErrNotFound
+	}
+	return l, nil
+}
+
+// list returns every lease sorted by address.
+func (t *table) list() []Lease {
+	out := make([]Lease, 0, len(t.m))
+	for _, l := range t.m {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b Lease) int { return a.IP.Compare(b.IP) })
+	return out
+}
+
 // Memory is a Store kept in memory. Its zero value is ready to use.
 type Memory struct {
 	mu  sync.Mutex
-	m   map[string]Lease
+	t   table
 	Now func() time.Time // defaults to time.Now
 }
 
@@ -60,26 +119,22 @@ func (s *Memory) now() time.Time {
 	return time.Now()
 }
 
+func (s *Memory) table() *table {
+	if s.t.m == nil {
+		s.t = newTable()
+	}
+	return &s.t
+}
+
 // PutLease implements Store.
 func (s *Memory) PutLease(_ context.Context, l Lease) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	for mac, o := range s.m {
-		if mac != l.MAC && o.IP == l.IP && o.Expires.After(now) {
-			return ErrConflict
-		}
+	t := s.table()
+	if t.conflict(l, s.now()) {
+		return ErrConflict
 	}
-	if s.m == nil {
-		s.m = make(map[string]Lease)
-	}
-	// One address, one lease: drop an expired holder of the same address.
-	for mac, o := range s.m {
-		if mac != l.MAC && o.IP == l.IP {
-			delete(s.m, mac)
-		}
-	}
-	s.m[l.MAC] = l
+	t.put(l)
 	return nil
 }
 
@@ -87,29 +142,20 @@ func (s *Memory) PutLease(_ context.Context, l Lease) error {
 func (s *Memory) GetLease(_ context.Context, mac string) (Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, ok := s.m[mac]
-	if !ok {
-		return Lease{}, ErrNotFound
-	}
-	return l, nil
+	return s.table().get(mac)
 }
 
 // ListLeases implements Store; the result is sorted by address.
 func (s *Memory) ListLeases(context.Context) ([]Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Lease, 0, len(s.m))
-	for _, l := range s.m {
-		out = append(out, l)
-	}
-	slices.SortFunc(out, func(a, b Lease) int { return a.IP.Compare(b.IP) })
-	return out, nil
+	return s.table().list(), nil
 }
 
 // DeleteLease implements Store; deleting a missing lease is not an error.
 func (s *Memory) DeleteLease(_ context.Context, mac string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.m, mac)
+	s.table().del(mac)
 	return nil
 }
