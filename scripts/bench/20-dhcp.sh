@@ -76,23 +76,34 @@ perf() {
     END {printf "%.0f %d\n", acks/p, d}'
 }
 
+# step SERVER RATE → sets got; succeeds when a run (of two tries) has no drop.
+step() {
+  local attempt
+  for attempt in 1 2; do
+    # A fresh server and lease file for every run.
+    start "$1"
+    read -r got drops < <(perf "$2")
+    stop
+    echo "20-dhcp: $1 rate $2 try $attempt: $got ACK/s, $drops drops" >&2
+    if [ "$drops" -eq 0 ]; then return 0; fi
+  done
+  return 1
+}
+
 results=()
 for s in razor-netboot kea-dhcp4 dnsmasq; do
-  rate=250 best=0 bestacks=0 tries=""
-  while [ "$rate" -le 40000 ]; do
-    ok=0
-    for attempt in 1 2; do
-      # A fresh server and lease file for every run.
-      start "$s"
-      read -r got drops < <(perf "$rate")
-      stop
-      echo "20-dhcp: $s rate $rate try $attempt: $got ACK/s, $drops drops" >&2
-      tries="$tries $rate:$drops"
-      if [ "$drops" -eq 0 ]; then ok=1; break; fi
-    done
-    [ "$ok" -eq 1 ] || break
+  rate=250 best=0 bestacks=0
+  while [ "$rate" -le 40000 ] && step "$s" "$rate"; do
     best=$rate bestacks=$got
     rate=$((rate * 7 / 5))
+  done
+  # Bisect between the last passing and the first failing rate, three
+  # times, so that two servers passing the same ×1.4 step still differ.
+  hi=$rate
+  for _ in 1 2 3; do
+    mid=$(((best + hi) / 2))
+    [ "$best" -gt 0 ] && [ "$mid" -gt "$best" ] || break
+    if step "$s" "$mid"; then best=$mid bestacks=$got; else hi=$mid; fi
   done
   results+=("$s|$best|$bestacks")
 done
@@ -103,7 +114,8 @@ echo
 echo "Command: \`scripts/bench.sh 20-dhcp\` runs \`perfdhcp -4 -l <veth> -r RATE -p $PERIOD -R $CLIENTS -W 1000000 10.90.0.1\`"
 echo "(relayed: giaddr set, unicast to the server, answers to the relay) from one network namespace against each"
 echo "server in another, joined by a veth pair, all on the same $(nproc) cores. For each server the offered rate"
-echo "ramps ×1.4 from 250/s, each step on a fresh server and lease file; a step passes when perfdhcp counts"
+echo "ramps ×1.4 from 250/s, then bisects three times between the last passing and the first failing rate;"
+echo "each step runs on a fresh server and lease file and passes when perfdhcp counts"
 echo "no drop (it waits 1 s for late answers), with one retry because the machine is shared and noisy. The"
 echo "figure is the ACKs/s perfdhcp received at the highest passing rate. Zero drops rather than a peak"
 echo "rate: a DHCP server that drops under load makes clients back off for seconds."
