@@ -149,7 +149,8 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
-	l, _, err := vm.WaitFor(0, kernelStart, time.Millisecond)
+	// The console reader may trail the server log by a moment.
+	l, _, err := vm.WaitFor(0, kernelStart, 3*time.Second)
 	if err != nil {
 		return res, fmt.Errorf("registered, but the console shows no kernel start: %w", err)
 	}
