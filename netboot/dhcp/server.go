@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/netboot/ipxe"
+	"golang.org/x/sys/unix"
 )
 
 // maxPacket bounds the read buffer: DHCP messages fit an Ethernet frame
@@ -96,6 +97,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dhcp: listen on %s port 67: %w", s.ifName(), err)
 	}
+	s.growReadBuffer(c67)
 	conns := []struct {
 		c  net.PacketConn
 		on port
@@ -106,6 +108,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			c67.Close()
 			return fmt.Errorf("dhcp: listen on %s port %d: %w", s.ifName(), PXEPort, err)
 		}
+		s.growReadBuffer(c4011)
 		conns = append(conns, struct {
 			c  net.PacketConn
 			on port
@@ -125,6 +128,28 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// readBuffer is the socket receive buffer the server asks for: a burst of
+// clients (a rack powering on) must queue in the kernel, not be dropped,
+// while a lease write waits for its fsync.
+const readBuffer = 4 << 20
+
+// growReadBuffer raises c's receive buffer to readBuffer, past the
+// net.core.rmem_max limit when the process may (SO_RCVBUFFORCE needs
+// CAP_NET_ADMIN), else as far as that limit allows.
+func (s *Server) growReadBuffer(c *net.UDPConn) {
+	if rc, err := c.SyscallConn(); err == nil {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer)
+		}); err == nil && serr == nil {
+			return
+		}
+	}
+	if err := c.SetReadBuffer(readBuffer); err != nil {
+		s.log.Debug("dhcp: receive buffer", "err", err)
+	}
 }
 
 func (s *Server) ifName() string {
