@@ -195,6 +195,23 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, on port) error 
 			}
 			return fmt.Errorf("dhcp: read: %w", err)
 		}
+		req := s.parse((*bp)[:n], peer)
+		if req == nil {
+			s.bufs.Put(bp)
+			continue
+		}
+		if !s.writesLease(req, on) {
+			// Answered from memory: inline, in arrival order, so replies
+			// leave as smoothly as requests came (a goroutine per packet
+			// turns a steady stream into bursts that overflow a relay's
+			// or a load generator's socket buffer).
+			s.send(ctx, conn, req, peer, on)
+			s.bufs.Put(bp)
+			continue
+		}
+		// A lease change waits for the store (an fsync, a database
+		// round trip): those run concurrently so that they share one
+		// commit, up to MaxInFlight at once.
 		select {
 		case s.sem <- struct{}{}:
 		default:
@@ -206,41 +223,63 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, on port) error 
 		go func() {
 			defer wg.Done()
 			defer func() { <-s.sem }()
-			defer s.bufs.Put(bp)
-			resp, dst := s.HandlePacket(ctx, (*bp)[:n], peer, on == port4011)
-			if resp == nil {
-				return
-			}
-			if _, err := conn.WriteTo(resp, dst); err != nil {
-				s.log.Warn("dhcp: send reply", "dst", dst, "err", err)
-			}
+			defer s.bufs.Put(bp) // req may share the packet's bytes
+			s.send(ctx, conn, req, peer, on)
 		}()
 	}
 }
 
-// HandlePacket parses one packet that arrived from peer and returns the
-// reply's bytes and destination, or nil. It is the whole server minus
-// the socket, for fuzzing and for callers with their own socket loop;
-// bad packets are logged and dropped, never a panic. pxePort marks a
-// packet received on the proxyDHCP port 4011.
-func (s *Server) HandlePacket(ctx context.Context, pkt []byte, peer net.Addr, pxePort bool) (out []byte, dst net.Addr) {
+// writesLease reports whether answering req changes the lease store: a
+// REQUEST, DECLINE or RELEASE to the full-mode server.
+func (s *Server) writesLease(req *dhcpv4.DHCPv4, on port) bool {
+	if s.cfg.Mode != Full || on != port67 {
+		return false
+	}
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeRelease:
+		return true
+	}
+	return false
+}
+
+// send answers req and sends the answer, if any.
+func (s *Server) send(ctx context.Context, conn net.PacketConn, req *dhcpv4.DHCPv4, peer net.Addr, on port) {
+	resp, dst := s.answer(ctx, req, peer, on)
+	if resp == nil {
+		return
+	}
+	if _, err := conn.WriteTo(resp, dst); err != nil {
+		s.log.Warn("dhcp: send reply", "dst", dst, "err", err)
+	}
+}
+
+// parse decodes one packet, or logs why not and returns nil.
+func (s *Server) parse(pkt []byte, peer net.Addr) (req *dhcpv4.DHCPv4) {
 	defer func() {
 		// The parser is a dependency: whatever it does with hostile
 		// input must not take the server down.
 		if r := recover(); r != nil {
-			s.log.Error("dhcp: packet handler panicked; packet dropped", "peer", peer, "len", len(pkt), "panic", fmt.Sprint(r))
-			out, dst = nil, nil
+			s.log.Error("dhcp: packet parser panicked; packet dropped", "peer", peer, "len", len(pkt), "panic", fmt.Sprint(r))
+			req = nil
 		}
 	}()
-	on := port67
-	if pxePort {
-		on = port4011
-	}
 	req, err := dhcpv4.FromBytes(pkt)
 	if err != nil {
 		s.log.Debug("dhcp: bad packet dropped", "peer", peer, "len", len(pkt), "err", err)
-		return nil, nil
+		return nil
 	}
+	return req
+}
+
+// answer handles a parsed request and returns the reply's bytes and
+// destination, or nil.
+func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr, on port) (out []byte, dst net.Addr) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("dhcp: packet handler panicked; packet dropped", "peer", peer, "panic", fmt.Sprint(r))
+			out, dst = nil, nil
+		}
+	}()
 	resp, err := s.handle(ctx, req, on)
 	if err != nil {
 		lvl := slog.LevelWarn
@@ -251,4 +290,21 @@ func (s *Server) HandlePacket(ctx context.Context, pkt []byte, peer net.Addr, px
 		return nil, nil
 	}
 	return resp.ToBytes(), replyAddr(req, resp, peer, on)
+}
+
+// HandlePacket parses one packet that arrived from peer and returns the
+// reply's bytes and destination, or nil. It is the whole server minus
+// the socket, for fuzzing and for callers with their own socket loop;
+// bad packets are logged and dropped, never a panic. pxePort marks a
+// packet received on the proxyDHCP port 4011.
+func (s *Server) HandlePacket(ctx context.Context, pkt []byte, peer net.Addr, pxePort bool) (out []byte, dst net.Addr) {
+	on := port67
+	if pxePort {
+		on = port4011
+	}
+	req := s.parse(pkt, peer)
+	if req == nil {
+		return nil, nil
+	}
+	return s.answer(ctx, req, peer, on)
 }
