@@ -160,18 +160,35 @@ func Run(ctx context.Context, cfg Config) error {
 		level.Set(slog.LevelDebug)
 	}
 
-	loadModules(runCtx, &cfg, sys, proc, opts, log)
-	if !rngReady() {
+	// Requested modules first (they may be what finds the NIC), then the
+	// coldplug in the background: DHCP starts on each link as soon as
+	// the round that loaded its driver ends, not after the last round's
+	// settle wait.
+	coldplug := loadModules(runCtx, &cfg, sys, proc, opts, log)
+	rngCheck := func() {
+		if rngReady() {
+			return
+		}
 		// DHCP transaction IDs, TLS and SSH host keys come from
 		// getrandom(2), which blocks until the kernel's CRNG is seeded.
 		// Hardware RNGs (RDRAND, virtio-rng, TPM) seed it at once; an
 		// emulated CPU without them can take minutes.
 		log.Warn("kernel random number generator not seeded yet; network set-up waits for it (a CPU with RDRAND or a virtio-rng device helps)")
+		var b [1]byte
+		if _, err := unix.Getrandom(b[:], 0); err == nil {
+			log.Info("kernel random number generator ready", "uptime", Uptime().Round(time.Millisecond))
+		}
+	}
+	var rescan func()
+	coldplugDone := make(chan struct{})
+	startColdplug := func() {
 		goRun(func() {
-			var b [1]byte
-			if _, err := unix.Getrandom(b[:], 0); err == nil {
-				log.Info("kernel random number generator ready", "uptime", Uptime().Round(time.Millisecond))
+			defer close(coldplugDone)
+			if coldplug != nil {
+				coldplug.AfterRound = rescan
+				runColdplug(runCtx, coldplug, log)
 			}
+			rngCheck()
 		})
 	}
 
@@ -196,6 +213,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:        log,
 	})
 	if err == nil {
+		rescan = network.Rescan
+	}
+	startColdplug()
+	if err == nil {
 		goRun(network.Wait)
 		wait := cmpOr(opts.NetWait, cmpOr(cfg.NetWait, DefaultNetWait))
 		wctx, cancel := context.WithTimeout(runCtx, wait)
@@ -214,6 +235,13 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	} else {
 		log.Error("network", "err", err)
+	}
+
+	// The agent's first facts must include what the coldplug loads
+	// (disk controllers, the other NICs).
+	select {
+	case <-coldplugDone:
+	case <-runCtx.Done():
 	}
 
 	env := Env{Options: opts, Cmdline: cmdline, Console: out, Log: log}
@@ -267,15 +295,16 @@ func Run(ctx context.Context, cfg Config) error {
 	return Shutdown(action, *ops, cmpOr(cfg.ShutdownGrace, 5*time.Second), log)
 }
 
-// loadModules loads /etc/modules and razor.modules, then the modules the
-// devices need.
-func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOptions, log *slog.Logger) {
+// loadModules loads /etc/modules and razor.modules and returns the
+// coldplug that loads what the devices need, or nil when there is no
+// module index.
+func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOptions, log *slog.Logger) *kmod.Coldplug {
 	dir := cfg.ModulesDir
 	if dir == "" {
 		var u unix.Utsname
 		if err := unix.Uname(&u); err != nil {
 			log.Error("uname", "err", err)
-			return
+			return nil
 		}
 		dir = cfg.path(fmt.Sprintf(kmod.DefaultDir, unix.ByteSliceToString(u.Release[:])))
 	}
@@ -294,7 +323,7 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 		} else {
 			log.Error("module index", "err", err)
 		}
-		return
+		return nil
 	}
 	var reqs []kmod.Request
 	if f, err := os.Open(cfg.path("/etc/modules")); err == nil {
@@ -312,7 +341,11 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 			log.Error("loading requested module", "module", r.Name, "err", err)
 		}
 	}
-	cp := &kmod.Coldplug{Prober: p, SysfsRoot: sys, Log: log}
+	return &kmod.Coldplug{Prober: p, SysfsRoot: sys, Log: log}
+}
+
+// runColdplug runs cp and logs its report.
+func runColdplug(ctx context.Context, cp *kmod.Coldplug, log *slog.Logger) {
 	rep, err := cp.Run(ctx)
 	if err != nil {
 		log.Error("coldplug", "err", err)

@@ -38,6 +38,10 @@ type Coldplug struct {
 	Timeout time.Duration
 	// Log receives progress; nil discards.
 	Log *slog.Logger
+	// AfterRound, when set, is called after each round that loaded
+	// modules, before the settle wait: the init uses it to pick up new
+	// network links at once instead of after the whole coldplug.
+	AfterRound func()
 }
 
 // Report says what a coldplug did.
@@ -96,6 +100,9 @@ func (c *Coldplug) Run(ctx context.Context) (Report, error) {
 		log.Info("coldplug round", "round", round, "devices", len(fresh), "loaded", rep.Loaded[loadedBefore:])
 		if len(rep.Loaded) == loadedBefore {
 			break
+		}
+		if c.AfterRound != nil {
+			c.AfterRound()
 		}
 		c.settle(ctx, root, seen, settle, poll)
 	}

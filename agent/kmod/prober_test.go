@@ -156,10 +156,18 @@ func TestColdplugRounds(t *testing.T) {
 		},
 	}}
 	p := newTestProber(t, fl, Config{})
-	c := &Coldplug{Prober: p, SysfsRoot: sys.root, Settle: 2 * time.Second, Poll: 5 * time.Millisecond}
+	var afterRound []time.Duration
+	start := time.Now()
+	c := &Coldplug{Prober: p, SysfsRoot: sys.root, Settle: 2 * time.Second, Poll: 5 * time.Millisecond,
+		AfterRound: func() { afterRound = append(afterRound, time.Since(start)) }}
 	rep, err := c.Run(context.Background())
 	if err != nil {
 		t.Fatalf("Coldplug.Run = %v", err)
+	}
+	// Called once per round that loaded modules, before its settle wait:
+	// the second call comes well before the final 2s settle ends.
+	if len(afterRound) != 2 || rep.Duration-afterRound[1] < 1500*time.Millisecond {
+		t.Errorf("AfterRound called at %v of %v; want twice, the last before the final settle", afterRound, rep.Duration)
 	}
 	// Devices load in parallel, so only the set and the dependency order
 	// are fixed.

@@ -95,6 +95,7 @@ type Network struct {
 
 	first     chan struct{}
 	firstOnce sync.Once
+	rescan    chan struct{}
 
 	mu      sync.Mutex
 	links   []Link // links DHCP runs on
@@ -138,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	cfg.RetryMin = cmpOr(cfg.RetryMin, time.Second)
 	cfg.RetryMax = cmpOr(cfg.RetryMax, 30*time.Second)
 	cfg.LinkPoll = cmpOr(cfg.LinkPoll, 2*time.Second)
-	n := &Network{cfg: cfg, log: cfg.Log, first: make(chan struct{}), leases: map[string]Lease{}}
+	n := &Network{cfg: cfg, log: cfg.Log, first: make(chan struct{}), rescan: make(chan struct{}, 1), leases: map[string]Lease{}}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -154,7 +155,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 		}
 	}
 	if n.adopt(ctx, all) == 0 {
-		n.log.Warn("no Ethernet link yet; watching for one")
+		n.log.Info("no Ethernet link yet; watching for one (a driver may still be loading)")
 	}
 	n.wg.Add(1)
 	go func() {
@@ -186,9 +187,29 @@ func (n *Network) adopt(ctx context.Context, all []Link) int {
 	return len(n.links)
 }
 
-// watch adopts links that appear after Start.
+// Rescan asks for the links to be listed again now rather than at the
+// next LinkPoll: a driver was just loaded and its netdev may be there.
+func (n *Network) Rescan() {
+	select {
+	case n.rescan <- struct{}{}:
+	default:
+	}
+}
+
+// watch adopts links that appear after Start, every LinkPoll and on
+// Rescan.
 func (n *Network) watch(ctx context.Context) {
-	for sleep(ctx, n.cfg.LinkPoll) {
+	t := time.NewTimer(n.cfg.LinkPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.rescan:
+			t.Stop()
+		}
+		t.Reset(n.cfg.LinkPoll)
 		all, err := n.cfg.Netlink.Links()
 		if err != nil {
 			n.log.Debug("listing links", "err", err)

@@ -50,12 +50,12 @@ func TestLoadShippedSpecs(t *testing.T) {
 			s.Initrd.Compression, s.Modules.Include, s.AgentTags(), keys, len(s.Layers)}
 	}
 	want := summary{"razor-mk", "prod", "debian", "linux-image-amd64", "busybox-static",
-		"console=tty0 console=ttyS0,115200n8 quiet panic=10", "zstd", DefaultModules, nil, nil, 1}
+		"console=tty0 console=ttyS0,115200n8 quiet panic=10 cryptomgr.notests", "zstd", DefaultModules, nil, nil, 1}
 	if diff := cmp.Diff(want, sum(prod)); diff != "" {
 		t.Errorf("Load(prod.yaml) mismatch (-want +got):\n%s", diff)
 	}
 	want = summary{"razor-mk-dev", "dev", "debian", "linux-image-amd64", "busybox-static",
-		"console=tty0 console=ttyS0,115200n8 panic=10", "zstd", DefaultModules, []string{"dev"}, []string{testKey}, 2}
+		"console=tty0 console=ttyS0,115200n8 panic=10 cryptomgr.notests", "zstd", DefaultModules, []string{"dev"}, []string{testKey}, 2}
 	if diff := cmp.Diff(want, sum(dev)); diff != "" {
 		t.Errorf("Load(dev.yaml) mismatch (-want +got):\n%s", diff)
 	}

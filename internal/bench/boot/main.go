@@ -29,6 +29,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,11 +56,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 4*time.Minute, "most one boot may take to register")
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "iPXE binaries for the dnsmasq set-up")
 	accelFlag := fs.String("accel", "auto", "auto (TCG, plus KVM when it boots a guest here), tcg or kvm")
+	fwFlag := fs.String("firmware", "BIOS,UEFI", "firmwares to boot, comma-separated: BIOS, UEFI")
+	setupFlag := fs.String("setups", setupRazor+","+setupDnsmasq, "set-ups to compare, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *imagesDir == "" {
 		return errors.New("-images-dir is required")
+	}
+	firmwares, err := subset(*fwFlag, "BIOS", "UEFI")
+	if err != nil {
+		return fmt.Errorf("-firmware: %w", err)
+	}
+	setups, err := subset(*setupFlag, setupRazor, setupDnsmasq)
+	if err != nil {
+		return fmt.Errorf("-setups: %w", err)
 	}
 	if *runs < 1 || *runs > 20 {
 		return fmt.Errorf("-runs %d: want 1 to 20", *runs)
@@ -101,8 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	seq := 0
 	for round := 1; round <= *runs; round++ {
 		for _, accel := range accels {
-			for _, fw := range []string{"BIOS", "UEFI"} {
-				for _, setup := range []string{setupRazor, setupDnsmasq} {
+			for _, fw := range firmwares {
+				for _, setup := range setups {
 					c := combo{accel, fw, setup}
 					seq++
 					r, err := b.boot(ctx, c, seq)
@@ -137,4 +149,24 @@ func loadavg() string {
 	var one string
 	fmt.Sscan(string(b), &one)
 	return one
+}
+
+// subset parses a comma-separated list whose every element is one of
+// allowed, keeping allowed's order.
+func subset(list string, allowed ...string) ([]string, error) {
+	want := map[string]bool{}
+	for _, v := range strings.Split(list, ",") {
+		v = strings.TrimSpace(v)
+		if !slices.Contains(allowed, v) {
+			return nil, fmt.Errorf("%q: want some of %s", v, strings.Join(allowed, ", "))
+		}
+		want[v] = true
+	}
+	var out []string
+	for _, v := range allowed {
+		if want[v] {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
