@@ -184,6 +184,12 @@ func (s *Spec) parseLayer(data []byte, path string, o Options, chain []string) e
 			return err
 		}
 	}
+	// A level belongs to its compression: a layer that picks another
+	// compression without a level gets that compression's default, not
+	// the parent's level (zstd 19 is no gzip level).
+	if hasKey(root, "initrd", "compression") && !hasKey(root, "initrd", "level") {
+		s.Initrd.Level = 0
+	}
 	d := &decoder{file: path, dir: filepath.Dir(path), home: o.Home, pos: s.pos}
 	d.decode(root, reflect.ValueOf(s).Elem(), "")
 	if len(d.errs) > 0 {
@@ -200,6 +206,26 @@ func (s *Spec) parseLayer(data []byte, path string, o Options, chain []string) e
 	sum := sha256.Sum256(data)
 	s.Layers = append(s.Layers, Layer{Path: path, SHA256: hex.EncodeToString(sum[:])})
 	return nil
+}
+
+// hasKey reports whether the mapping n has the key path.
+func hasKey(n *yaml.Node, path ...string) bool {
+	for _, k := range path {
+		if n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return false
+		}
+		n = next
+	}
+	return true
 }
 
 var (

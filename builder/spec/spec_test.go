@@ -203,6 +203,42 @@ func TestExtendsOverridesAlternatives(t *testing.T) {
 	}
 }
 
+// TestExtendsCompressionLevel: a child that picks another compression
+// gets that compression's default level, not the parent's zstd 19; one
+// that also names a level gets it.
+func TestExtendsCompressionLevel(t *testing.T) {
+	dir := t.TempDir()
+	prod, _ := filepath.Abs("../../images/prod.yaml")
+	for _, tc := range []struct {
+		child     string
+		comp      string
+		level     int
+		wantError string
+	}{
+		{"initrd:\n  compression: gzip\n", "gzip", 0, ""},
+		{"initrd:\n  compression: gzip\n  level: 6\n", "gzip", 6, ""},
+		{"userland:\n  hostname: x\n", "zstd", 19, ""},
+		{"initrd:\n  level: 12\n", "zstd", 12, ""},
+		{"initrd:\n  compression: gzip\n  level: 12\n", "", 0, "child.yaml:4: initrd.level: 12: gzip levels are 1-9"},
+	} {
+		p := writeFile(t, dir, "child.yaml", "extends: "+prod+"\n"+tc.child)
+		s, err := Load(p, Options{})
+		if tc.wantError != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+				t.Errorf("Load(%q) = %v, want %q", tc.child, err, tc.wantError)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Load(%q) = %v", tc.child, err)
+			continue
+		}
+		if s.Initrd.Compression != tc.comp || s.Initrd.Level != tc.level {
+			t.Errorf("Load(%q): initrd = %s level %d, want %s level %d", tc.child, s.Initrd.Compression, s.Initrd.Level, tc.comp, tc.level)
+		}
+	}
+}
+
 func TestSeveralErrorsReported(t *testing.T) {
 	dir := t.TempDir()
 	p := writeFile(t, dir, "s.yaml", "name: x\nbase: debian\nvariant: qa\ninitrd:\n  compression: lzo\n")

@@ -59,6 +59,16 @@ type bench struct {
 // (the BIOS boot stub's EDD probe, the EFI stub) mark the same moment.
 var kernelStart = regexp.MustCompile(`/initrd\.\.\..*ok|Probing EDD|EFI stub: `)
 
+// unknown marks a kernel-start time the console did not show.
+const unknown = time.Duration(-1)
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
 // boot powers one node on in a fresh lab and waits for its registration.
 func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err error) {
 	dir := filepath.Join(b.work, fmt.Sprint(seq))
@@ -152,7 +162,18 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	// The console reader may trail the server log by a moment.
 	l, _, err := vm.WaitFor(0, kernelStart, 3*time.Second)
 	if err != nil {
-		return res, fmt.Errorf("registered, but the console shows no kernel start: %w", err)
+		// The registration stands; only the kernel-start time of this
+		// run is unknown. Show what the console had, to see why.
+		var near []string
+		for _, cl := range vm.Lines() {
+			if strings.Contains(cl.Text, "initrd") || strings.Contains(cl.Text, "EDD") {
+				near = append(near, fmt.Sprintf("%q", trunc(cl.Text, 200)))
+			}
+		}
+		fmt.Fprintf(b.log, "60-boot: registered, but no console line marks the kernel start (%v); lines about the initrd: %s\n",
+			err, strings.Join(near, ", "))
+		res.kernel = unknown
+		return res, nil
 	}
 	res.kernel = l.At.Sub(vm.Started)
 	return res, nil

@@ -26,8 +26,8 @@ type reportInput struct {
 func median(rs []result, f func(result) time.Duration) (time.Duration, int) {
 	var ds []time.Duration
 	for _, r := range rs {
-		if r.err == nil {
-			ds = append(ds, f(r))
+		if d := f(r); r.err == nil && d != unknown {
+			ds = append(ds, d)
 		}
 	}
 	if len(ds) == 0 {
