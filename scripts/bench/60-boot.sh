@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-3}  # CPUS=N gives each node N vCPUs (default 1)
 [ "$(id -u)" -eq 0 ] || { echo "60-boot: needs root (network namespaces, taps)" >&2; exit 1; }
 for p in qemu-system-x86_64 dnsmasq ip; do
   command -v "$p" >/dev/null || { echo "60-boot: $p missing (scripts/deps.sh)" >&2; exit 1; }
@@ -27,4 +27,4 @@ for p in mkbuild razor-netboot; do
 done
 go build -o "$work/boot" ./internal/bench/boot
 "$work/mkbuild" build images/prod.yaml --out "$work/images/prod" --quiet >/dev/null
-"$work/boot" -images-dir "$work/images" -razor-netboot "$work/razor-netboot" -runs "$RUNS"
+"$work/boot" -images-dir "$work/images" -razor-netboot "$work/razor-netboot" -runs "$RUNS" -cpus "${CPUS:-1}"

@@ -51,6 +51,7 @@ type bench struct {
 	work    string
 	timeout time.Duration
 	log     io.Writer
+	cpus    int
 }
 
 // kernelStart is iPXE's line for the loaded initrd (HTTP or TFTP; iPXE
@@ -138,7 +139,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	}
 
 	vm, err := ns.StartVM(pxelab.VMConfig{
-		Name: "node", Accel: c.accel, Memory: 512, CPUs: 1, UEFI: c.firmware == "UEFI", Tap: tap, MAC: nodeMAC,
+		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: c.firmware == "UEFI", Tap: tap, MAC: nodeMAC,
 		SMBIOS: "manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01",
 	}, dir, nil)
 	if err != nil {

@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "iPXE binaries for the dnsmasq set-up")
 	accelFlag := fs.String("accel", "auto", "auto (TCG, plus KVM when it boots a guest here), tcg or kvm")
 	fwFlag := fs.String("firmware", "BIOS,UEFI", "firmwares to boot, comma-separated: BIOS, UEFI")
+	cpus := fs.Int("cpus", 1, "vCPUs per node")
 	setupFlag := fs.String("setups", setupRazor+","+setupDnsmasq, "set-ups to compare, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,6 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	setups, err := subset(*setupFlag, setupRazor, setupDnsmasq)
 	if err != nil {
 		return fmt.Errorf("-setups: %w", err)
+	}
+	if *cpus < 1 || *cpus > 8 {
+		return fmt.Errorf("-cpus %d: want 1 to 8", *cpus)
 	}
 	if *runs < 1 || *runs > 20 {
 		return fmt.Errorf("-runs %d: want 1 to 20", *runs)
@@ -105,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(work)
 	b := &bench{
-		img: img, server: srv, ipxeDir: *ipxeDir, work: work, timeout: *timeout, log: stderr,
+		img: img, server: srv, ipxeDir: *ipxeDir, work: work, timeout: *timeout, log: stderr, cpus: *cpus,
 	}
 	load0 := loadavg()
 	start := time.Now()
@@ -134,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	report(stdout, reportInput{
-		img: img, runs: *runs, accels: accels, kvmWhy: why, kvm: kvm == "kvm",
+		img: img, runs: *runs, cpus: *cpus, accels: accels, kvmWhy: why, kvm: kvm == "kvm",
 		results: results, load0: load0, load1: loadavg(), took: time.Since(start),
 	})
 	return nil

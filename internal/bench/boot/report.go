@@ -13,6 +13,7 @@ import (
 type reportInput struct {
 	img          mkimage.Image
 	runs         int
+	cpus         int
 	accels       []string
 	kvm          bool
 	kvmWhy       string
@@ -47,7 +48,7 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 func report(w io.Writer, in reportInput) {
 	fmt.Fprintln(w, "## Network boot: power-on to registered (QEMU nodes)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Command: `scripts/bench.sh 60-boot` (internal/bench/boot). One QEMU node (1 vCPU, 512 MiB, virtio-net)")
+	fmt.Fprintf(w, "Command: `scripts/bench.sh 60-boot` (internal/bench/boot). One QEMU node (%d vCPU, 512 MiB, virtio-net)\n", in.cpus)
 	fmt.Fprintln(w, "on a tap in a fresh network namespace per boot, booting the prod microkernel from the network;")
 	fmt.Fprintln(w, "BIOS is SeaBIOS with QEMU's iPXE NIC ROM, UEFI is OVMF's own PXE (no NIC ROM) chaining iPXE.")
 	fmt.Fprintln(w, "**razor-netboot**: its full DHCP (option 60 `PXEClient` fast path, router advertisements), TFTP")
