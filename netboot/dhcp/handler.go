@@ -235,13 +235,28 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, why string) (*dhcpv4.DHCPv4, error) {
 func isZero(ip net.IP) bool { return ip == nil || ip.IsUnspecified() }
 
 // request handles DHCPREQUEST in its four client states (RFC 2131
-// §4.3.2).
+// §4.3.2), storing the lease before the ACK.
 func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	l, resp, err := s.claimRequest(req)
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	return s.finishRequest(req, l, s.store.PutLease(ctx, l))
+}
+
+// claimRequest checks a DHCPREQUEST and claims its address in the pool.
+// It returns the lease to store, or the answer to give at once (a NAK,
+// or an error for no answer).
+func (s *Server) claimRequest(req *dhcpv4.DHCPv4) (leases.Lease, *dhcpv4.DHCPv4, error) {
 	mac := macString(req.ClientHWAddr)
 	now := s.cfg.Now()
 	var ip netip.Addr
 	sid := req.ServerIdentifier()
 	reqIP := req.RequestedIPAddress()
+	nak := func(why string) (leases.Lease, *dhcpv4.DHCPv4, error) {
+		resp, err := s.nak(req, why)
+		return leases.Lease{}, resp, err
+	}
 	switch {
 	case sid != nil:
 		// SELECTING. A request naming another server is that client
@@ -249,10 +264,10 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv
 		if got, _ := netip.AddrFromSlice(sid.To4()); got != s.server.IP {
 			s.pool.dropOffer(mac)
 			s.event(req, slog.LevelDebug, "dhcp: client chose another server", "event", "other-server", "server", got)
-			return nil, fmt.Errorf("%w: client chose server %v", errDrop, got)
+			return leases.Lease{}, nil, fmt.Errorf("%w: client chose server %v", errDrop, got)
 		}
 		if reqIP == nil {
-			return s.nak(req, "requested address missing")
+			return nak("requested address missing")
 		}
 		ip, _ = netip.AddrFromSlice(reqIP.To4())
 	case reqIP != nil && isZero(req.ClientIPAddr):
@@ -262,30 +277,33 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv
 		// RENEWING (unicast) or REBINDING (broadcast).
 		ip, _ = netip.AddrFromSlice(req.ClientIPAddr.To4())
 	default:
-		return s.nak(req, "no address requested")
+		return nak("no address requested")
 	}
 	if !ip.Is4() || !s.cfg.Subnet.Contains(ip) {
-		return s.nak(req, fmt.Sprintf("address %v is not on this network", ip))
+		return nak(fmt.Sprintf("address %v is not on this network", ip))
 	}
 	if !s.pool.claim(mac, ip, now, s.cfg.OfferHold) {
-		return s.nak(req, fmt.Sprintf("address %v is not available to this client", ip))
+		return nak(fmt.Sprintf("address %v is not available to this client", ip))
 	}
-	l := leases.Lease{MAC: mac, IP: ip, Hostname: req.HostName(), Expires: now.Add(s.cfg.LeaseTime)}
-	// Durable before the ACK.
-	if err := s.store.PutLease(ctx, l); err != nil {
-		if errors.Is(err, leases.ErrConflict) {
-			s.pool.dropOffer(mac)
-			return s.nak(req, fmt.Sprintf("address %v is held by another client", ip))
+	return leases.Lease{MAC: mac, IP: ip, Hostname: req.HostName(), Expires: now.Add(s.cfg.LeaseTime)}, nil, nil
+}
+
+// finishRequest answers a DHCPREQUEST whose lease l the store took with
+// result stored: the ACK only once the lease is durable.
+func (s *Server) finishRequest(req *dhcpv4.DHCPv4, l leases.Lease, stored error) (*dhcpv4.DHCPv4, error) {
+	if stored != nil {
+		s.pool.dropOffer(l.MAC)
+		if errors.Is(stored, leases.ErrConflict) {
+			return s.nak(req, fmt.Sprintf("address %v is held by another client", l.IP))
 		}
-		s.pool.dropOffer(mac)
-		return nil, fmt.Errorf("dhcp: store lease %v for %s: %w", ip, mac, err)
+		return nil, fmt.Errorf("dhcp: store lease %v for %s: %w", l.IP, l.MAC, stored)
 	}
 	s.pool.committed(l)
-	resp, err := s.reply(req, dhcpv4.MessageTypeAck, ip, s.cfg.LeaseTime)
+	resp, err := s.reply(req, dhcpv4.MessageTypeAck, l.IP, s.cfg.LeaseTime)
 	if err != nil {
 		return nil, err
 	}
-	s.event(req, slog.LevelInfo, "dhcp: ack", "event", "ack", "ip", ip, "file", resp.BootFileName, "hostname", l.Hostname)
+	s.event(req, slog.LevelInfo, "dhcp: ack", "event", "ack", "ip", l.IP, "file", resp.BootFileName, "hostname", l.Hostname)
 	return resp, nil
 }
 

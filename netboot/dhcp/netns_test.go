@@ -104,9 +104,23 @@ func newClient(t *testing.T, ns, ifname string, hw net.HardwareAddr) *nclient4.C
 
 // TestNclient4Exchange runs DORA, renewal, release and a restart over
 // a real veth pair with broadcast.
+//
+// With the journal store, REQUESTs take the batched path
+// (commitRequests); with the in-memory one, a goroutine each.
 func TestNclient4Exchange(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testNclient4Exchange(t, &leases.Memory{}) })
+	t.Run("journal", func(t *testing.T) {
+		f, err := leases.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		testNclient4Exchange(t, f)
+	})
+}
+
+func testNclient4Exchange(t *testing.T, st leases.Store) {
 	srv, cli := pair(t)
-	st := &leases.Memory{}
 	s1 := newServer(t, nsConfig(), st)
 	stop := runServer(t, s1, srv.Name, "dsrv0")
 

@@ -178,6 +178,18 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, on port) error 
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// With a store that queues writes, one goroutine takes every
+	// REQUEST that arrived while the previous commit ran, queues their
+	// leases, waits for the one commit and sends the ACKs.
+	var requests chan queued
+	if q, ok := s.store.(leases.Queuer); ok && s.cfg.Mode == Full && on == port67 {
+		requests = make(chan queued, s.cfg.MaxInFlight)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.commitRequests(ctx, conn, q, requests)
+		}()
+	}
 	for {
 		bp := s.bufs.Get().(*[]byte)
 		n, peer, err := conn.ReadFrom(*bp)
@@ -209,6 +221,15 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, on port) error 
 			s.bufs.Put(bp)
 			continue
 		}
+		if requests != nil && req.MessageType() == dhcpv4.MessageTypeRequest {
+			select {
+			case requests <- queued{req, peer, bp}:
+			default:
+				s.bufs.Put(bp)
+				s.log.Debug("dhcp: busy, packet dropped", "peer", peer)
+			}
+			continue
+		}
 		// A lease change waits for the store (an fsync, a database
 		// round trip): those run concurrently so that they share one
 		// commit, up to MaxInFlight at once.
@@ -227,6 +248,88 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn, on port) error 
 			s.send(ctx, conn, req, peer, on)
 		}()
 	}
+}
+
+// queued is a REQUEST waiting for commitRequests; bp holds its bytes.
+type queued struct {
+	req  *dhcpv4.DHCPv4
+	peer net.Addr
+	bp   *[]byte
+}
+
+// commitRequests answers the REQUESTs sent on in, in batches: each batch
+// is everything queued while the previous batch was committed. Leases are
+// claimed and queued in arrival order, the store commits them together,
+// and the ACKs (or NAKs) go out in the same order, from this goroutine.
+func (s *Server) commitRequests(ctx context.Context, conn net.PacketConn, q leases.Queuer, in <-chan queued) {
+	type item struct {
+		queued
+		l    leases.Lease
+		wait func(context.Context) error
+		resp *dhcpv4.DHCPv4
+		err  error
+	}
+	batch := make([]item, 0, cap(in))
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-in:
+			batch = append(batch, item{queued: r})
+		}
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case r := <-in:
+				batch = append(batch, item{queued: r})
+			default:
+				break more
+			}
+		}
+		for i := range batch {
+			it := &batch[i]
+			s.guard(it.req, it.peer, func() {
+				l, resp, err := s.claimRequest(it.req)
+				if resp != nil || err != nil {
+					it.resp, it.err = resp, err
+					return
+				}
+				wait, err := q.QueueLease(l)
+				if err != nil {
+					it.resp, it.err = s.finishRequest(it.req, l, err)
+					return
+				}
+				it.l, it.wait = l, wait
+			})
+		}
+		for i := range batch {
+			it := &batch[i]
+			s.guard(it.req, it.peer, func() {
+				if it.wait != nil {
+					it.resp, it.err = s.finishRequest(it.req, it.l, it.wait(ctx))
+				}
+				if out, dst := s.encode(it.req, it.resp, it.err, it.peer, port67); out != nil {
+					if _, err := conn.WriteTo(out, dst); err != nil {
+						s.log.Warn("dhcp: send reply", "dst", dst, "err", err)
+					}
+				}
+			})
+			s.bufs.Put(it.bp)
+			*it = item{}
+		}
+	}
+}
+
+// guard runs f, turning a panic into a log line: a bad request must not
+// take the server down.
+func (s *Server) guard(req *dhcpv4.DHCPv4, peer net.Addr, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("dhcp: packet handler panicked; packet dropped", "peer", peer, "xid", req.TransactionID.String(), "panic", fmt.Sprint(r))
+		}
+	}()
+	f()
 }
 
 // writesLease reports whether answering req changes the lease store: a
@@ -281,9 +384,15 @@ func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr, 
 		}
 	}()
 	resp, err := s.handle(ctx, req, on)
-	if err != nil {
+	return s.encode(req, resp, err, peer, on)
+}
+
+// encode turns a handler's result into the reply's bytes and
+// destination, or logs why there is none.
+func (s *Server) encode(req, resp *dhcpv4.DHCPv4, err error, peer net.Addr, on port) ([]byte, net.Addr) {
+	if err != nil || resp == nil {
 		lvl := slog.LevelWarn
-		if errors.Is(err, errDrop) {
+		if err == nil || errors.Is(err, errDrop) {
 			lvl = slog.LevelDebug
 		}
 		s.event(req, lvl, "dhcp: no reply", "peer", peer, "type", req.MessageType().String(), "reason", err)

@@ -62,7 +62,10 @@ type record struct {
 	Expires  time.Time `json:"expires,omitzero"`
 }
 
-var _ Store = (*File)(nil)
+var (
+	_ Store  = (*File)(nil)
+	_ Queuer = (*File)(nil)
+)
 
 // OpenFile opens (creating if needed) the journal at path. A torn last
 // line, as a crash while appending leaves, is dropped; any other bad line
@@ -257,22 +260,31 @@ func (s *File) committer() {
 
 // PutLease implements Store: the lease is durable when it returns nil.
 func (s *File) PutLease(ctx context.Context, l Lease) error {
+	wait, err := s.QueueLease(l)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
+}
+
+// QueueLease implements Queuer.
+func (s *File) QueueLease(l Lease) (func(context.Context) error, error) {
 	if !l.IP.Is4() {
-		return fmt.Errorf("leases: lease of %s: address %v is not IPv4", l.MAC, l.IP)
+		return nil, fmt.Errorf("leases: lease of %s: address %v is not IPv4", l.MAC, l.IP)
 	}
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
-		return s.err
+		return nil, s.err
 	}
 	if s.t.conflict(l, s.now()) {
 		s.mu.Unlock()
-		return ErrConflict
+		return nil, ErrConflict
 	}
 	s.t.put(l)
 	done := s.enqueue(encode(putRecord(l)))
 	s.mu.Unlock()
-	return s.wait(ctx, done)
+	return func(ctx context.Context) error { return s.wait(ctx, done) }, nil
 }
 
 func (s *File) wait(ctx context.Context, done chan error) error {

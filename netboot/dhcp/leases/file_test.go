@@ -160,3 +160,44 @@ func TestFileConcurrentGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestFileQueueLease: leases queued from one goroutine are committed
+// together and durable once their waits return; a conflict queues
+// nothing.
+func TestFileQueueLease(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "leases.journal")
+	s, err := OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	var waits []func(context.Context) error
+	for i := range 50 {
+		w, err := s.QueueLease(lease(fmt.Sprintf("AA:00:00:00:00:%02X", i), fmt.Sprintf("10.0.0.%d", i+1), exp))
+		if err != nil {
+			t.Fatalf("QueueLease(%d) = %v", i, err)
+		}
+		waits = append(waits, w)
+	}
+	if _, err := s.QueueLease(lease("BB:00:00:00:00:01", "10.0.0.1", exp)); !errors.Is(err, ErrConflict) {
+		t.Errorf("QueueLease(address held by another MAC) = %v, want ErrConflict", err)
+	}
+	if _, err := s.QueueLease(Lease{MAC: "BB:00:00:00:00:02", IP: netip.MustParseAddr("fe80::1"), Expires: exp}); err == nil || !strings.Contains(err.Error(), "not IPv4") {
+		t.Errorf("QueueLease(IPv6) = %v, want an error naming the address", err)
+	}
+	for i, w := range waits {
+		if err := w(context.Background()); err != nil {
+			t.Fatalf("wait %d = %v", i, err)
+		}
+	}
+	s.Close()
+	s2, err := OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, _ := s2.ListLeases(context.Background())
+	if len(got) != 50 {
+		t.Errorf("ListLeases() after reopen = %d leases, want the 50 queued (and not the conflicting one)", len(got))
+	}
+}

@@ -44,6 +44,18 @@ type Store interface {
 	DeleteLease(ctx context.Context, mac string) error
 }
 
+// Queuer is implemented by stores that can queue a lease change and
+// report its durability later, so that one goroutine handling many
+// requests commits them together and then answers them all: fewer
+// goroutines woken per lease than a PutLease call each.
+type Queuer interface {
+	// QueueLease checks and applies l as PutLease does and queues it
+	// for writing; an error (ErrConflict, a closed store) means nothing
+	// was queued. wait blocks until the lease is durable or ctx ends and
+	// returns what PutLease would have.
+	QueueLease(l Lease) (wait func(ctx context.Context) error, err error)
+}
+
 // table is the in-memory lease set both stores keep: leases by MAC and
 // the MAC holding each address. Callers lock around it.
 type table struct {
