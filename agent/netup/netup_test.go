@@ -284,13 +284,28 @@ func TestRenewal(t *testing.T) {
 }
 
 func TestLateLink(t *testing.T) {
+	// The link is found by the poll.
+	lateLink(t, 20*time.Millisecond, false)
+}
+
+// TestRescan: a link that appears is adopted on Rescan, long before the
+// next LinkPoll (the init calls it after each coldplug round).
+func TestRescan(t *testing.T) {
+	lateLink(t, time.Hour, true)
+}
+
+// lateLink starts the network with no Ethernet link, then makes eth0
+// appear (and calls Rescan twice, a second call while one is pending
+// being harmless, when rescan is set) and wants a lease on it.
+func lateLink(t *testing.T, poll time.Duration, rescan bool) {
+	t.Helper()
 	nl := &fakeNetlink{links: []Link{{Name: "lo", Encap: "loopback", Kind: "device", Up: true}}}
 	c := &fakeDHCP{ack: func() *dhcpv4.DHCPv4 { return ack(t, "10.0.0.9", dhcpv4.WithRouter(net.ParseIP("10.0.0.1"))) }}
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	n, err := Start(ctx, Config{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
-		LeaseDir: dir, ResolvConf: filepath.Join(dir, "resolv.conf"), LinkPoll: 20 * time.Millisecond})
+		LeaseDir: dir, ResolvConf: filepath.Join(dir, "resolv.conf"), LinkPoll: poll})
 	if err != nil {
 		t.Fatalf("Start(no Ethernet yet) = %v", err)
 	}
@@ -301,39 +316,15 @@ func TestLateLink(t *testing.T) {
 	nl.mu.Lock()
 	nl.links = append(nl.links, Link{Name: "eth0", Index: 2, Encap: "ether", Kind: "device", MAC: mac("52:54:00:00:00:09")})
 	nl.mu.Unlock()
+	if rescan {
+		n.Rescan()
+		n.Rescan()
+	}
 	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer wcancel()
 	l, err := n.First(wctx)
 	if err != nil || l.Interface != "eth0" {
 		t.Errorf("First = %s, %v; want a lease on the late eth0", l.Interface, err)
-	}
-	cancel()
-	n.Wait()
-}
-
-// TestRescan: a link that appears is adopted on Rescan, long before the
-// next LinkPoll (the init calls it after each coldplug round).
-func TestRescan(t *testing.T) {
-	nl := &fakeNetlink{links: []Link{{Name: "lo", Encap: "loopback", Kind: "device", Up: true}}}
-	c := &fakeDHCP{ack: func() *dhcpv4.DHCPv4 { return ack(t, "10.0.0.9", dhcpv4.WithRouter(net.ParseIP("10.0.0.1"))) }}
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	n, err := Start(ctx, Config{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
-		LeaseDir: dir, ResolvConf: filepath.Join(dir, "resolv.conf"), LinkPoll: time.Hour})
-	if err != nil {
-		t.Fatalf("Start(no Ethernet yet) = %v", err)
-	}
-	nl.mu.Lock()
-	nl.links = append(nl.links, Link{Name: "eth0", Index: 2, Encap: "ether", Kind: "device", MAC: mac("52:54:00:00:00:09")})
-	nl.mu.Unlock()
-	n.Rescan()
-	n.Rescan() // a second call while one is pending is harmless
-	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer wcancel()
-	l, err := n.First(wctx)
-	if err != nil || l.Interface != "eth0" {
-		t.Errorf("First = %s, %v; want a lease on eth0 after Rescan", l.Interface, err)
 	}
 	cancel()
 	n.Wait()

@@ -3,9 +3,10 @@
 # against razor-netboot's full-mode server, kea-dhcp4 (memfile) and
 # dnsmasq, each in turn in the same network namespace over the same veth
 # pair. perfdhcp runs in a second namespace as a relay (giaddr set).
-# For each server the offered rate ramps up ×1.4 from 250/s in 3 s
-# steps (fresh server each step, one retry) until perfdhcp reports drops;
-# the ACKs/s at the last drop-free rate is the figure. Needs root; bounded
+# The offered rate ramps up ×1.4 from 250/s in 3 s steps, the servers
+# taking turns at each rate (fresh server each step, one retry), until
+# perfdhcp reports drops; the ACKs/s at the last drop-free rate is the
+# figure. Needs root; bounded
 # to a few minutes. Prints a markdown section.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -90,31 +91,43 @@ step() {
   return 1
 }
 
-results=()
-for s in razor-netboot kea-dhcp4 dnsmasq; do
-  rate=250 best=0 bestacks=0
-  while [ "$rate" -le 40000 ] && step "$s" "$rate"; do
-    best=$rate bestacks=$got
-    rate=$((rate * 7 / 5))
+# The servers take turns at each rate, so that a noisy moment on this
+# shared machine hits them alike rather than whichever ramps then.
+servers=(razor-netboot kea-dhcp4 dnsmasq)
+declare -A best bestacks hi
+for s in "${servers[@]}"; do best[$s]=0 bestacks[$s]=0 hi[$s]=0; done
+rate=250
+while [ "$rate" -le 40000 ]; do
+  alive=0
+  for s in "${servers[@]}"; do
+    [ "${hi[$s]}" -eq 0 ] || continue
+    alive=1
+    if step "$s" "$rate"; then best[$s]=$rate bestacks[$s]=$got; else hi[$s]=$rate; fi
   done
-  # Bisect between the last passing and the first failing rate, three
-  # times, so that two servers passing the same ×1.4 step still differ.
-  hi=$rate
-  for _ in 1 2 3; do
-    mid=$(((best + hi) / 2))
-    [ "$best" -gt 0 ] && [ "$mid" -gt "$best" ] || break
-    if step "$s" "$mid"; then best=$mid bestacks=$got; else hi=$mid; fi
-  done
-  results+=("$s|$best|$bestacks")
+  [ "$alive" -eq 1 ] || break
+  rate=$((rate * 7 / 5))
 done
+# Bisect between each server's last passing and first failing rate,
+# three times, so that two servers passing the same ×1.4 step still differ.
+for _ in 1 2 3; do
+  for s in "${servers[@]}"; do
+    [ "${hi[$s]}" -gt 0 ] || continue
+    mid=$(((best[$s] + hi[$s]) / 2))
+    [ "${best[$s]}" -gt 0 ] && [ "$mid" -gt "${best[$s]}" ] || continue
+    if step "$s" "$mid"; then best[$s]=$mid bestacks[$s]=$got; else hi[$s]=$mid; fi
+  done
+done
+results=()
+for s in "${servers[@]}"; do results+=("$s|${best[$s]}|${bestacks[$s]}"); done
 
 kea=$(printf '%s\n' "${results[@]}" | awk -F'|' '$1=="kea-dhcp4"{print $3}')
 echo "## DHCP: DORA exchanges per second at zero drops (perfdhcp)"
 echo
 echo "Command: \`scripts/bench.sh 20-dhcp\` runs \`perfdhcp -4 -l <veth> -r RATE -p $PERIOD -R $CLIENTS -W 1000000 10.90.0.1\`"
 echo "(relayed: giaddr set, unicast to the server, answers to the relay) from one network namespace against each"
-echo "server in another, joined by a veth pair, all on the same $(nproc) cores. For each server the offered rate"
-echo "ramps ×1.4 from 250/s, then bisects three times between the last passing and the first failing rate;"
+echo "server in another, joined by a veth pair, all on the same $(nproc) cores. The offered rate ramps ×1.4"
+echo "from 250/s, the servers taking turns at each rate, then bisects three times between each server's last"
+echo "passing and first failing rate;"
 echo "each step runs on a fresh server and lease file and passes when perfdhcp counts"
 echo "no drop (it waits 1 s for late answers), with one retry because the machine is shared and noisy. The"
 echo "figure is the ACKs/s perfdhcp received at the highest passing rate. Zero drops rather than a peak"

@@ -145,12 +145,7 @@ func TestFileConcurrentGroupCommit(t *testing.T) {
 		}
 	}
 	s.Close()
-	s2, err := OpenFile(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	got, _ := s2.ListLeases(context.Background())
+	got := reopen(t, path)
 	if len(got) != n {
 		t.Fatalf("ListLeases() after reopen = %d leases, want %d", len(got), n)
 	}
@@ -191,13 +186,22 @@ func TestFileQueueLease(t *testing.T) {
 		}
 	}
 	s.Close()
-	s2, err := OpenFile(path, nil)
+	if got := reopen(t, path); len(got) != 50 {
+		t.Errorf("ListLeases() after reopen = %d leases, want the 50 queued (and not the conflicting one)", len(got))
+	}
+}
+
+// reopen opens the journal at path again and lists its leases.
+func reopen(t *testing.T, path string) []Lease {
+	t.Helper()
+	s, err := OpenFile(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
-	got, _ := s2.ListLeases(context.Background())
-	if len(got) != 50 {
-		t.Errorf("ListLeases() after reopen = %d leases, want the 50 queued (and not the conflicting one)", len(got))
+	defer s.Close()
+	got, err := s.ListLeases(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
+	return got
 }
