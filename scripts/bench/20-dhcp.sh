@@ -94,15 +94,22 @@ step() {
 # The servers take turns at each rate, so that a noisy moment on this
 # shared machine hits them alike rather than whichever ramps then.
 servers=(razor-netboot kea-dhcp4 dnsmasq)
-declare -A best bestacks hi
-for s in "${servers[@]}"; do best[$s]=0 bestacks[$s]=0 hi[$s]=0; done
+declare -A best bestacks hi lost
+for s in "${servers[@]}"; do best[$s]=0 bestacks[$s]=0 hi[$s]=0 lost[$s]=""; done
+# fail SERVER RATE: the step at RATE failed; its last try's drops, as a
+# share of the packets perfdhcp sent (DISCOVERs and REQUESTs), are kept
+# for the lowest failing rate.
+fail() {
+  hi[$1]=$2
+  lost[$1]=$(awk -v d="$drops" -v r="$2" -v p=$PERIOD 'BEGIN{printf "%d/s: %d of ~%d (%.1f%%)", r, d, 2*r*p, 100*d/(2*r*p)}')
+}
 rate=250
 while [ "$rate" -le 40000 ]; do
   alive=0
   for s in "${servers[@]}"; do
     [ "${hi[$s]}" -eq 0 ] || continue
     alive=1
-    if step "$s" "$rate"; then best[$s]=$rate bestacks[$s]=$got; else hi[$s]=$rate; fi
+    if step "$s" "$rate"; then best[$s]=$rate bestacks[$s]=$got; else fail "$s" "$rate"; fi
   done
   [ "$alive" -eq 1 ] || break
   rate=$((rate * 7 / 5))
@@ -114,11 +121,11 @@ for _ in 1 2 3; do
     [ "${hi[$s]}" -gt 0 ] || continue
     mid=$(((best[$s] + hi[$s]) / 2))
     [ "${best[$s]}" -gt 0 ] && [ "$mid" -gt "${best[$s]}" ] || continue
-    if step "$s" "$mid"; then best[$s]=$mid bestacks[$s]=$got; else hi[$s]=$mid; fi
+    if step "$s" "$mid"; then best[$s]=$mid bestacks[$s]=$got; else fail "$s" "$mid"; fi
   done
 done
 results=()
-for s in "${servers[@]}"; do results+=("$s|${best[$s]}|${bestacks[$s]}"); done
+for s in "${servers[@]}"; do results+=("$s|${best[$s]}|${bestacks[$s]}|${lost[$s]}"); done
 
 kea=$(printf '%s\n' "${results[@]}" | awk -F'|' '$1=="kea-dhcp4"{print $3}')
 echo "## DHCP: DORA exchanges per second at zero drops (perfdhcp)"
@@ -133,16 +140,19 @@ echo "no drop (it waits 1 s for late answers), with one retry because the machin
 echo "figure is the ACKs/s perfdhcp received at the highest passing rate. Zero drops rather than a peak"
 echo "rate: a DHCP server that drops under load makes clients back off for seconds."
 echo
-echo "| server | lease store | highest drop-free rate (/s) | ACKs/s at that rate | ratio to kea |"
-echo "|---|---|---|---|---|"
+echo "The last column is how each server fails: the packets lost at its lowest failing rate, on the"
+echo "last of that rate's two tries."
+echo
+echo "| server | lease store | highest drop-free rate (/s) | ACKs/s at that rate | ratio to kea | lost just above |"
+echo "|---|---|---|---|---|---|"
 for r in "${results[@]}"; do
-  IFS='|' read -r name best acks <<<"$r"
+  IFS='|' read -r name best acks lostat <<<"$r"
   case $name in
     razor-netboot) store="leases.File journal: fsync before every ACK (group commit)";;
     kea-dhcp4) store="memfile CSV, appended, not fsynced";;
     dnsmasq) store="lease file rewritten per change, not fsynced";;
   esac
   ratio=$(awk -v a="$acks" -v b="$kea" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')
-  echo "| $name | $store | $best | $acks | $ratio |"
+  echo "| $name | $store | $best | $acks | $ratio | ${lostat:-none up to 40000/s} |"
 done
 echo
