@@ -101,7 +101,7 @@ for s in "${servers[@]}"; do best[$s]=0 bestacks[$s]=0 hi[$s]=0 lost[$s]=""; don
 # for the lowest failing rate.
 fail() {
   hi[$1]=$2
-  lost[$1]=$(awk -v d="$drops" -v r="$2" -v p=$PERIOD 'BEGIN{printf "%d/s: %d of ~%d (%.1f%%)", r, d, 2*r*p, 100*d/(2*r*p)}')
+  lost[$1]=$(awk -v d="$drops" -v r="$2" -v p=$PERIOD 'BEGIN{printf "%d/s: %d of ~%d (%.2f%%)", r, d, 2*r*p, 100*d/(2*r*p)}')
 }
 rate=250
 while [ "$rate" -le 40000 ]; do
