@@ -448,11 +448,47 @@ func (s *Store) DeletePolicy(ctx context.Context, name string) error {
 
 // PutLease implements leases.Store.
 func (s *Store) PutLease(ctx context.Context, l leases.Lease) error {
+	if err := checkLease(l); err != nil {
+		return err
+	}
+	return s.write(ctx, s.putLease(l))
+}
+
+// QueueLease implements leases.Queuer: the lease joins the writer's next
+// transaction; wait returns its result (ErrConflict included) once that
+// transaction has committed.
+func (s *Store) QueueLease(l leases.Lease) (func(context.Context) error, error) {
+	if err := checkLease(l); err != nil {
+		return nil, err
+	}
+	o, err := s.queue(context.Background(), s.putLease(l))
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		select {
+		case err := <-o.done:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("sqlite: waiting for lease %s: %w", l.IP, ctx.Err())
+		}
+	}, nil
+}
+
+func checkLease(l leases.Lease) error {
 	if l.MAC == "" || !l.IP.IsValid() {
 		return fmt.Errorf("sqlite: lease needs a MAC and an address: %+v", l)
 	}
+	return nil
+}
+
+// putLease is the write of one lease: refused when another MAC holds the
+// address unexpired, else it replaces the MAC's lease and any expired
+// holder of the address.
+func (s *Store) putLease(l leases.Lease) func(tx *sql.Tx) error {
 	ip := l.IP.String()
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		ctx := context.Background()
 		now := ns(s.now())
 		held, err := exists(ctx, tx, "SELECT 1 FROM leases WHERE ip = ? AND mac != ? AND expires_ns > ?", ip, l.MAC, now)
 		if err != nil {
@@ -472,7 +508,7 @@ func (s *Store) PutLease(ctx context.Context, l leases.Lease) error {
 			return fmt.Errorf("sqlite: lease %s: %w", ip, err)
 		}
 		return nil
-	})
+	}
 }
 
 func loadLeases(ctx context.Context, q querier, where string, args ...any) ([]leases.Lease, error) {

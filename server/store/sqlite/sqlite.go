@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/server/store"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -67,7 +68,10 @@ type Store struct {
 	stmts map[string]*sql.Stmt
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ leases.Queuer = (*Store)(nil)
+)
 
 type op struct {
 	ctx  context.Context
@@ -210,15 +214,23 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	o, err := s.queue(ctx, fn)
+	if err != nil {
+		return err
+	}
+	return <-o.done
+}
+
+// queue hands fn to the writer; its result arrives on the op's done.
+func (s *Store) queue(ctx context.Context, fn func(tx *sql.Tx) error) (*op, error) {
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
-		return store.ErrClosed
+		return nil, store.ErrClosed
 	}
 	s.ops <- o
-	s.mu.RUnlock()
-	return <-o.done
+	return o, nil
 }
 
 func (s *Store) writer() {

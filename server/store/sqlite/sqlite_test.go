@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/server/store/storetest"
 )
@@ -147,5 +149,47 @@ func TestMigrateFromSchema1(t *testing.T) {
 	n, err := s.GetNode(ctx, "node1")
 	if err != nil || !n.LastCheckin.Equal(at) || n.Facts["a"] != "b" || len(n.MACs) != 1 {
 		t.Errorf("GetNode after migration = %+v, %v; want the checkin at %v", n, err, at)
+	}
+}
+
+// TestQueueLease: leases queued together commit in the writer's next
+// transaction; a conflict comes back through its wait and spoils none of
+// the others; a closed store queues nothing.
+func TestQueueLease(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "razor.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	var waits []func(context.Context) error
+	for i := range 20 {
+		w, err := s.QueueLease(leases.Lease{MAC: fmt.Sprintf("AA:00:00:00:00:%02X", i), IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), Expires: exp})
+		if err != nil {
+			t.Fatalf("QueueLease(%d) = %v", i, err)
+		}
+		waits = append(waits, w)
+	}
+	clash, err := s.QueueLease(leases.Lease{MAC: "BB:00:00:00:00:01", IP: netip.MustParseAddr("10.0.0.1"), Expires: exp})
+	if err != nil {
+		t.Fatalf("QueueLease(clash) = %v, want the conflict from its wait", err)
+	}
+	for i, w := range waits {
+		if err := w(ctx); err != nil {
+			t.Errorf("wait %d = %v", i, err)
+		}
+	}
+	if err := clash(ctx); !errors.Is(err, leases.ErrConflict) {
+		t.Errorf("wait(clash) = %v, want ErrConflict", err)
+	}
+	if ls, _ := s.ListLeases(ctx); len(ls) != 20 {
+		t.Errorf("ListLeases() = %d leases, want 20", len(ls))
+	}
+	if _, err := s.QueueLease(leases.Lease{MAC: "CC:00:00:00:00:01"}); err == nil {
+		t.Errorf("QueueLease(no address) = nil error")
+	}
+	s.Close()
+	if _, err := s.QueueLease(leases.Lease{MAC: "CC:00:00:00:00:01", IP: netip.MustParseAddr("10.0.0.99"), Expires: exp}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("QueueLease after Close = %v, want ErrClosed", err)
 	}
 }
