@@ -31,16 +31,25 @@ var errDrop = errors.New("dhcp: no reply")
 // handle answers one request; it returns (nil, errDrop or an error) when
 // there is nothing to send. It never panics on any parsed message.
 func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, on port) (*dhcpv4.DHCPv4, error) {
-	if req.OpCode != dhcpv4.OpcodeBootRequest {
-		return nil, fmt.Errorf("%w: not a BOOTREQUEST", errDrop)
-	}
-	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
-		return nil, fmt.Errorf("%w: hardware type %v, length %d: only Ethernet", errDrop, req.HWType, len(req.ClientHWAddr))
+	if err := screen(req); err != nil {
+		return nil, err
 	}
 	if s.cfg.Mode == Proxy || on == port4011 {
 		return s.handleProxy(req, on)
 	}
 	return s.handleFull(ctx, req)
+}
+
+// screen drops what no mode answers: a message that is not a
+// BOOTREQUEST or not from an Ethernet client.
+func screen(req *dhcpv4.DHCPv4) error {
+	if req.OpCode != dhcpv4.OpcodeBootRequest {
+		return fmt.Errorf("%w: not a BOOTREQUEST", errDrop)
+	}
+	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		return fmt.Errorf("%w: hardware type %v, length %d: only Ethernet", errDrop, req.HWType, len(req.ClientHWAddr))
+	}
+	return nil
 }
 
 // client extracts the boot-relevant fields of a request.
@@ -137,11 +146,8 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, on port) (*dhcpv4.DHCPv4, error
 
 // handleFull is the RFC 2131 server.
 func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
-	if gi := req.GatewayIPAddr; gi != nil && !gi.IsUnspecified() {
-		g, _ := netip.AddrFromSlice(gi.To4())
-		if !s.cfg.Subnet.Contains(g) {
-			return nil, fmt.Errorf("%w: relay %v is outside subnet %v", errDrop, g, s.cfg.Subnet)
-		}
+	if err := s.relayOK(req); err != nil {
+		return nil, err
 	}
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
@@ -233,6 +239,18 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, why string) (*dhcpv4.DHCPv4, error) {
 }
 
 func isZero(ip net.IP) bool { return ip == nil || ip.IsUnspecified() }
+
+// relayOK drops a relayed request whose relay is outside the served
+// subnet: the address would be for another network.
+func (s *Server) relayOK(req *dhcpv4.DHCPv4) error {
+	if gi := req.GatewayIPAddr; gi != nil && !gi.IsUnspecified() {
+		g, _ := netip.AddrFromSlice(gi.To4())
+		if !s.cfg.Subnet.Contains(g) {
+			return fmt.Errorf("%w: relay %v is outside subnet %v", errDrop, g, s.cfg.Subnet)
+		}
+	}
+	return nil
+}
 
 // request handles DHCPREQUEST in its four client states (RFC 2131
 // §4.3.2), storing the lease before the ACK.

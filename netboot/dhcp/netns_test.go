@@ -369,3 +369,63 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 		t.Errorf("dnsmasq lease file lacks %v:\n%s", ip, b)
 	}
 }
+
+// TestBatchedRequestChecks: REQUESTs on the batched path (a journal
+// store) get the same checks as on any other: not Ethernet, a relay
+// outside the subnet or a BOOTREPLY leases nothing and gets no answer,
+// and the server goes on answering good ones.
+func TestBatchedRequestChecks(t *testing.T) {
+	srv, cli := pair(t)
+	st, err := leases.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	runServer(t, newServer(t, nsConfig(), st), srv.Name, "dsrv0")
+	ip := ip4("10.77.0.120")
+	cli.MustIP("addr", "add", "10.77.0.120/24", "dev", "dcli0")
+	var uc net.PacketConn
+	if err := nstest.Do(cli.Name, func() error {
+		var err error
+		uc, err = net.ListenPacket("udp4", "10.77.0.120:68")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	server := &net.UDPAddr{IP: ip4("10.77.0.1"), Port: 67}
+
+	// Each asks for a free address of its own, so that without the
+	// checks each would be leased.
+	notEthernet := msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(ip4("10.77.0.121")))
+	notEthernet.HWType = iana.HWTypeIEEE802
+	farRelay := msg(t, mac(3), dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(ip4("10.77.0.122")), dhcpv4.WithGatewayIP(ip4("10.99.0.1")))
+	reply := msg(t, mac(4), dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(ip4("10.77.0.123")))
+	reply.OpCode = dhcpv4.OpcodeBootReply
+	for name, bad := range map[string]*dhcpv4.DHCPv4{"not Ethernet": notEthernet, "relay outside the subnet": farRelay, "BOOTREPLY": reply} {
+		if _, err := uc.WriteTo(bad.ToBytes(), server); err != nil {
+			t.Fatal(err)
+		}
+		uc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := uc.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			if m, err := dhcpv4.FromBytes(buf[:n]); err == nil && m.TransactionID == bad.TransactionID {
+				t.Errorf("%s: got a %v, want no answer", name, m.MessageType())
+			}
+		}
+		if _, err := st.GetLease(context.Background(), strings.ToUpper(bad.ClientHWAddr.String())); err == nil {
+			t.Errorf("%s: a lease was stored", name)
+		}
+	}
+	good := msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(ip))
+	if ack := roundTrip(t, uc, good, server); ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.Equal(ip) {
+		t.Fatalf("good REQUEST: %v for %v, want ACK for %v", ack.MessageType(), ack.YourIPAddr, ip)
+	}
+	if _, err := st.GetLease(context.Background(), "52:54:00:00:00:01"); err != nil {
+		t.Errorf("lease of the good REQUEST: %v", err)
+	}
+}

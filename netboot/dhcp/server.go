@@ -290,6 +290,15 @@ func (s *Server) commitRequests(ctx context.Context, conn net.PacketConn, q leas
 		for i := range batch {
 			it := &batch[i]
 			s.guard(it.req, it.peer, func() {
+				// The checks handle makes before a REQUEST.
+				if err := screen(it.req); err != nil {
+					it.err = err
+					return
+				}
+				if err := s.relayOK(it.req); err != nil {
+					it.err = err
+					return
+				}
 				l, resp, err := s.claimRequest(it.req)
 				if resp != nil || err != nil {
 					it.resp, it.err = resp, err
