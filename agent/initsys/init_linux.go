@@ -160,37 +160,9 @@ func Run(ctx context.Context, cfg Config) error {
 		level.Set(slog.LevelDebug)
 	}
 
-	// Requested modules first (they may be what finds the NIC), then the
-	// coldplug in the background: DHCP starts on each link as soon as
-	// the round that loaded its driver ends, not after the last round's
-	// settle wait.
+	// Requested modules first (they may be what finds the NIC); the
+	// coldplug runs beside the network set-up below.
 	coldplug := loadModules(runCtx, &cfg, sys, proc, opts, log)
-	rngCheck := func() {
-		if rngReady() {
-			return
-		}
-		// DHCP transaction IDs, TLS and SSH host keys come from
-		// getrandom(2), which blocks until the kernel's CRNG is seeded.
-		// Hardware RNGs (RDRAND, virtio-rng, TPM) seed it at once; an
-		// emulated CPU without them can take minutes.
-		log.Warn("kernel random number generator not seeded yet; network set-up waits for it (a CPU with RDRAND or a virtio-rng device helps)")
-		var b [1]byte
-		if _, err := unix.Getrandom(b[:], 0); err == nil {
-			log.Info("kernel random number generator ready", "uptime", Uptime().Round(time.Millisecond))
-		}
-	}
-	var rescan func()
-	coldplugDone := make(chan struct{})
-	startColdplug := func() {
-		goRun(func() {
-			defer close(coldplugDone)
-			if coldplug != nil {
-				coldplug.AfterRound = rescan
-				runColdplug(runCtx, coldplug, log)
-			}
-			rngCheck()
-		})
-	}
 
 	hostname := ""
 	nl := cfg.Netlink
@@ -212,10 +184,19 @@ func Run(ctx context.Context, cfg Config) error {
 		Hostname:   Hostname,
 		Log:        log,
 	})
-	if err == nil {
-		rescan = network.Rescan
-	}
-	startColdplug()
+	// DHCP starts on each link as soon as the coldplug round that loaded
+	// its driver ends, not after the last round's settle wait.
+	coldplugDone := make(chan struct{})
+	goRun(func() {
+		if coldplug != nil {
+			if network != nil {
+				coldplug.AfterRound = network.Rescan
+			}
+			runColdplug(runCtx, coldplug, log)
+		}
+		close(coldplugDone)
+		waitForRNG(log)
+	})
 	if err == nil {
 		goRun(network.Wait)
 		wait := cmpOr(opts.NetWait, cmpOr(cfg.NetWait, DefaultNetWait))
@@ -342,6 +323,22 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 		}
 	}
 	return &kmod.Coldplug{Prober: p, SysfsRoot: sys, Log: log}
+}
+
+// waitForRNG says so when the kernel's random number generator is not
+// seeded, and again once it is. DHCP transaction IDs, TLS and SSH host
+// keys come from getrandom(2), which blocks until the kernel's CRNG is
+// seeded. Hardware RNGs (RDRAND, virtio-rng, TPM) seed it at once; an
+// emulated CPU without them can take minutes.
+func waitForRNG(log *slog.Logger) {
+	if rngReady() {
+		return
+	}
+	log.Warn("kernel random number generator not seeded yet; network set-up waits for it (a CPU with RDRAND or a virtio-rng device helps)")
+	var b [1]byte
+	if _, err := unix.Getrandom(b[:], 0); err == nil {
+		log.Info("kernel random number generator ready", "uptime", Uptime().Round(time.Millisecond))
+	}
 }
 
 // runColdplug runs cp and logs its report.
