@@ -49,10 +49,11 @@ type Store interface {
 // requests commits them together and then answers them all: fewer
 // goroutines woken per lease than a PutLease call each.
 type Queuer interface {
-	// QueueLease checks and applies l as PutLease does and queues it
-	// for writing; an error (ErrConflict, a closed store) means nothing
-	// was queued. wait blocks until the lease is durable or ctx ends and
-	// returns what PutLease would have.
+	// QueueLease queues l for writing as PutLease would write it; an
+	// error (a bad lease, a closed store, an ErrConflict found at once)
+	// means nothing was queued. wait blocks until the lease is durable
+	// or ctx ends and returns what PutLease would have, ErrConflict
+	// included when the store checks only as it writes (SQLite).
 	QueueLease(l Lease) (wait func(ctx context.Context) error, err error)
 }
 
