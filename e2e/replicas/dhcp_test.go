@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -17,45 +15,12 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/iana"
-	"golang.org/x/sys/unix"
 
 	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/internal/pxelab"
 	"github.com/razor-mk/razor-mk/server/store/pgtest"
 	"github.com/razor-mk/razor-mk/server/store/postgres"
 )
-
-// inNetns runs fn on an OS thread inside network namespace ns; sockets
-// fn opens stay in ns. The thread goes back to its own namespace after.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", ns, err)
-			return
-		}
-		err = fn()
-		// A thread that cannot go back is discarded by the runtime when
-		// the goroutine ends locked.
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
 
 // join links namespace ns to the bridge br0 of lan with a veth pair:
 // dev in ns (with cidr, if any), its peer a port of br0.
@@ -110,7 +75,7 @@ func TestReplicasFullDHCP(t *testing.T) {
 		p := harness.Start(t, fmt.Sprintf("replica %d", i), cmd)
 		hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-				err = inNetns(s.ns.Name, func() error {
+				err = pxelab.InNetns(s.ns.Name, func() error {
 					c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 					return err
 				})
@@ -154,7 +119,7 @@ func TestReplicasFullDHCP(t *testing.T) {
 			defer wg.Done()
 			hw := net.HardwareAddr{0x52, 0x54, 0x00, 0x0c, 0x00, byte(i)}
 			var c *nclient4.Client
-			if err := inNetns(cli.Name, func() (err error) {
+			if err := pxelab.InNetns(cli.Name, func() (err error) {
 				c, err = nclient4.New("rcl0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2))
 				return err
 			}); err != nil {

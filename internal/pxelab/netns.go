@@ -152,34 +152,48 @@ func (n *Netns) Command(name string, args ...string) *exec.Cmd {
 // an OS thread switched into the namespace with setns(2), and keeps
 // belonging to it when the thread switches back.
 func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	target, err := os.Open("/var/run/netns/" + n.Name)
-	if err != nil {
-		return nil, fmt.Errorf("pxelab: netns %s: %w", n.Name, err)
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	self, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
-	}
-	defer self.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("pxelab: setns %s: %w", n.Name, err)
-	}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	conn, dialErr := d.DialContext(ctx, network, addr)
-	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		// The thread stays locked and dies with this goroutine rather
-		// than run others in the wrong namespace.
-		if conn != nil {
-			conn.Close()
+	var conn net.Conn
+	err := InNetns(n.Name, func() error {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		var err error
+		conn, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
+}
+
+// InNetns runs fn on an OS thread inside the named network namespace;
+// sockets fn opens stay in it. The thread goes back to its own namespace
+// before it is reused; if that fails, the goroutine ends locked and the
+// runtime discards the thread rather than run others in the wrong
+// namespace.
+func InNetns(name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- fmt.Errorf("pxelab: open own namespace: %w", err)
+			return
 		}
-		return nil, fmt.Errorf("pxelab: setns back: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return conn, dialErr
+		defer self.Close()
+		target, err := os.Open("/run/netns/" + name)
+		if err != nil {
+			errc <- fmt.Errorf("pxelab: netns %s: %w", name, err)
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("pxelab: enter netns %s: %w", name, err)
+			return
+		}
+		err = fn()
+		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
 }
 
 // HTTPClient returns a client whose connections are made inside the

@@ -4,15 +4,12 @@
 package nstest
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/razor-mk/razor-mk/e2e/harness"
-	"golang.org/x/sys/unix"
+	"github.com/razor-mk/razor-mk/internal/pxelab"
 )
 
 // Do runs fn on a fresh OS thread that has entered the network namespace
@@ -20,35 +17,7 @@ import (
 // returns, usable from any goroutine. The thread returns to its own
 // namespace afterwards, so no other goroutine ever runs in ns by accident.
 func Do(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- fmt.Errorf("nstest: open own namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- fmt.Errorf("nstest: open namespace %s: %w", ns, err)
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("nstest: enter namespace %s: %w", ns, err)
-			return
-		}
-		err = fn()
-		// Go back before the thread is reused (it may be the main
-		// thread, which the runtime never ends); if that fails, the
-		// goroutine exits locked and the runtime discards the thread.
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+	return pxelab.InNetns(ns, fn)
 }
 
 // Veth creates a veth pair, end a in namespace na and end b in nb, each
