@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/razor-mk/razor-mk/agent/leasefile"
+	"github.com/razor-mk/razor-mk/internal/syncbuf"
 )
 
 // helperEnv, when set, makes the test binary (TestMain) run netup for real in
@@ -71,7 +71,7 @@ func TestDHCPAgainstDnsmasq(t *testing.T) {
 		"--dhcp-option=226,/razor/api",
 		"--dhcp-boot=undionly.kpxe,,10.231.7.1",
 	)
-	var dlog syncBuffer
+	var dlog syncbuf.Buffer
 	dnsmasq.Stdout, dnsmasq.Stderr = &dlog, &dlog
 	if err := dnsmasq.Start(); err != nil {
 		t.Fatalf("starting dnsmasq: %v", err)
@@ -138,25 +138,6 @@ func TestDHCPAgainstDnsmasq(t *testing.T) {
 		l.Domain != "razor.test" || l.LeaseSeconds != 3600 {
 		t.Errorf("lease file = %+v, want gateway/server/next-server 10.231.7.1, razor 10.231.7.9:8150 /razor/api, domain razor.test, 3600s", l)
 	}
-}
-
-// syncBuffer is a strings.Builder safe for a process's output and a
-// reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestMain runs this test binary as the client side of

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,26 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/razor-mk/razor-mk/internal/syncbuf"
 	"github.com/razor-mk/razor-mk/server/wire"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -107,7 +89,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	webAddr, mirrorAddr := freeAddr(t), freeAddr(t)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -229,7 +211,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var stderr syncBuffer
+			var stderr syncbuf.Buffer
 			args := append([]string{"run", "--state-dir", filepath.Join(dir, "state"), "--web-addr", "off", "--mirror-addr", "off"}, tt.args...)
 			err := run(context.Background(), args, io.Discard, &stderr)
 			if err == nil || !strings.Contains(err.Error()+stderr.String(), tt.want) {

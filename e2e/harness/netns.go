@@ -1,17 +1,16 @@
 package harness
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/internal/syncbuf"
 )
 
 // RequireNetns skips t unless this process can create network namespaces
@@ -90,7 +89,7 @@ func (n *Netns) AddTap(name, bridge string) {
 type Proc struct {
 	Cmd  *exec.Cmd
 	name string
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -98,7 +97,7 @@ type Proc struct {
 // it (SIGTERM, then SIGKILL) and logs its output if the test failed.
 func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
-	p := &Proc{Cmd: cmd, name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{Cmd: cmd, name: name, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -140,20 +139,3 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 
 // Output returns what the process has written so far.
 func (p *Proc) Output() string { return p.out.String() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

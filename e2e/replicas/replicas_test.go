@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/internal/syncbuf"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/razor-mk/razor-mk/server/store/pgtest"
@@ -38,26 +39,9 @@ const adminToken = "replica-test-token"
 type replica struct {
 	url   string
 	cmd   *exec.Cmd
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	done  chan struct{}
 	admin *adminapi.Client
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (r *replica) exited() bool {
@@ -89,7 +73,7 @@ func startReplicas(t *testing.T, bin, dbURL string, n int) []*replica {
 		cmd := exec.Command(bin, "serve", "--dhcp", "off", "--tftp", "off", "--store", dbURL,
 			"--data-dir", t.TempDir(), "--http-addr", addr, "--admin-token", adminToken,
 			"--rate-limit", "0", "--log-level", "warn", "--flush-interval", "200ms")
-		r := &replica{url: "http://" + addr, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
+		r := &replica{url: "http://" + addr, cmd: cmd, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 		r.admin = &adminapi.Client{Server: r.url, Token: adminToken}
 		cmd.Stdout, cmd.Stderr = r.logs, r.logs
 		if err := cmd.Start(); err != nil {
