@@ -3,7 +3,7 @@
 // resolves the kernel modules and their firmware (builder/kmod), obtains
 // mk-agent (a static build of ./cmd/mk-agent, with the dev tag for the
 // dev variant), assembles the initrd (initramfs) and writes vmlinuz,
-// initrd and manifest.json (builder/manifest) into an output directory.
+// initrd and manifest.json (package manifest) into an output directory.
 // The same spec, inputs and SOURCE_DATE_EPOCH give the same bytes.
 package builder
 
@@ -24,11 +24,11 @@ import (
 	"github.com/razor-mk/razor-mk/builder/base"
 	"github.com/razor-mk/razor-mk/builder/debian"
 	"github.com/razor-mk/razor-mk/builder/kmod"
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/builder/tinycore"
 	"github.com/razor-mk/razor-mk/initramfs"
 	"github.com/razor-mk/razor-mk/internal/version"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 // Artefact names in the output directory.

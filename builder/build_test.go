@@ -18,9 +18,9 @@ import (
 	"github.com/razor-mk/razor-mk/builder/base"
 	"github.com/razor-mk/razor-mk/builder/deb/debtest"
 	"github.com/razor-mk/razor-mk/builder/kmod/kmodtest"
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIh1Ed5dYZ3LrvUzdNTBYuPt7ZQ2U0xYDbqRvWfZxV8u test@example"

@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/razor-mk/razor-mk/builder/kmod"
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 // realEnv skips unless the host can build the shipped specs: apt (with

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 )
 

@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/builder/tinycore/tctest"
 	"github.com/razor-mk/razor-mk/e2e/harness"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 )
 

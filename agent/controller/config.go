@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 	"gopkg.in/yaml.v3"
 )
 

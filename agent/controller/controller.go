@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/agent/discover"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // ErrInvalidConfig wraps the reason a configuration was refused.

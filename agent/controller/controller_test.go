@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/razor-mk/razor-mk/agent/discover"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 const (

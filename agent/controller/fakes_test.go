@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/agent/discover"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // fakeClock is a Clock whose time moves only when the test says so. Every

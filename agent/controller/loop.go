@@ -14,7 +14,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/agent/discover"
 	"github.com/razor-mk/razor-mk/internal/version"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // Errors of one iteration, wrapped with detail; callers use errors.Is.

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // ErrUnknownPowerCommand is returned for a command that is neither reboot

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/agent/leasefile"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // Errors of this package; callers use errors.Is.

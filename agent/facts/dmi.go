@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/razor-mk/razor-mk/agent/facts/smbios"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // Where Linux exports the firmware's SMBIOS tables (root-only) and the

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 const netClassDir = "sys/class/net"

@@ -25,7 +25,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // Errors of this package; callers use errors.Is.

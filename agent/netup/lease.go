@@ -12,14 +12,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/razor-mk/razor-mk/agent/leasefile"
-)
-
-// The Razor/Hanlon site options the microkernel asks for (Hanlon's
-// detailed install guide: hanlon_server, hanlon_port, hanlon_base_uri).
-const (
-	OptionRazorServer  = 224 // IPv4 address
-	OptionRazorPort    = 225 // unsigned integer, normally 16 bits
-	OptionRazorBaseURI = 226 // text
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // RequestedOptions is the parameter request list (option 55) sent in
@@ -39,9 +32,9 @@ var RequestedOptions = []dhcpv4.OptionCode{
 	dhcpv4.OptionBootfileName,
 	dhcpv4.OptionDNSDomainSearchList,
 	dhcpv4.OptionClasslessStaticRoute,
-	dhcpv4.GenericOptionCode(OptionRazorServer),
-	dhcpv4.GenericOptionCode(OptionRazorPort),
-	dhcpv4.GenericOptionCode(OptionRazorBaseURI),
+	dhcpv4.GenericOptionCode(wire.OptionServer),
+	dhcpv4.GenericOptionCode(wire.OptionPort),
+	dhcpv4.GenericOptionCode(wire.OptionBaseURI),
 }
 
 // ErrBadLease means a DHCP ACK cannot be used to configure an interface.
@@ -143,12 +136,12 @@ func ParseLease(iface string, mac net.HardwareAddr, ack *dhcpv4.DHCPv4, now time
 	if l.BootFile == "" {
 		l.BootFile = printable(ack.BootFileName)
 	}
-	if b := ack.GetOneOption(dhcpv4.GenericOptionCode(OptionRazorServer)); len(b) == 4 {
+	if b := ack.GetOneOption(dhcpv4.GenericOptionCode(wire.OptionServer)); len(b) == 4 {
 		if a, ok := netip.AddrFromSlice(b); ok && !a.IsUnspecified() {
 			l.RazorServer = a
 		}
 	}
-	if b := ack.GetOneOption(dhcpv4.GenericOptionCode(OptionRazorPort)); len(b) >= 1 && len(b) <= 4 {
+	if b := ack.GetOneOption(dhcpv4.GenericOptionCode(wire.OptionPort)); len(b) >= 1 && len(b) <= 4 {
 		// 16 bits in Hanlon's definition; accept any integer width a
 		// server may pick (dnsmasq sizes untyped numbers to fit).
 		var v uint32
@@ -159,7 +152,7 @@ func ParseLease(iface string, mac net.HardwareAddr, ack *dhcpv4.DHCPv4, now time
 			l.RazorPort = int(v)
 		}
 	}
-	if b := ack.GetOneOption(dhcpv4.GenericOptionCode(OptionRazorBaseURI)); len(b) > 0 && len(b) <= maxBaseURI {
+	if b := ack.GetOneOption(dhcpv4.GenericOptionCode(wire.OptionBaseURI)); len(b) > 0 && len(b) <= maxBaseURI {
 		l.RazorBaseURI = printable(strings.TrimRight(string(b), "\x00"))
 	}
 	l.LeaseTime = ack.IPAddressLeaseTime(0)

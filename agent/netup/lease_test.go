@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 func TestParseLease(t *testing.T) {
@@ -21,18 +22,18 @@ func TestParseLease(t *testing.T) {
 	}{
 		{"minimal", nil, func(l *Lease) {}},
 		{"razor options, port in one byte", []dhcpv4.Modifier{
-			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorServer), []byte{10, 0, 0, 2})),
-			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorPort), []byte{80})),
-			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorBaseURI), []byte("/hanlon/api/v1\x00"))),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionServer), []byte{10, 0, 0, 2})),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionPort), []byte{80})),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionBaseURI), []byte("/hanlon/api/v1\x00"))),
 		}, func(l *Lease) {
 			l.RazorServer = netip.MustParseAddr("10.0.0.2")
 			l.RazorPort = 80
 			l.RazorBaseURI = "/hanlon/api/v1"
 		}},
 		{"bad razor options dropped", []dhcpv4.Modifier{
-			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorServer), []byte{10, 0, 0})),
-			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorPort), []byte{1, 0, 0, 0})),
-			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorBaseURI), []byte("/x\nnameserver 6.6.6.6"))),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionServer), []byte{10, 0, 0})),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionPort), []byte{1, 0, 0, 0})),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionBaseURI), []byte("/x\nnameserver 6.6.6.6"))),
 			dhcpv4.WithOption(dhcpv4.OptDomainName("evil\nnameserver 6.6.6.6")),
 		}, func(l *Lease) {}},
 		{"lease times", []dhcpv4.Modifier{
@@ -82,7 +83,7 @@ func TestParseLease(t *testing.T) {
 func FuzzParseLease(f *testing.F) {
 	d, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeAck), dhcpv4.WithYourIP(net.ParseIP("10.0.0.15")),
 		dhcpv4.WithNetmask(net.CIDRMask(24, 32)), dhcpv4.WithRouter(net.ParseIP("10.0.0.1")),
-		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorPort), []byte{0x1f, 0x5a})))
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionPort), []byte{0x1f, 0x5a})))
 	f.Add(d.ToBytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		msg, err := dhcpv4.FromBytes(b)

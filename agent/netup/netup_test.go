@@ -17,6 +17,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/razor-mk/razor-mk/agent/leasefile"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // fakeNetlink records the operations netup performs.
@@ -153,9 +154,9 @@ func TestStartFirstLeaseWins(t *testing.T) {
 				dhcpv4.WithDNS(net.ParseIP("10.0.0.3"), net.ParseIP("10.0.0.4")),
 				dhcpv4.WithOption(dhcpv4.OptDomainName("lab.example")),
 				dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(time.Hour)),
-				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorServer), []byte{10, 0, 0, 2})),
-				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorPort), []byte{0x1f, 0x5a})),
-				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorBaseURI), []byte("/razor/api"))),
+				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionServer), []byte{10, 0, 0, 2})),
+				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionPort), []byte{0x1f, 0x5a})),
+				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionBaseURI), []byte("/razor/api"))),
 			)
 		}},
 	}

@@ -3,7 +3,7 @@ package tce
 import (
 	"bytes"
 	"errors"
-	"github.com/razor-mk/razor-mk/agent/tce/tcz"
+	"github.com/razor-mk/razor-mk/tcz"
 	"strings"
 )
 

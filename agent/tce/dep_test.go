@@ -1,7 +1,7 @@
 package tce
 
 import (
-	"github.com/razor-mk/razor-mk/agent/tce/tcz"
+	"github.com/razor-mk/razor-mk/tcz"
 	"strings"
 	"testing"
 

@@ -11,8 +11,8 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 // Source opens a base. Implementations obtain their inputs (download,

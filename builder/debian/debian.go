@@ -24,9 +24,9 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/builder/base"
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 // Errors of the debian base; callers test them with errors.Is.

@@ -2,12 +2,12 @@ package tinycore
 
 import (
 	"fmt"
-	"github.com/razor-mk/razor-mk/agent/tce/tcz"
+	"github.com/razor-mk/razor-mk/tcz"
 	"path"
 	"strings"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 // Where extensions go in an image (Tiny Core's remaster convention, and

@@ -2,7 +2,7 @@ package tinycore
 
 import (
 	"errors"
-	"github.com/razor-mk/razor-mk/agent/tce/tcz"
+	"github.com/razor-mk/razor-mk/tcz"
 	"io/fs"
 )
 

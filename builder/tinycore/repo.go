@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/razor-mk/razor-mk/agent/tce/tcz"
+	"github.com/razor-mk/razor-mk/tcz"
 	"regexp"
 	"strings"
 	"sync"

@@ -3,7 +3,7 @@ package tinycore
 import (
 	"context"
 	"fmt"
-	"github.com/razor-mk/razor-mk/agent/tce/tcz"
+	"github.com/razor-mk/razor-mk/tcz"
 	"strings"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/agent/facts"
 	"github.com/razor-mk/razor-mk/agent/tce"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // extensionWait is how long the controller's start waits for the

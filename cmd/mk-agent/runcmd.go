@@ -23,7 +23,7 @@ import (
 	"github.com/razor-mk/razor-mk/agent/leasefile"
 	"github.com/razor-mk/razor-mk/agent/local"
 	"github.com/razor-mk/razor-mk/internal/version"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/internal/syncbuf"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 func freeAddr(t *testing.T) string {

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/razor-mk/razor-mk/agent/discover"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 func TestCmdlineSkew(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/server/config"
 	"github.com/razor-mk/razor-mk/server/daemon"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // startDaemon runs a server in-process on a loopback port.

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/adminapi"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // TestMain lets the test binary act as razor-netboot: with

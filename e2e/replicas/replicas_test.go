@@ -30,7 +30,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/razor-mk/razor-mk/server/store/pgtest"
 	"github.com/razor-mk/razor-mk/server/store/postgres"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 const adminToken = "replica-test-token"

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/netboot/ipxe"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // Errors; callers use errors.Is.
@@ -55,15 +56,12 @@ func ParseMode(s string) (Mode, error) {
 // Defaults.
 const (
 	DefaultLeaseTime    = time.Hour
-	DefaultHTTPPort     = 8026
-	DefaultBaseURI      = "/razor/api"
+	DefaultHTTPPort     = wire.DefaultPort
+	DefaultBaseURI      = wire.DefaultBasePath
 	DefaultOfferHold    = 30 * time.Second
 	DefaultDeclineHold  = 10 * time.Minute
 	DefaultMaxInFlight  = 512
 	PXEPort             = 4011 // proxyDHCP port (PXE specification)
-	OptionRazorServer   = 224  // server IPv4 address
-	OptionRazorPort     = 225  // server port, uint16
-	OptionRazorBaseURI  = 226  // base URI of the node API, text
 	optPXEDiscoveryCtrl = 6    // PXE vendor sub-option (option 43)
 )
 

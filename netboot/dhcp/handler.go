@@ -14,6 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/netboot/ipxe"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // port is the role of the socket a request arrived on.
@@ -103,9 +104,9 @@ func (s *Server) bootOptions(req, resp *dhcpv4.DHCPv4, proxy bool) (ipxe.Choice,
 
 // razorOptions adds 224/225/226 so the agent finds the server.
 func (s *Server) razorOptions(resp *dhcpv4.DHCPv4) {
-	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorServer), s.server.IP.AsSlice()))
-	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorPort), binary.BigEndian.AppendUint16(nil, uint16(s.cfg.HTTPPort))))
-	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionRazorBaseURI), []byte(s.cfg.BaseURI)))
+	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionServer), s.server.IP.AsSlice()))
+	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionPort), binary.BigEndian.AppendUint16(nil, uint16(s.cfg.HTTPPort))))
+	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(wire.OptionBaseURI), []byte(s.cfg.BaseURI)))
 }
 
 // handleProxy answers PXE clients only: DISCOVER on 67 with a proxy

@@ -11,7 +11,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/bootscript"
 	"github.com/razor-mk/razor-mk/server/rules"
 	"github.com/razor-mk/razor-mk/server/store"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // info adds the cached tags, checkin time and state to a stored node.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/server/bootscript"
 	"github.com/razor-mk/razor-mk/server/store"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // BootRequest is what iPXE tells about itself when it fetches

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/store"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // Decision is the answer to a checkin.

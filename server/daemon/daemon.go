@@ -34,7 +34,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/server/store/postgres"
 	"github.com/razor-mk/razor-mk/server/store/sqlite"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // TokenFile is the admin token's file name in the data directory.

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
+	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/config"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 func testConfig(t *testing.T) config.Config {

@@ -23,7 +23,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/razor-mk/razor-mk/server/metrics"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // Options configure New.
@@ -77,7 +77,7 @@ func New(o Options) *Handler {
 	}
 	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), limit: newLimiter(o.RateLimit, o.RateBurst)}
 	h.replies = map[string]map[wire.Command][]byte{}
-	for _, base := range []string{"/razor/api", wire.HanlonBasePath} {
+	for _, base := range []string{wire.DefaultBasePath, wire.HanlonBasePath} {
 		cfg := h.clientConfig(base)
 		m := map[wire.Command][]byte{}
 		for _, cmd := range []wire.Command{wire.Acknowledge, wire.Register, wire.Reboot, wire.Poweroff} {
@@ -87,7 +87,7 @@ func New(o Options) *Handler {
 		h.replies[base] = m
 	}
 	node := func(route string, f http.HandlerFunc) http.Handler { return h.observe(route, h.rateLimited(f)) }
-	for _, base := range []string{"/razor/api", wire.HanlonBasePath} {
+	for _, base := range []string{wire.DefaultBasePath, wire.HanlonBasePath} {
 		h.mux.Handle("GET "+base+"/node/checkin", node("checkin", h.checkin(base)))
 		h.mux.Handle("POST "+base+"/node/register", node("register", h.register(base)))
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/bootscript"
 	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/razor-mk/razor-mk/server/store"
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 // nodeFailure turns an error into a node API error reply.

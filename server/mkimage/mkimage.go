@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 // ErrNoImage: no image directory holds a verified microkernel.

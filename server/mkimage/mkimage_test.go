@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
+	"github.com/razor-mk/razor-mk/manifest"
 )
 
 // writeImage makes dir/name with a kernel, an initrd and a manifest whose

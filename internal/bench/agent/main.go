@@ -19,7 +19,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 func main() {

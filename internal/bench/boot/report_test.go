@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/builder/manifest"
+	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 )
 

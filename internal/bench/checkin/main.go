@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/razor-mk/razor-mk/server/wire"
+	"github.com/razor-mk/razor-mk/wire"
 )
 
 func main() {

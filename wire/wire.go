@@ -23,12 +23,23 @@ const ProtocolVersion = "1"
 
 // Default endpoints and port of the original Razor node API.
 const (
-	DefaultPort         = 8026
-	DefaultCheckinPath  = "/razor/api/node/checkin"
-	DefaultRegisterPath = "/razor/api/node/register"
+	DefaultPort = 8026
+	// DefaultBasePath is the node API's base URI (DHCP option 226's default).
+	DefaultBasePath     = "/razor/api"
+	DefaultCheckinPath  = DefaultBasePath + "/node/checkin"
+	DefaultRegisterPath = DefaultBasePath + "/node/register"
 	// HanlonBasePath is Hanlon's base URI; the server accepts the node API
 	// under it too.
 	HanlonBasePath = "/hanlon/api/v1"
+)
+
+// The Razor/Hanlon site DHCP options: the server tells the microkernel where
+// the node API is (Hanlon's install guide names them hanlon_server,
+// hanlon_port and hanlon_base_uri).
+const (
+	OptionServer  = 224 // server IPv4 address, 4 bytes
+	OptionPort    = 225 // server port, an unsigned integer (16 bits when we send it)
+	OptionBaseURI = 226 // base URI of the node API, text
 )
 
 // MaxWait is the longest long-poll a server honours.
