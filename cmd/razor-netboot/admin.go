@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/razor-mk/razor-mk/internal/daemon"
 	"github.com/razor-mk/razor-mk/server/adminapi"
-	"github.com/razor-mk/razor-mk/server/daemon"
 	"github.com/spf13/cobra"
 )
 

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/razor-mk/razor-mk/server/config"
-	"github.com/razor-mk/razor-mk/server/daemon"
+	"github.com/razor-mk/razor-mk/internal/daemon"
 	"github.com/razor-mk/razor-mk/wire"
 )
 
@@ -19,7 +18,7 @@ import (
 func startDaemon(t *testing.T) (url, dataDir string) {
 	t.Helper()
 	dataDir = t.TempDir()
-	cfg := config.Default()
+	cfg := daemon.DefaultConfig()
 	cfg.DataDir, cfg.HTTPAddr, cfg.DHCP, cfg.TFTP, cfg.AdvertiseIP, cfg.RateLimit = dataDir, "127.0.0.1:0", "off", "off", "127.0.0.1", 0
 	cfg.Store = "sqlite:" + filepath.Join(dataDir, "razor.db")
 	cfg.ImagesDir = filepath.Join(dataDir, "images")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/razor-mk/razor-mk/server/store/open"
+	"github.com/razor-mk/razor-mk/internal/daemon"
 	"github.com/razor-mk/razor-mk/server/store/postgres"
 )
 
@@ -35,20 +35,20 @@ failed or repeated migrate changes nothing there.`,
 			if from == "" || to == "" {
 				return errors.New("migrate: --from and --to are both required")
 			}
-			fromKind, fromPath, err := open.Parse(from)
+			fromKind, fromPath, err := daemon.ParseStore(from)
 			if err != nil {
 				return fmt.Errorf("migrate: --from: %w", err)
 			}
-			if kind, _, err := open.Parse(to); err != nil || kind != open.Postgres {
+			if kind, _, err := daemon.ParseStore(to); err != nil || kind != daemon.StorePostgres {
 				return fmt.Errorf("migrate: --to: want postgres://…, got %q", redactURL(to))
 			}
-			src, err := open.Open(ctx, from, open.Options{MustExist: true})
+			src, err := daemon.OpenStore(ctx, from, daemon.StoreOptions{MustExist: true})
 			if err != nil {
 				return fmt.Errorf("migrate: --from: %w", err)
 			}
 			defer src.Close()
 			var opts postgres.ImportOptions
-			if fromKind == open.SQLite {
+			if fromKind == daemon.StoreSQLite {
 				if opts, err = sqliteSequences(ctx, fromPath); err != nil {
 					return err
 				}

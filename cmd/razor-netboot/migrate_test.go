@@ -77,7 +77,7 @@ func TestMigrate(t *testing.T) {
 		{[]string{"--from", "sqlite:" + path, "--to", url}, "import copies into an empty database only"},
 		{[]string{"--from", "sqlite:" + path + ".missing", "--to", url}, "no store at"},
 		{[]string{"--from", "sqlite:" + path, "--to", "sqlite:/tmp/x.db"}, "--to: want postgres://"},
-		{[]string{"--from", path, "--to", url}, "--from: open: want sqlite:PATH"},
+		{[]string{"--from", path, "--to", url}, "--from: daemon: store: want sqlite:PATH"},
 		{[]string{"--from", "sqlite:" + path}, "--from and --to are both required"},
 		{[]string{"--from", "sqlite:" + path, "--to", "postgres://u:secret@127.0.0.1:1/x?connect_timeout=1"}, "--to"},
 	} {

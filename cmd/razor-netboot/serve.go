@@ -4,8 +4,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/razor-mk/razor-mk/server/config"
-	"github.com/razor-mk/razor-mk/server/daemon"
+	"github.com/razor-mk/razor-mk/internal/daemon"
 	"github.com/spf13/cobra"
 )
 
@@ -22,29 +21,20 @@ optional YAML file (--config); flags win over the environment, which wins
 over the file. See examples/razor-netboot.yaml for every key and default.`,
 		Args: cobra.NoArgs,
 	}
-	flags := config.AddFlags(cmd.Flags())
+	flags := daemon.AddFlags(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := config.Load(flags, nil)
+		cfg, err := daemon.LoadConfig(flags, nil)
 		if err != nil {
 			return err
 		}
 		log := newLogger(cmd.ErrOrStderr(), cfg)
-		d, err := daemon.Open(cmd.Context(), cfg, log)
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		services, err := netServices(cfg, d, log)
-		if err != nil {
-			return err
-		}
-		return d.Run(cmd.Context(), services...)
+		return daemon.Serve(cmd.Context(), cfg, log)
 	}
 	return cmd
 }
 
 // newLogger makes the server's slog logger.
-func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+func newLogger(w io.Writer, cfg daemon.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}

@@ -1,8 +1,9 @@
-// Package daemon assembles razor-netboot serve from its configuration:
-// the store, the admin token, the core, the HTTP server (node API,
-// /boot.ipxe, /images/, admin API, /metrics), and runs them with any
-// further services (DHCP, TFTP) under one errgroup: the first error
-// cancels the rest, and shutdown is graceful.
+// Package daemon is razor-netboot serve's composition root, the one place
+// that joins the server (store, core, node and admin API) and the network
+// services (DHCP, router advertisements, TFTP, the HTTP image service). It
+// reads the configuration (config.go), opens the store a --store value
+// names (store.go), and runs everything under one errgroup: the first
+// error cancels the rest, and shutdown is graceful.
 package daemon
 
 import (
@@ -26,14 +27,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/razor-mk/razor-mk/netboot/httpimg"
-	"github.com/razor-mk/razor-mk/server/config"
 	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/razor-mk/razor-mk/server/httpapi"
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 	"github.com/razor-mk/razor-mk/server/store"
-	"github.com/razor-mk/razor-mk/server/store/postgres"
-	"github.com/razor-mk/razor-mk/server/store/sqlite"
 	"github.com/razor-mk/razor-mk/wire"
 )
 
@@ -46,7 +44,7 @@ type Service func(ctx context.Context) error
 
 // Daemon is an opened server, ready to Run.
 type Daemon struct {
-	cfg      config.Config
+	cfg      Config
 	log      *slog.Logger
 	st       store.Store
 	core     *core.Core
@@ -60,7 +58,7 @@ type Daemon struct {
 
 // Open opens the store (creating the data directory), reads or creates
 // the admin token, loads the core and listens on the HTTP address.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -132,34 +130,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, er
 	return d, nil
 }
 
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
-	kind, target, err := cfg.StoreKind()
-	if err != nil {
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {
+	if _, _, err := cfg.StoreKind(); err != nil {
 		return nil, err
 	}
-	switch kind {
-	case "sqlite":
-		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
-			return nil, fmt.Errorf("daemon: store directory: %w", err)
-		}
-		s, err := sqlite.Open(ctx, target, sqlite.Options{Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("daemon: %w", err)
-		}
-		return s, nil
-	case "postgres":
-		s, err := postgres.Open(ctx, target, postgres.Options{Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("daemon: %w", err)
-		}
-		return s, nil
+	s, err := OpenStore(ctx, cfg.Store, StoreOptions{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	return nil, fmt.Errorf("daemon: store %s: not available in this build", kind)
+	return s, nil
 }
 
 // adminToken returns the configured token, else the one in
 // <data-dir>/admin.token, creating the file (mode 0600) on first start.
-func adminToken(cfg config.Config) (string, error) {
+func adminToken(cfg Config) (string, error) {
 	if cfg.AdminToken != "" {
 		return cfg.AdminToken, nil
 	}
@@ -205,7 +189,7 @@ func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
 func (d *Daemon) URL() string { return d.url }
 
 // Config is the configuration the daemon was opened with.
-func (d *Daemon) Config() config.Config { return d.cfg }
+func (d *Daemon) Config() Config { return d.cfg }
 
 // Run serves HTTP and runs the core and the given services until ctx ends
 // or one fails; then it shuts down gracefully: held long-polls are
@@ -251,4 +235,20 @@ func (d *Daemon) Close() error {
 		errs = append(errs, d.st.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Serve is razor-netboot serve: it opens the daemon, builds the network
+// services the configuration asks for (validated before anything else
+// listens) and runs them all until ctx ends or one fails.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	d, err := Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	services, err := netServices(cfg, d, d.log)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx, services...)
 }

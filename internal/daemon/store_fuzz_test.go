@@ -1,4 +1,4 @@
-package open
+package daemon
 
 import (
 	"strings"
@@ -6,30 +6,30 @@ import (
 )
 
 // Parse never panics, and what it accepts it splits consistently.
-func FuzzParse(f *testing.F) {
+func FuzzParseStore(f *testing.F) {
 	for _, s := range []string{"sqlite:/var/lib/razor/razor.db", "sqlite:", "postgres://u:p@h:5432/db?sslmode=require",
 		"postgresql://h/db", "postgres://[::1", "mysql://x", "", "sqlite:sqlite:x", "postgres://%zz"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
-		kind, target, err := Parse(spec)
+		kind, target, err := ParseStore(spec)
 		if err != nil {
 			if kind != "" || target != "" {
-				t.Errorf("Parse(%q) = %q, %q with error %v", spec, kind, target, err)
+				t.Errorf("ParseStore(%q) = %q, %q with error %v", spec, kind, target, err)
 			}
 			return
 		}
 		switch kind {
-		case SQLite:
+		case StoreSQLite:
 			if target == "" || "sqlite:"+target != spec {
-				t.Errorf("Parse(%q) = sqlite %q", spec, target)
+				t.Errorf("ParseStore(%q) = sqlite %q", spec, target)
 			}
-		case Postgres:
+		case StorePostgres:
 			if target != spec || !strings.HasPrefix(spec, "postgres") {
-				t.Errorf("Parse(%q) = postgres %q", spec, target)
+				t.Errorf("ParseStore(%q) = postgres %q", spec, target)
 			}
 		default:
-			t.Errorf("Parse(%q) = kind %q", spec, kind)
+			t.Errorf("ParseStore(%q) = kind %q", spec, kind)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package config
+package daemon
 
 import (
 	"errors"
@@ -19,17 +19,17 @@ func load(t *testing.T, args []string, env map[string]string) (Config, error) {
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("Parse(%v) = %v", args, err)
 	}
-	return Load(fl, func(k string) string { return env[k] })
+	return LoadConfig(fl, func(k string) string { return env[k] })
 }
 
 func TestDefaults(t *testing.T) {
 	c, err := load(t, nil, nil)
 	if err != nil {
-		t.Fatalf("Load() = %v", err)
+		t.Fatalf("LoadConfig() = %v", err)
 	}
 	if c.Store != "sqlite:/var/lib/razor/razor.db" || c.ImagesDir != "/var/lib/razor/images" || c.HTTPAddr != ":8026" ||
 		c.RegisterTimeout != 120*time.Second || c.DHCP != "proxy" || c.TFTP != ":69" || c.IPXEDir != "/usr/lib/ipxe" {
-		t.Errorf("Load() defaults = %+v", c)
+		t.Errorf("LoadConfig() defaults = %+v", c)
 	}
 }
 
@@ -39,16 +39,16 @@ func TestPrecedence(t *testing.T) {
 	os.WriteFile(file, []byte("data_dir: /srv/razor\nhttp_addr: \":9000\"\nregister_timeout: 5m\ncheckin_interval: 30\ndhcp: off\nrate_limit: 2.5\n"), 0o644)
 	c, err := load(t, []string{"--config", file, "--http-addr", ":9100"}, map[string]string{"RAZOR_CHECKIN_INTERVAL": "15", "RAZOR_TFTP": "off"})
 	if err != nil {
-		t.Fatalf("Load() = %v", err)
+		t.Fatalf("LoadConfig() = %v", err)
 	}
 	if c.DataDir != "/srv/razor" || c.Store != "sqlite:/srv/razor/razor.db" || c.HTTPAddr != ":9100" || c.RegisterTimeout != 5*time.Minute ||
 		c.CheckinInterval != 15 || c.TFTP != "off" || c.DHCP != "off" || c.RateLimit != 2.5 {
-		t.Errorf("Load() = %+v; want file < env < flags", c)
+		t.Errorf("LoadConfig() = %+v; want file < env < flags", c)
 	}
 	// RAZOR_CONFIG names the file too.
 	c, err = load(t, nil, map[string]string{"RAZOR_CONFIG": file})
 	if err != nil || c.DataDir != "/srv/razor" {
-		t.Errorf("Load(RAZOR_CONFIG) = %+v, %v", c.DataDir, err)
+		t.Errorf("LoadConfig(RAZOR_CONFIG) = %+v, %v", c.DataDir, err)
 	}
 }
 
@@ -89,17 +89,17 @@ func TestErrorsNameTheField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.args, tc.env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Load(%v, %v) = %v, want an error naming %q", tc.args, tc.env, err, tc.want)
+				t.Errorf("LoadConfig(%v, %v) = %v, want an error naming %q", tc.args, tc.env, err, tc.want)
 			}
 			if tc.name != "missing file" && !errors.Is(err, ErrInvalid) {
-				t.Errorf("Load(%v) = %v, want ErrInvalid", tc.args, err)
+				t.Errorf("LoadConfig(%v) = %v, want ErrInvalid", tc.args, err)
 			}
 		})
 	}
 }
 
 func TestServerURL(t *testing.T) {
-	c := Default()
+	c := DefaultConfig()
 	c.AdvertiseIP, c.HTTPAddr = "192.0.2.7", ":8026"
 	if got := c.ServerURL(); got != "http://192.0.2.7:8026" {
 		t.Errorf("ServerURL() = %q", got)
@@ -115,9 +115,9 @@ func TestExampleIsDefaults(t *testing.T) {
 	path := filepath.Join("..", "..", "examples", "razor-netboot.yaml")
 	got, err := load(t, []string{"--config", path}, nil)
 	if err != nil {
-		t.Fatalf("Load(example) = %v", err)
+		t.Fatalf("LoadConfig(example) = %v", err)
 	}
-	want := Default()
+	want := DefaultConfig()
 	want.fill()
 	if got != want {
 		t.Errorf("example config = %+v\nwant the defaults %+v", got, want)
@@ -144,7 +144,7 @@ func FuzzDecodeYAML(f *testing.F) {
 	f.Add("[1, 2]\n")
 	f.Add("unknown: key\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		c := Default()
+		c := DefaultConfig()
 		if err := decodeYAML([]byte(s), &c); err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("decodeYAML(%q) = %v, want ErrInvalid", s, err)

@@ -1,4 +1,4 @@
-// Package config is razor-netboot serve's configuration: one typed struct
+// This file is razor-netboot serve's configuration: one typed struct
 // filled, in rising precedence, from its defaults, an optional YAML file
 // (strict: an unknown key is an error naming it), RAZOR_* environment
 // variables and command-line flags, then validated as a whole with the
@@ -7,7 +7,8 @@
 // Every field has a YAML key (snake_case), a flag (the key with dashes)
 // and an environment variable (RAZOR_ and the key upper-cased): the key
 // http_addr is --http-addr and RAZOR_HTTP_ADDR.
-package config
+
+package daemon
 
 import (
 	"bytes"
@@ -15,7 +16,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -72,8 +72,8 @@ type Config struct {
 	LogFormat string `yaml:"log_format" help:"server log format: text or json"`
 }
 
-// Default returns the defaults.
-func Default() Config {
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
 	return Config{
 		DataDir:         "/var/lib/razor",
 		HTTPAddr:        ":8026",
@@ -176,7 +176,7 @@ type Flags struct {
 // AddFlags defines --config and one flag per field on fs, showing the
 // defaults in the help.
 func AddFlags(fs *pflag.FlagSet) *Flags {
-	d := Default()
+	d := DefaultConfig()
 	for _, f := range fields() {
 		typ := reflect.TypeFor[Config]().Field(f.idx).Type.String()
 		switch typ {
@@ -190,14 +190,14 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	return &Flags{fs: fs, config: fs.String("config", "", "YAML configuration file (env RAZOR_CONFIG); flags and RAZOR_* variables override it")}
 }
 
-// Load builds the configuration: defaults, then the YAML file (--config
+// LoadConfig builds the configuration: defaults, then the YAML file (--config
 // or RAZOR_CONFIG), then RAZOR_* variables (getenv; nil: os.Getenv), then
 // the flags that were set; and validates it.
-func Load(fl *Flags, getenv func(string) string) (Config, error) {
+func LoadConfig(fl *Flags, getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	c := Default()
+	c := DefaultConfig()
 	path := *fl.config
 	if path == "" {
 		path = getenv("RAZOR_CONFIG")
@@ -364,20 +364,11 @@ func (c Config) Validate() error {
 // StoreKind splits Store into its kind ("sqlite", "postgres") and the
 // path or URL.
 func (c Config) StoreKind() (kind, target string, err error) {
-	switch {
-	case strings.HasPrefix(c.Store, "sqlite:"):
-		p := strings.TrimPrefix(c.Store, "sqlite:")
-		if p == "" {
-			return "", "", bad("store", "sqlite: needs a path")
-		}
-		return "sqlite", p, nil
-	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
-		if _, err := url.Parse(c.Store); err != nil {
-			return "", "", bad("store", "bad URL: %v", err)
-		}
-		return "postgres", c.Store, nil
+	kind, target, err = ParseStore(c.Store)
+	if err != nil {
+		return "", "", bad("store", "%v", err)
 	}
-	return "", "", bad("store", "want sqlite:PATH or postgres://…, got %q", c.Store)
+	return kind, target, nil
 }
 
 // Advertise returns the IP nodes reach the server at: advertise_ip, else

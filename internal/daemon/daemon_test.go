@@ -12,14 +12,13 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/manifest"
-	"github.com/razor-mk/razor-mk/server/config"
 	"github.com/razor-mk/razor-mk/wire"
 )
 
-func testConfig(t *testing.T) config.Config {
+func testConfig(t *testing.T) Config {
 	t.Helper()
 	dir := t.TempDir()
-	c := config.Default()
+	c := DefaultConfig()
 	c.DataDir, c.HTTPAddr, c.DHCP, c.TFTP, c.AdvertiseIP = filepath.Join(dir, "data"), "127.0.0.1:0", "off", "off", "192.0.2.5"
 	c.Store = "sqlite:" + filepath.Join(c.DataDir, "razor.db")
 	c.ImagesDir = filepath.Join(c.DataDir, "images")

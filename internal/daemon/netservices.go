@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -9,16 +9,14 @@ import (
 	"github.com/razor-mk/razor-mk/netboot/dhcp"
 	"github.com/razor-mk/razor-mk/netboot/ra"
 	"github.com/razor-mk/razor-mk/netboot/tftp"
-	"github.com/razor-mk/razor-mk/server/config"
-	"github.com/razor-mk/razor-mk/server/daemon"
 )
 
 // netServices builds the DHCP, router-advertisement and TFTP services the
 // configuration asks for, to run beside HTTP under the daemon's errgroup.
 // Everything is validated here, before anything listens, so a bad setting
 // stops start-up with the field named.
-func netServices(cfg config.Config, d *daemon.Daemon, log *slog.Logger) ([]daemon.Service, error) {
-	var services []daemon.Service
+func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
+	var services []Service
 	mode, err := dhcp.ParseMode(cfg.DHCP)
 	if err != nil {
 		return nil, fmt.Errorf("--dhcp: %w", err)
