@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 )
@@ -51,10 +51,10 @@ func buildImage(t *testing.T, spec string, args ...string) string {
 		images.root = d
 	}
 	out := filepath.Join(images.root, fmt.Sprintf("img%d", len(images.dirs)))
-	root := harness.ModuleRoot(t)
+	root := testlab.ModuleRoot(t)
 	cmdArgs := append([]string{"build", filepath.Join(root, spec), "--out", out}, args...)
 	start := time.Now()
-	cmd := exec.Command(harness.Binary(t, "mkbuild"), cmdArgs...)
+	cmd := exec.Command(testlab.Binary(t, "mkbuild"), cmdArgs...)
 	cmd.Dir = root
 	b, err := cmd.CombinedOutput()
 	if err != nil {
@@ -70,15 +70,15 @@ type server struct {
 	URL     string // as seen from the test (loopback or namespace address)
 	DataDir string
 	Client  *adminapi.Client
-	Proc    *harness.Proc
+	Proc    *testlab.Proc
 	args    []string
-	netns   *harness.Netns
+	netns   *testlab.TestNetns
 }
 
 // startServer runs `razor-netboot serve` with the given extra flags, an
 // HTTP address, and a fresh data dir (unless one is given with
 // --data-dir), waiting until /healthz answers.
-func startServer(t *testing.T, ns *harness.Netns, httpAddr, advertise string, extra ...string) *server {
+func startServer(t *testing.T, ns *testlab.TestNetns, httpAddr, advertise string, extra ...string) *server {
 	t.Helper()
 	s := &server{netns: ns}
 	dataDir := ""
@@ -113,14 +113,14 @@ func startServer(t *testing.T, ns *harness.Netns, httpAddr, advertise string, ex
 
 func (s *server) start(t *testing.T) {
 	t.Helper()
-	bin := harness.Binary(t, "razor-netboot")
+	bin := testlab.Binary(t, "razor-netboot")
 	var cmd *exec.Cmd
 	if s.netns != nil {
 		cmd = s.netns.Command(bin, s.args...)
 	} else {
 		cmd = exec.Command(bin, s.args...)
 	}
-	s.Proc = harness.Start(t, "razor-netboot", cmd)
+	s.Proc = testlab.Start(t, "razor-netboot", cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if s.healthy() {
@@ -158,7 +158,7 @@ func (s *server) restart(t *testing.T) {
 }
 
 // waitNode polls the admin API until a node satisfies ok, and returns it.
-func (s *server) waitNode(t *testing.T, vm *harness.VM, what string, timeout time.Duration, ok func(adminapi.Node) bool) adminapi.Node {
+func (s *server) waitNode(t *testing.T, vm *testlab.VM, what string, timeout time.Duration, ok func(adminapi.Node) bool) adminapi.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 	"golang.org/x/crypto/ssh"
 )
@@ -72,15 +72,15 @@ func checkFacts(t *testing.T, n adminapi.Node, hw vmFacts) {
 // bootImage boots dir's kernel and initrd with user networking against a
 // checkin server on the host's loopback, and waits for the node to
 // register. It returns the VM, the server and the node.
-func bootImage(t *testing.T, dir string, hw vmFacts, hostfwd string) (*harness.VM, *server, adminapi.Node) {
+func bootImage(t *testing.T, dir string, hw vmFacts, hostfwd string) (*testlab.VM, *server, adminapi.Node) {
 	t.Helper()
-	port := harness.FreePort(t)
+	port := testlab.FreePort(t)
 	srv := startServer(t, nil, fmt.Sprintf("127.0.0.1:%d", port), slirpHost, "--dhcp", "off", "--tftp", "off")
 	netdev := "user"
 	if hostfwd != "" {
 		netdev += ",hostfwd=" + hostfwd
 	}
-	vm := harness.StartVM(t, harness.VMConfig{
+	vm := testlab.StartVM(t, testlab.VMConfig{
 		Name:   filepath.Base(dir),
 		CPUs:   hw.cpus,
 		Memory: hw.memMiB,
@@ -89,14 +89,14 @@ func bootImage(t *testing.T, dir string, hw vmFacts, hostfwd string) (*harness.V
 		// The image's own command line, then what the server's boot
 		// script would add.
 		Append: imageCmdline(t, dir) + fmt.Sprintf(" razor.server=http://%s:%d", slirpHost, port),
-		NICs:   []harness.NIC{{Netdev: netdev, MAC: hw.mac}},
+		NICs:   []testlab.NIC{{Netdev: netdev, MAC: hw.mac}},
 		SMBIOS: []string{hw.smbios()},
 	})
 	start := time.Now()
 	n := srv.waitNode(t, vm, "registered with "+hw.mac, 5*time.Minute, func(n adminapi.Node) bool {
 		return hasMAC(n, hw.mac) && len(n.Facts) > 0
 	})
-	t.Logf("node %s registered %v after power-on (%s, %s)", n.ID, time.Since(start).Round(100*time.Millisecond), harness.Accel(), harness.AccelReason())
+	t.Logf("node %s registered %v after power-on (%s, %s)", n.ID, time.Since(start).Round(100*time.Millisecond), testlab.Accel(), testlab.AccelReason())
 	return vm, srv, n
 }
 
@@ -104,7 +104,7 @@ func TestProdImageBootsAndRegisters(t *testing.T) {
 	requireQEMU(t)
 	t.Parallel()
 	dir := buildImage(t, "images/prod.yaml")
-	harness.ProbeKVM(filepath.Join(dir, "vmlinuz"))
+	testlab.ProbeAccel(filepath.Join(dir, "vmlinuz"))
 	hw := vmFacts{cpus: 2, memMiB: 512, mac: "52:54:00:e2:e0:01", manufacturer: "Razor Test Inc.",
 		product: "E2E Box", serial: "E2E-PROD-0001", uuid: "8f3b9a52-1d7e-4c1f-9a55-3c1a2b4d5e01"}
 	vm, _, n := bootImage(t, dir, hw, "")
@@ -133,8 +133,8 @@ func TestDevImageBootsRegistersAndTakesSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := buildImage(t, "images/dev.yaml", "--authorized-keys", keyFile)
-	harness.ProbeKVM(filepath.Join(dir, "vmlinuz"))
-	sshPort := harness.FreePort(t)
+	testlab.ProbeAccel(filepath.Join(dir, "vmlinuz"))
+	sshPort := testlab.FreePort(t)
 	hw := vmFacts{cpus: 1, memMiB: 384, mac: "52:54:00:e2:e0:02", manufacturer: "Razor Test Inc.",
 		product: "E2E Dev Box", serial: "E2E-DEV-0002", uuid: "8f3b9a52-1d7e-4c1f-9a55-3c1a2b4d5e02"}
 	_, _, n := bootImage(t, dir, hw, fmt.Sprintf("tcp:127.0.0.1:%d-:22", sshPort))

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/razor-mk/razor-mk/e2e/harness"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 )
 
 // markerPrefix starts the line e2e/internal/marker prints.
@@ -32,7 +32,7 @@ func markerInitrd(t *testing.T) []byte {
 	}
 	bin := filepath.Join(t.TempDir(), "marker")
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./e2e/internal/marker")
-	cmd.Dir = harness.ModuleRoot(t)
+	cmd.Dir = testlab.ModuleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build marker: %v\n%s", err, out)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 )
 
@@ -38,7 +38,7 @@ const (
 // target in its images directory. Nodes are QEMU machines on taps of the
 // bridge that boot from the network.
 type pxeLab struct {
-	ns     *harness.Netns
+	ns     *testlab.TestNetns
 	srv    *server
 	images string
 	taps   int
@@ -48,9 +48,9 @@ type pxeLab struct {
 func newPXELab(t *testing.T) *pxeLab {
 	t.Helper()
 	requireQEMU(t)
-	harness.RequireNetns(t)
+	testlab.RequireNetns(t)
 	mk := buildImage(t, "images/prod.yaml")
-	harness.ProbeKVM(filepath.Join(mk, "vmlinuz"))
+	testlab.ProbeAccel(filepath.Join(mk, "vmlinuz"))
 	images := t.TempDir()
 	// The images directory: the microkernel (with its manifest, so the
 	// server boots it) and the marker (without, so it is only served).
@@ -62,7 +62,7 @@ func newPXELab(t *testing.T) *pxeLab {
 	}
 	installMarker(t, mk, filepath.Join(images, "marker"))
 
-	ns := harness.NewNetns(t, "pxe")
+	ns := testlab.NewNetns(t, "pxe")
 	// No duplicate address detection: the bridge's link-local address,
 	// which router advertisements come from, is usable at once.
 	for _, k := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
@@ -92,16 +92,16 @@ type pxeNode struct {
 // first use) that boots from the network, BIOS with QEMU's iPXE NIC ROM
 // or UEFI with OVMF's own PXE (no NIC ROM), and restarts the machine when
 // the guest reboots.
-func (l *pxeLab) power(t *testing.T, n *pxeNode) *harness.VM {
+func (l *pxeLab) power(t *testing.T, n *pxeNode) *testlab.VM {
 	t.Helper()
 	if n.tap == "" {
 		l.taps++
 		n.tap = fmt.Sprintf("tap%d", l.taps)
 		l.ns.AddTap(n.tap, pxeBridge)
 	}
-	cfg := harness.VMConfig{
+	cfg := testlab.VMConfig{
 		Name: n.name, CPUs: n.hw.cpus, Memory: n.hw.memMiB, UEFI: n.uefi,
-		NICs:   []harness.NIC{{Netdev: "tap,ifname=" + n.tap + ",script=no,downscript=no", MAC: n.hw.mac}},
+		NICs:   []testlab.NIC{{Netdev: "tap,ifname=" + n.tap + ",script=no,downscript=no", MAC: n.hw.mac}},
 		SMBIOS: []string{n.hw.smbios()},
 		Netns:  l.ns.Name,
 	}
@@ -110,7 +110,7 @@ func (l *pxeLab) power(t *testing.T, n *pxeNode) *harness.VM {
 		// fetch iPXE (snponly.efi) over TFTP.
 		cfg.Extra = []string{"-global", "virtio-net-pci.romfile="}
 	}
-	return harness.StartVM(t, cfg)
+	return testlab.StartVM(t, cfg)
 }
 
 // registeredSince matches the node holding mac once it has registered at
@@ -130,7 +130,7 @@ func checkedInSince(id string, since time.Time) func(adminapi.Node) bool {
 
 // waitLine waits for a console line matching re from line index from and
 // returns the index after it.
-func waitLine(t *testing.T, vm *harness.VM, from int, re *regexp.Regexp, timeout time.Duration) (harness.Line, int) {
+func waitLine(t *testing.T, vm *testlab.VM, from int, re *regexp.Regexp, timeout time.Duration) (testlab.Line, int) {
 	t.Helper()
 	l, i, err := vm.WaitFor(context.Background(), from, re, timeout)
 	if err != nil {
@@ -140,7 +140,7 @@ func waitLine(t *testing.T, vm *harness.VM, from int, re *regexp.Regexp, timeout
 }
 
 // waitExit waits for QEMU to exit.
-func waitExit(t *testing.T, vm *harness.VM, what string, timeout time.Duration) {
+func waitExit(t *testing.T, vm *testlab.VM, what string, timeout time.Duration) {
 	t.Helper()
 	select {
 	case <-vm.Done():
@@ -236,14 +236,14 @@ func (l *pxeLab) checkDelivered(t *testing.T, id string) {
 var kernelHandoff = regexp.MustCompile(`/initrd\.\.\..*ok`)
 
 // logBoot logs a boot's milestones relative to power-on.
-func logBoot(t *testing.T, vm *harness.VM, what string, registered time.Time) {
+func logBoot(t *testing.T, vm *testlab.VM, what string, registered time.Time) {
 	t.Helper()
 	kernel := "?"
 	if l, _, err := vm.WaitFor(context.Background(), 0, kernelHandoff, time.Millisecond); err == nil {
 		kernel = fmt.Sprintf("%.1f s", l.At.Seconds())
 	}
 	t.Logf("%s: power-on to kernel %s, to registered %.1f s (%s: %s)", what, kernel,
-		registered.Sub(vm.Started()).Seconds(), harness.Accel(), harness.AccelReason())
+		registered.Sub(vm.Started).Seconds(), testlab.Accel(), testlab.AccelReason())
 }
 
 // TestPXEBootsPolicyTargets is the whole Razor loop over the network, for

@@ -18,8 +18,8 @@ import (
 
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/builder/tinycore/tctest"
-	"github.com/razor-mk/razor-mk/e2e/harness"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 )
@@ -75,8 +75,8 @@ func mkbuild(t *testing.T, specPath, agent string, args ...string) string {
 	out := t.TempDir()
 	cmdArgs := append([]string{"build", specPath, "--out", out, "--agent", agent, "--quiet", "--source-date-epoch", "1700000000"}, args...)
 	start := time.Now()
-	cmd := exec.Command(harness.Binary(t, "mkbuild"), cmdArgs...)
-	cmd.Dir = harness.ModuleRoot(t)
+	cmd := exec.Command(testlab.Binary(t, "mkbuild"), cmdArgs...)
+	cmd.Dir = testlab.ModuleRoot(t)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mkbuild %s: %v\n%s", strings.Join(cmdArgs, " "), err, b)
 	}
@@ -124,9 +124,9 @@ func content(t *testing.T, a *initramfs.Archive, name string) string {
 // laid out for tce-setup and the local mirror.
 func TestTinycoreProdInitrd(t *testing.T) {
 	f := tinycoreFixture(t)
-	root := harness.ModuleRoot(t)
+	root := testlab.ModuleRoot(t)
 	p := childSpec(t, fmt.Sprintf("extends: %s\ntinycore:\n  mirror: %s\n", filepath.Join(root, "images/tinycore-prod.yaml"), f.Dir))
-	agent := harness.Binary(t, "mk-agent")
+	agent := testlab.Binary(t, "mk-agent")
 	dir := mkbuild(t, p, agent)
 	a := readInitrd(t, dir)
 
@@ -230,12 +230,12 @@ func sum(t *testing.T, p string) string {
 // and its dependency built in, the key for user tc, sshd started.
 func TestTinycoreDevInitrd(t *testing.T) {
 	f := tinycoreFixture(t)
-	root := harness.ModuleRoot(t)
+	root := testlab.ModuleRoot(t)
 	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIh1Ed5dYZ3LrvUzdNTBYuPt7ZQ2U0xYDbqRvWfZxV8u e2e@razor"
 	keyFile := filepath.Join(t.TempDir(), "key.pub")
 	os.WriteFile(keyFile, []byte(key+"\n"), 0o644)
 	p := childSpec(t, fmt.Sprintf("extends: %s\ntinycore:\n  mirror: %s\nssh:\n  authorized_keys_files: []\n", filepath.Join(root, "images/tinycore-dev.yaml"), f.Dir))
-	dir := mkbuild(t, p, harness.Binary(t, "mk-agent", "dev"), "--authorized-keys", keyFile)
+	dir := mkbuild(t, p, testlab.Binary(t, "mk-agent", "dev"), "--authorized-keys", keyFile)
 	a := readInitrd(t, dir)
 	if got := content(t, a, "tmp/builtin/onboot.lst"); got != "scsi-"+f.KernelVersion+".tcz\nopenssl.tcz\nopenssh.tcz\n" {
 		t.Errorf("dev onboot.lst = %q", got)
@@ -267,7 +267,7 @@ func TestTinycoreExtensionsBoot(t *testing.T) {
 		t.Skip("the debian base needs apt-get")
 	}
 	f := tinycoreFixture(t)
-	root := harness.ModuleRoot(t)
+	root := testlab.ModuleRoot(t)
 	mods := append(slices.Clone(spec.DefaultModules), "vmw_vmci")
 	p := childSpec(t, fmt.Sprintf(`extends: %s
 name: razor-mk-tcz-e2e
@@ -281,8 +281,8 @@ extensions:
 modules:
   include: [%s]
 `, filepath.Join(root, "images/prod.yaml"), f.Major, f.Dir, strings.Join(mods, ", ")))
-	dir := mkbuild(t, p, harness.Binary(t, "mk-agent"))
-	harness.ProbeKVM(filepath.Join(dir, "vmlinuz"))
+	dir := mkbuild(t, p, testlab.Binary(t, "mk-agent"))
+	testlab.ProbeAccel(filepath.Join(dir, "vmlinuz"))
 
 	builtinRE := regexp.MustCompile(`TCZ-MARKER builtin hello\.tcz exe=/tmp/tcloop/marker-bin/usr/local/bin/tcz-marker`)
 	vmwareRE := regexp.MustCompile(`TCZ-MARKER vmware vmtools\.tcz`)
@@ -341,23 +341,23 @@ modules:
 // bootRegistered boots dir's image with user networking against a
 // checkin server on the host's loopback and returns the node once it has
 // registered.
-func bootRegistered(t *testing.T, dir string, hw vmFacts) (*harness.VM, adminapi.Node) {
+func bootRegistered(t *testing.T, dir string, hw vmFacts) (*testlab.VM, adminapi.Node) {
 	t.Helper()
-	port := harness.FreePort(t)
+	port := testlab.FreePort(t)
 	srv := startServer(t, nil, fmt.Sprintf("127.0.0.1:%d", port), slirpHost, "--dhcp", "off", "--tftp", "off")
-	vm := harness.StartVM(t, harness.VMConfig{
+	vm := testlab.StartVM(t, testlab.VMConfig{
 		Name:   "tcz-" + hw.mac[len(hw.mac)-2:],
 		CPUs:   hw.cpus,
 		Memory: hw.memMiB,
 		Kernel: filepath.Join(dir, "vmlinuz"),
 		Initrd: filepath.Join(dir, "initrd"),
 		Append: imageCmdline(t, dir) + fmt.Sprintf(" razor.server=http://%s:%d", slirpHost, port),
-		NICs:   []harness.NIC{{Netdev: "user", MAC: hw.mac}},
+		NICs:   []testlab.NIC{{Netdev: "user", MAC: hw.mac}},
 		SMBIOS: []string{hw.smbios()},
 	})
 	start := time.Now()
 	n := srv.waitNode(t, vm, "registered with "+hw.mac, 3*time.Minute, func(n adminapi.Node) bool { return hasMAC(n, hw.mac) })
-	t.Logf("node %s registered %v after power-on (%s)", n.ID, time.Since(start).Round(100*time.Millisecond), harness.Accel())
+	t.Logf("node %s registered %v after power-on (%s)", n.ID, time.Since(start).Round(100*time.Millisecond), testlab.Accel())
 	return vm, n
 }
 
@@ -372,10 +372,10 @@ func TestTinycoreX86Initrd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := harness.ModuleRoot(t)
+	root := testlab.ModuleRoot(t)
 	p := childSpec(t, fmt.Sprintf("extends: %s\narch: i386\ntinycore:\n  build: x86\n  mirror: %s\n", filepath.Join(root, "images/tinycore-prod.yaml"), f.Dir))
 	out := t.TempDir()
-	cmd := exec.Command(harness.Binary(t, "mkbuild"), "build", p, "--out", out, "--quiet")
+	cmd := exec.Command(testlab.Binary(t, "mkbuild"), "build", p, "--out", out, "--quiet")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mkbuild (i386): %v\n%s", err, b)

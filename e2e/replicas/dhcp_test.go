@@ -16,15 +16,14 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/iana"
 
-	"github.com/razor-mk/razor-mk/e2e/harness"
-	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/store/pgtest"
 	"github.com/razor-mk/razor-mk/server/store/postgres"
 )
 
 // join links namespace ns to the bridge br0 of lan with a veth pair:
 // dev in ns (with cidr, if any), its peer a port of br0.
-func join(t *testing.T, lan, ns *harness.Netns, dev, cidr string) {
+func join(t *testing.T, lan, ns *testlab.TestNetns, dev, cidr string) {
 	t.Helper()
 	ns.MustIP("link", "add", dev, "type", "veth", "peer", "name", "p"+dev, "netns", lan.Name)
 	lan.MustIP("link", "set", "p"+dev, "master", "br0")
@@ -43,7 +42,7 @@ func TestReplicasFullDHCP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, network namespaces and two razor-netboot processes")
 	}
-	harness.RequireNetns(t)
+	testlab.RequireNetns(t)
 	ctx := context.Background()
 	srv := pgtest.New(t, pgtest.Options{})
 	tcpURL, err := srv.CreateDatabase(ctx)
@@ -54,28 +53,28 @@ func TestReplicasFullDHCP(t *testing.T) {
 	// database's loopback address is not reachable; its Unix socket is.
 	u, _ := url.Parse(tcpURL)
 	sockURL := fmt.Sprintf("postgres://%s@/%s?host=%s&port=%d&sslmode=disable", pgtest.Superuser, u.Path[1:], srv.SocketDir(), srv.Port())
-	bin := harness.Binary(t, "razor-netboot")
+	bin := testlab.Binary(t, "razor-netboot")
 
-	lan := harness.NewNetns(t, "rlan")
+	lan := testlab.NewNetns(t, "rlan")
 	lan.MustIP("link", "add", "br0", "type", "bridge")
 	lan.MustIP("link", "set", "br0", "type", "bridge", "forward_delay", "0", "stp_state", "0")
 	lan.MustIP("link", "set", "br0", "up")
 	const pool = 12
 	servers := []struct {
-		ns  *harness.Netns
+		ns  *testlab.TestNetns
 		dev string
 		ip  string
-	}{{harness.NewNetns(t, "rsa"), "rsa0", "10.78.0.1"}, {harness.NewNetns(t, "rsb"), "rsb0", "10.78.0.2"}}
+	}{{testlab.NewNetns(t, "rsa"), "rsa0", "10.78.0.1"}, {testlab.NewNetns(t, "rsb"), "rsb0", "10.78.0.2"}}
 	for i, s := range servers {
 		join(t, lan, s.ns, s.dev, s.ip+"/24")
 		cmd := s.ns.Command(bin, "serve", "--dhcp", "full", "--dhcp-interface", s.dev,
 			"--dhcp-range", fmt.Sprintf("10.78.0.100-10.78.0.%d", 100+pool-1), "--advertise-ip", s.ip,
 			"--http-addr", s.ip+":8026", "--tftp", "off", "--store", sockURL, "--data-dir", t.TempDir(),
 			"--admin-token", adminToken, "--log-level", "warn")
-		p := harness.Start(t, fmt.Sprintf("replica %d", i), cmd)
+		p := testlab.Start(t, fmt.Sprintf("replica %d", i), cmd)
 		hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-				err = pxelab.InNetns(s.ns.Name, func() error {
+				err = testlab.InNetns(s.ns.Name, func() error {
 					c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 					return err
 				})
@@ -100,7 +99,7 @@ func TestReplicasFullDHCP(t *testing.T) {
 		}
 	}
 
-	cli := harness.NewNetns(t, "rcl")
+	cli := testlab.NewNetns(t, "rcl")
 	join(t, lan, cli, "rcl0", "")
 	type ack struct {
 		ip     netip.Addr
@@ -119,7 +118,7 @@ func TestReplicasFullDHCP(t *testing.T) {
 			defer wg.Done()
 			hw := net.HardwareAddr{0x52, 0x54, 0x00, 0x0c, 0x00, byte(i)}
 			var c *nclient4.Client
-			if err := pxelab.InNetns(cli.Name, func() (err error) {
+			if err := testlab.InNetns(cli.Name, func() (err error) {
 				c, err = nclient4.New("rcl0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2))
 				return err
 			}); err != nil {

@@ -24,8 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/e2e/harness"
 	"github.com/razor-mk/razor-mk/internal/syncbuf"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/razor-mk/razor-mk/server/store/pgtest"
@@ -329,7 +329,7 @@ func TestReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := harness.Binary(t, "razor-netboot")
+	bin := testlab.Binary(t, "razor-netboot")
 	rs := startReplicas(t, bin, dbURL, 3)
 
 	// The admin talks to replica 0 only; nodes talk to all three.

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 )
@@ -61,7 +61,7 @@ func (p *printer) say(format string, args ...any) {
 // demo runs the whole show; everything it starts is stopped before it
 // returns.
 func demo(ctx context.Context, o options, out io.Writer) (err error) {
-	if err := pxelab.Check("qemu-system-x86_64"); err != nil {
+	if err := testlab.Check("qemu-system-x86_64"); err != nil {
 		return err
 	}
 	server, err := filepath.Abs(o.server)
@@ -76,13 +76,13 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		return fmt.Errorf("microkernel image: %w", err)
 	}
 	if o.uefi {
-		if _, err := os.Stat(pxelab.OVMFCode); err != nil {
+		if _, err := os.Stat(testlab.OVMFCode); err != nil {
 			return fmt.Errorf("--uefi needs OVMF (Debian package ovmf): %w", err)
 		}
 	}
 	accel, why := o.accel, "requested"
 	if accel == "auto" {
-		accel, why = pxelab.ProbeKVM(filepath.Join(img.Dir, img.Kernel))
+		accel, why = testlab.ProbeKVM(filepath.Join(img.Dir, img.Kernel))
 	}
 	work, err := os.MkdirTemp("", "razor-demo-*")
 	if err != nil {
@@ -95,7 +95,7 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 
 	// The network: a namespace with a bridge for the server and a tap
 	// for the node.
-	ns, err := pxelab.NewNetns(o.netns)
+	ns, err := testlab.OpenNetns(o.netns)
 	if err != nil {
 		return err
 	}
@@ -113,8 +113,8 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 
 	// The server, logging JSON so that the timeline can be picked out.
-	filter := pxelab.NewNodeFilter(nodeMAC)
-	registered := make(chan pxelab.Event, 1)
+	filter := testlab.NewNodeFilter(nodeMAC)
+	registered := make(chan testlab.Event, 1)
 	// Timeline lines wait for the power-on time; closed once it is set,
 	// or when demo returns.
 	powered := make(chan struct{})
@@ -130,9 +130,9 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		defer f.Close()
 		serverLog = f
 	}
-	onServer := func(l pxelab.Line) {
+	onServer := func(l testlab.Line) {
 		fmt.Fprintln(serverLog, l.Text)
-		e, ok := pxelab.ParseEvent(l.Text)
+		e, ok := testlab.ParseEvent(l.Text)
 		if !ok {
 			return
 		}
@@ -158,7 +158,7 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		"--dhcp", "full", "--dhcp-interface", bridge, "--dhcp-range", dhcpFrom + "-" + dhcpTo,
 		"--tftp", serverIP + ":69", "--images-dir", o.imagesDir,
 		"--checkin-interval", "10", "--checkin-wait", "30", "--checkin-skew", "1", "--log-format", "json"}
-	srv, err := pxelab.Start("razor-netboot", ns.Command(server, args...), onServer)
+	srv, err := testlab.StartProc("razor-netboot", ns.Command(server, args...), onServer)
 	if err != nil {
 		return err
 	}
@@ -181,9 +181,11 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	if o.uefi {
 		firmware = "UEFI: OVMF's PXE, then iPXE (snponly.efi) over TFTP"
 	}
-	cfg := pxelab.VMConfig{
-		Name: "node", Accel: accel, Memory: 512, CPUs: 1, UEFI: o.uefi, Tap: tap, MAC: nodeMAC,
-		SMBIOS: fmt.Sprintf("manufacturer=%s,product=%s,serial=%s,uuid=%s", nodeManufacturer, nodeProduct, nodeSerial, nodeUUID),
+	nic := testlab.TapNIC(tap, nodeMAC)
+	nic.NoROM = o.uefi // UEFI: OVMF's own PXE client, not the NIC's iPXE ROM
+	cfg := testlab.VMConfig{
+		Name: "node", Accel: accel, Memory: 512, CPUs: 1, UEFI: o.uefi, NICs: []testlab.NIC{nic},
+		SMBIOS: []string{fmt.Sprintf("type=1,manufacturer=%s,product=%s,serial=%s,uuid=%s", nodeManufacturer, nodeProduct, nodeSerial, nodeUUID)},
 	}
 	var console io.Writer = io.Discard
 	if o.console != "" {
@@ -194,11 +196,11 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		defer f.Close()
 		console = f
 	}
-	onConsole := func(l pxelab.Line) {
+	onConsole := func(l testlab.Line) {
 		<-powered
-		fmt.Fprintf(console, "[%8.3f] %s\n", l.At.Sub(p.powerOn).Seconds(), l.Text)
+		fmt.Fprintf(console, "[%8.3f] %s\n", l.Time.Sub(p.powerOn).Seconds(), l.Text)
 		if text, ok := milestone(l.Text); ok {
-			p.event(l.At, "console", text)
+			p.event(l.Time, "console", text)
 		}
 	}
 	vm, err := ns.StartVM(cfg, work, onConsole)
@@ -207,11 +209,11 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	p.powerOn = vm.Started
 	markPowered()
-	defer vm.Kill()
+	defer vm.Close()
 	p.say("demo: node %s powered on (%s, %d MiB, 1 CPU); timeline from power-on:", nodeMAC, firmware, cfg.Memory)
-	p.event(vm.Started, "qemu", "power on: qemu-system-x86_64 "+strings.Join(cfg.Args(), " "))
+	p.event(vm.Started, "qemu", "power on: qemu-system-x86_64 "+strings.Join(vm.Cmd.Args[5:], " "))
 
-	var reg pxelab.Event
+	var reg testlab.Event
 	select {
 	case reg = <-registered:
 	case <-vm.Done():
@@ -232,7 +234,7 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 }
 
 // waitHealthy polls /healthz until it answers.
-func waitHealthy(ctx context.Context, hc *http.Client, base string, srv *pxelab.Proc) error {
+func waitHealthy(ctx context.Context, hc *http.Client, base string, srv *testlab.Proc) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
@@ -258,7 +260,7 @@ func waitHealthy(ctx context.Context, hc *http.Client, base string, srv *pxelab.
 	}
 }
 
-func tail(lines []pxelab.Line, n int) string {
+func tail(lines []testlab.Line, n int) string {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
@@ -293,7 +295,7 @@ func printNode(w io.Writer, n adminapi.Node) {
 }
 
 // describe turns one of the node's server events into a timeline entry.
-func describe(e pxelab.Event) (source, text string, ok bool) {
+func describe(e testlab.Event) (source, text string, ok bool) {
 	a := e.Attrs
 	switch e.Msg {
 	case "dhcp: offer", "dhcp: ack":

@@ -7,20 +7,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 )
 
 func TestDescribe(t *testing.T) {
-	ev := func(msg string, kv ...string) pxelab.Event {
-		e := pxelab.Event{Msg: msg, Attrs: map[string]string{}}
+	ev := func(msg string, kv ...string) testlab.Event {
+		e := testlab.Event{Msg: msg, Attrs: map[string]string{}}
 		for i := 0; i+1 < len(kv); i += 2 {
 			e.Attrs[kv[i]] = kv[i+1]
 		}
 		return e
 	}
 	for _, tc := range []struct {
-		e         pxelab.Event
+		e         testlab.Event
 		src, text string
 		notShown  bool
 	}{

@@ -18,9 +18,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/insomniacslk/dhcp/iana"
-	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
-	"github.com/razor-mk/razor-mk/netboot/internal/nstest"
 )
 
 var biosPXE = []dhcpv4.Modifier{
@@ -33,7 +32,7 @@ var biosPXE = []dhcpv4.Modifier{
 func runServer(t *testing.T, s *Server, ns, ifname string) (stop func()) {
 	t.Helper()
 	var c67, c4011 net.PacketConn
-	if err := nstest.Do(ns, func() error {
+	if err := testlab.InNetns(ns, func() error {
 		var err error
 		if c67, err = server4.NewIPv4UDPConn(ifname, &net.UDPAddr{Port: 67}); err != nil {
 			return err
@@ -72,11 +71,11 @@ func runServer(t *testing.T, s *Server, ns, ifname string) (stop func()) {
 
 // pair makes a server namespace with dsrv0 10.77.0.1/24 and a client
 // namespace with dcli0.
-func pair(t *testing.T) (srv, cli *harness.Netns) {
-	nstest.Require(t)
-	srv = harness.NewNetns(t, "dsrv")
-	cli = harness.NewNetns(t, "dcli")
-	nstest.Veth(t, srv, "dsrv0", "10.77.0.1/24", cli, "dcli0", "")
+func pair(t *testing.T) (srv, cli *testlab.TestNetns) {
+	testlab.Require(t)
+	srv = testlab.NewNetns(t, "dsrv")
+	cli = testlab.NewNetns(t, "dcli")
+	testlab.Veth(t, srv, "dsrv0", "10.77.0.1/24", cli, "dcli0", "")
 	return srv, cli
 }
 
@@ -91,7 +90,7 @@ func nsConfig() Config {
 func newClient(t *testing.T, ns, ifname string, hw net.HardwareAddr) *nclient4.Client {
 	t.Helper()
 	var c *nclient4.Client
-	if err := nstest.Do(ns, func() error {
+	if err := testlab.InNetns(ns, func() error {
 		var err error
 		c, err = nclient4.New(ifname, nclient4.WithHWAddr(hw), nclient4.WithTimeout(time.Second), nclient4.WithRetry(3))
 		return err
@@ -142,7 +141,7 @@ func testNclient4Exchange(t *testing.T, st leases.Store) {
 	// RENEWING: unicast from the leased address to the server.
 	cli.MustIP("addr", "add", ip.String()+"/24", "dev", "dcli0")
 	var uc net.PacketConn
-	if err := nstest.Do(cli.Name, func() error {
+	if err := testlab.InNetns(cli.Name, func() error {
 		var err error
 		uc, err = net.ListenPacket("udp4", ip.String()+":68")
 		return err
@@ -219,7 +218,7 @@ func roundTrip(t *testing.T, conn net.PacketConn, req *dhcpv4.DHCPv4, dst net.Ad
 // TestPerfdhcp drives the full-mode server with Kea's perfdhcp: DORA at
 // a fixed rate for a few seconds over the veth pair, durable leases.
 func TestPerfdhcp(t *testing.T) {
-	nstest.Require(t, "perfdhcp")
+	testlab.Require(t, "perfdhcp")
 	srv, cli := pair(t)
 	st, err := leases.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
 	if err != nil {
@@ -277,18 +276,18 @@ func perfdhcpStats(out string) map[string]int {
 // file. A PXE client sees both offers, takes dnsmasq's address, then asks
 // us on 4011.
 func TestProxyBesideDnsmasq(t *testing.T) {
-	nstest.Require(t, "dnsmasq")
-	srv := harness.NewNetns(t, "psrv")
-	site := harness.NewNetns(t, "psite")
-	cli := harness.NewNetns(t, "pcli")
+	testlab.Require(t, "dnsmasq")
+	srv := testlab.NewNetns(t, "psrv")
+	site := testlab.NewNetns(t, "psite")
+	cli := testlab.NewNetns(t, "pcli")
 	srv.AddBridge("pbr0", "10.78.0.1/24")
-	nstest.Veth(t, site, "psite0", "10.78.0.2/24", srv, "psite1", "")
-	nstest.Veth(t, cli, "pcli0", "", srv, "pcli1", "")
+	testlab.Veth(t, site, "psite0", "10.78.0.2/24", srv, "psite1", "")
+	testlab.Veth(t, cli, "pcli0", "", srv, "pcli1", "")
 	srv.MustIP("link", "set", "psite1", "master", "pbr0")
 	srv.MustIP("link", "set", "pcli1", "master", "pbr0")
 
 	dir := t.TempDir()
-	dm := harness.Start(t, "dnsmasq", site.Command("dnsmasq", "-d", "-k", "--conf-file=/dev/null", "--port=0",
+	dm := testlab.Start(t, "dnsmasq", site.Command("dnsmasq", "-d", "-k", "--conf-file=/dev/null", "--port=0",
 		"--interface=psite0", "--bind-interfaces", "--dhcp-range=10.78.0.50,10.78.0.60,1h",
 		"--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"), "--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
 		"--user=root", "--log-dhcp", "--no-ping"))
@@ -297,7 +296,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 	runServer(t, s, srv.Name, "pbr0")
 
 	var raw net.PacketConn
-	if err := nstest.Do(cli.Name, func() error {
+	if err := testlab.InNetns(cli.Name, func() error {
 		var err error
 		raw, err = nclient4.NewRawUDPConn("pcli0", 68)
 		return err
@@ -350,7 +349,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 	// With its address, the client asks the proxy on 4011.
 	cli.MustIP("addr", "add", ip.String()+"/24", "dev", "pcli0")
 	var uc net.PacketConn
-	if err := nstest.Do(cli.Name, func() error {
+	if err := testlab.InNetns(cli.Name, func() error {
 		var err error
 		uc, err = net.ListenPacket("udp4", ip.String()+":68")
 		return err
@@ -385,7 +384,7 @@ func TestBatchedRequestChecks(t *testing.T) {
 	ip := ip4("10.77.0.120")
 	cli.MustIP("addr", "add", "10.77.0.120/24", "dev", "dcli0")
 	var uc net.PacketConn
-	if err := nstest.Do(cli.Name, func() error {
+	if err := testlab.InNetns(cli.Name, func() error {
 		var err error
 		uc, err = net.ListenPacket("udp4", "10.77.0.120:68")
 		return err

@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/mdlayher/ndp"
-	"github.com/razor-mk/razor-mk/e2e/harness"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
-	"github.com/razor-mk/razor-mk/netboot/internal/nstest"
 	"github.com/razor-mk/razor-mk/netboot/ra"
 )
 
@@ -23,10 +22,10 @@ import (
 // time runs from the line before it (the NIC's link status, printed as
 // configuration starts) to that line.
 func TestQEMUiPXEFastPath(t *testing.T) {
-	nstest.Require(t, "qemu-system-x86_64")
+	testlab.Require(t, "qemu-system-x86_64")
 	measure := func(t *testing.T, fast bool) time.Duration {
-		ns := harness.NewNetns(t, "qipxe")
-		nstest.NoDAD(t, ns)
+		ns := testlab.NewNetns(t, "qipxe")
+		testlab.NoDAD(t, ns)
 		ns.AddBridge("qbr0", "10.79.0.1/24")
 		ns.AddTap("qtap0", "qbr0")
 		cfg := Config{
@@ -48,7 +47,7 @@ func TestQEMUiPXEFastPath(t *testing.T) {
 			// bridge's link-local address), serve from anywhere.
 			var conn *ndp.Conn
 			var hw net.HardwareAddr
-			if err := nstest.Do(ns.Name, func() error {
+			if err := testlab.InNetns(ns.Name, func() error {
 				lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
 				defer lcancel()
 				var err error
@@ -61,9 +60,9 @@ func TestQEMUiPXEFastPath(t *testing.T) {
 			go func() { errc <- r.ServeConn(ctx, conn, hw) }()
 			t.Cleanup(func() { cancel(); <-errc })
 		}
-		vm := harness.StartVM(t, harness.VMConfig{
+		vm := testlab.StartVM(t, testlab.VMConfig{
 			Name: "ipxe", Accel: "tcg", Memory: 256, Netns: ns.Name,
-			NICs: []harness.NIC{{Netdev: "tap,ifname=qtap0,script=no,downscript=no", MAC: "52:54:00:79:00:01"}},
+			NICs: []testlab.NIC{{Netdev: "tap,ifname=qtap0,script=no,downscript=no", MAC: "52:54:00:79:00:01"}},
 		})
 		start, i, err := vm.WaitFor(ctx, 0, regexp.MustCompile(`Link:up`), 60*time.Second)
 		if err != nil {

@@ -10,8 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/ndp"
-	"github.com/razor-mk/razor-mk/e2e/harness"
-	"github.com/razor-mk/razor-mk/netboot/internal/nstest"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 )
 
 func TestValidate(t *testing.T) {
@@ -34,10 +33,10 @@ func TestValidate(t *testing.T) {
 // TestAnswersSolicitation sends a real router solicitation across a
 // veth pair and checks the advertisement that comes back.
 func TestAnswersSolicitation(t *testing.T) {
-	nstest.Require(t)
-	srv := harness.NewNetns(t, "rasrv")
-	cli := harness.NewNetns(t, "racli")
-	nstest.Veth(t, srv, "ra0", "", cli, "ra1", "")
+	testlab.Require(t)
+	srv := testlab.NewNetns(t, "rasrv")
+	cli := testlab.NewNetns(t, "racli")
+	testlab.Veth(t, srv, "ra0", "", cli, "ra1", "")
 
 	prefix := netip.MustParsePrefix("fd42:0:0:1::/64")
 	s, err := New(Config{Interface: "ra0", Prefix: prefix}, nil)
@@ -48,7 +47,7 @@ func TestAnswersSolicitation(t *testing.T) {
 	defer cancel()
 	var srvMAC net.HardwareAddr
 	var sconn *ndp.Conn
-	if err := nstest.Do(srv.Name, func() error {
+	if err := testlab.InNetns(srv.Name, func() error {
 		ifi, err := net.InterfaceByName("ra0")
 		if err != nil {
 			return err
@@ -68,7 +67,7 @@ func TestAnswersSolicitation(t *testing.T) {
 	go func() { done <- s.ServeConn(ctx, sconn, srvMAC) }()
 
 	var c *ndp.Conn
-	if err := nstest.Do(cli.Name, func() error {
+	if err := testlab.InNetns(cli.Name, func() error {
 		ifi, err := net.InterfaceByName("ra1")
 		if err != nil {
 			return err

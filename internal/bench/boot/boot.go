@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 )
 
@@ -77,7 +77,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	ns, err := pxelab.NewNetns(fmt.Sprintf("rzboot-%d-%d", os.Getpid(), seq))
+	ns, err := testlab.OpenNetns(fmt.Sprintf("rzboot-%d-%d", os.Getpid(), seq))
 	if err != nil {
 		return res, err
 	}
@@ -90,9 +90,9 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	}
 
 	registered := make(chan time.Time, 1)
-	filter := pxelab.NewNodeFilter(nodeMAC)
-	onServer := func(l pxelab.Line) {
-		e, ok := pxelab.ParseEvent(l.Text)
+	filter := testlab.NewNodeFilter(nodeMAC)
+	onServer := func(l testlab.Line) {
+		e, ok := testlab.ParseEvent(l.Text)
 		if ok && e.Msg == "node registered" && filter.Match(e) {
 			select {
 			case registered <- e.Time:
@@ -105,7 +105,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		// No random first-checkin delay: one node, and the delay is the
 		// same in both set-ups (razor.checkin_skew=0 on the command line).
 		"--checkin-skew", "0"}
-	var peer *pxelab.Proc
+	var peer *testlab.Proc
 	switch c.setup {
 	case setupRazor:
 		args = append(args, "--dhcp", "full", "--dhcp-interface", bridge, "--dhcp-range", dhcpFrom+"-"+dhcpTo,
@@ -116,13 +116,13 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		if err != nil {
 			return res, err
 		}
-		peer, err = pxelab.Start("dnsmasq", ns.Command("dnsmasq", "--keep-in-foreground", "--conf-file="+conf), nil)
+		peer, err = testlab.StartProc("dnsmasq", ns.Command("dnsmasq", "--keep-in-foreground", "--conf-file="+conf), nil)
 		if err != nil {
 			return res, err
 		}
 		defer peer.Stop()
 	}
-	srv, err := pxelab.Start("razor-netboot", ns.Command(b.server, args...), onServer)
+	srv, err := testlab.StartProc("razor-netboot", ns.Command(b.server, args...), onServer)
 	if err != nil {
 		return res, err
 	}
@@ -133,19 +133,21 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	if peer != nil {
 		// dnsmasq is up once it has read its configuration and bound
 		// its sockets; it says so on stderr.
-		if _, _, err := peer.WaitFor(0, regexp.MustCompile(`(?i)started|TFTP root`), 10*time.Second); err != nil {
+		if _, _, err := peer.WaitFor(ctx, 0, regexp.MustCompile(`(?i)started|TFTP root`), 10*time.Second); err != nil {
 			return res, fmt.Errorf("dnsmasq did not start: %w\n%s", err, lines(peer.Lines()))
 		}
 	}
 
-	vm, err := ns.StartVM(pxelab.VMConfig{
-		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: c.firmware == "UEFI", Tap: tap, MAC: nodeMAC,
-		SMBIOS: "manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01",
+	nic := testlab.TapNIC(tap, nodeMAC)
+	nic.NoROM = c.firmware == "UEFI" // OVMF's own PXE client, not the NIC's iPXE ROM
+	vm, err := ns.StartVM(testlab.VMConfig{
+		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: c.firmware == "UEFI", NICs: []testlab.NIC{nic},
+		SMBIOS: []string{"type=1,manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01"},
 	}, dir, nil)
 	if err != nil {
 		return res, err
 	}
-	defer vm.Kill()
+	defer vm.Close()
 	timer := time.NewTimer(b.timeout)
 	defer timer.Stop()
 	select {
@@ -161,7 +163,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		return res, ctx.Err()
 	}
 	// The console reader may trail the server log by a moment.
-	l, _, err := vm.WaitFor(0, kernelStart, 3*time.Second)
+	l, _, err := vm.WaitFor(ctx, 0, kernelStart, 3*time.Second)
 	if err != nil {
 		// The registration stands; only the kernel-start time of this
 		// run is unknown. Show what the console had, to see why.
@@ -176,7 +178,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		res.kernel = unknown
 		return res, nil
 	}
-	res.kernel = l.At.Sub(vm.Started)
+	res.kernel = l.At
 	return res, nil
 }
 
@@ -242,7 +244,7 @@ func copyFile(src, dst string) error {
 }
 
 // waitHealthy polls /healthz until it answers.
-func waitHealthy(ctx context.Context, hc *http.Client, base string, srv *pxelab.Proc) error {
+func waitHealthy(ctx context.Context, hc *http.Client, base string, srv *testlab.Proc) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
@@ -266,14 +268,14 @@ func waitHealthy(ctx context.Context, hc *http.Client, base string, srv *pxelab.
 	return errors.New("razor-netboot not healthy within 30 s")
 }
 
-func tail(ls []pxelab.Line, n int) []pxelab.Line {
+func tail(ls []testlab.Line, n int) []testlab.Line {
 	if len(ls) > n {
 		return ls[len(ls)-n:]
 	}
 	return ls
 }
 
-func lines(ls []pxelab.Line) string {
+func lines(ls []testlab.Line) string {
 	var b strings.Builder
 	for _, l := range ls {
 		b.WriteString("    " + l.Text + "\n")

@@ -34,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 )
 
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *runs < 1 || *runs > 20 {
 		return fmt.Errorf("-runs %d: want 1 to 20", *runs)
 	}
-	if err := pxelab.Check("qemu-system-x86_64", "dnsmasq"); err != nil {
+	if err := testlab.Check("qemu-system-x86_64", "dnsmasq"); err != nil {
 		return err
 	}
 	srv, err := filepath.Abs(*server)
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("microkernel image: %w", err)
 	}
 	var accels []string
-	kvm, why := pxelab.ProbeKVM(filepath.Join(img.Dir, img.Kernel))
+	kvm, why := testlab.ProbeKVM(filepath.Join(img.Dir, img.Kernel))
 	switch *accelFlag {
 	case "auto":
 		accels = []string{"tcg"}

@@ -1,10 +1,8 @@
-package harness
+package testlab
 
 import (
 	"os"
 	"sync"
-
-	"github.com/razor-mk/razor-mk/internal/pxelab"
 )
 
 var accel struct {
@@ -14,7 +12,7 @@ var accel struct {
 }
 
 // Accel returns "kvm" when /dev/kvm works for a Linux guest and "tcg"
-// otherwise. RAZOR_E2E_ACCEL=kvm|tcg overrides. Call ProbeKVM with a kernel
+// otherwise. RAZOR_E2E_ACCEL=kvm|tcg overrides. Call ProbeAccel with a kernel
 // first to test KVM for real: /dev/kvm may exist and still hang a guest
 // (seen right after "Probing EDD"); without a probe, Accel trusts only the
 // override and falls back to TCG.
@@ -32,9 +30,9 @@ func AccelReason() string {
 	return accel.why
 }
 
-// ProbeKVM boots kernel under KVM with no root file system (see
-// pxelab.ProbeKVM); only when it reaches its panic do later VMs use KVM.
-// It is a no-op after the first call.
-func ProbeKVM(kernel string) {
-	accel.once.Do(func() { accel.mode, accel.why = pxelab.ProbeKVM(kernel) })
+// ProbeAccel boots kernel under KVM with no root file system (see
+// ProbeKVM); only when it reaches its panic do later VMs use KVM. It is a
+// no-op after the first call.
+func ProbeAccel(kernel string) {
+	accel.once.Do(func() { accel.mode, accel.why = ProbeKVM(kernel) })
 }

@@ -1,12 +1,14 @@
-package pxelab
+package testlab
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -14,18 +16,18 @@ import (
 
 // Line is one line of a program's output and when it arrived.
 type Line struct {
-	At   time.Time
+	Time time.Time     // when the line was read
+	At   time.Duration // since the program started (a VM: since power-on)
 	Text string
 }
 
-// Proc is a program started by Start, its output read line by line.
+// Proc is a program started by StartProc, its output read line by line.
 type Proc struct {
 	Name    string
 	Started time.Time
+	Cmd     *exec.Cmd
 
-	cmd    *exec.Cmd
 	onLine func(Line)
-
 	mu     sync.Mutex
 	lines  []Line
 	notify chan struct{}
@@ -37,16 +39,16 @@ type Proc struct {
 // draw on the console).
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?=]*[A-Za-z]|\x1b[c()][0-9A-Za-z]?|\r`)
 
-// Start runs cmd with stdout and stderr read line by line (escapes
+// StartProc runs cmd with stdout and stderr read line by line (escapes
 // removed); onLine, if not nil, is called for each line in order, from
 // one goroutine.
-func Start(name string, cmd *exec.Cmd, onLine func(Line)) (*Proc, error) {
-	p := &Proc{Name: name, cmd: cmd, onLine: onLine, notify: make(chan struct{}), done: make(chan struct{})}
+func StartProc(name string, cmd *exec.Cmd, onLine func(Line)) (*Proc, error) {
+	p := &Proc{Name: name, Cmd: cmd, onLine: onLine, notify: make(chan struct{}), done: make(chan struct{})}
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w
 	p.Started = time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("pxelab: start %s: %w", name, err)
+		return nil, fmt.Errorf("testlab: start %s: %w", name, err)
 	}
 	go func() {
 		err := cmd.Wait()
@@ -63,7 +65,8 @@ func (p *Proc) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		l := Line{At: time.Now(), Text: ansi.ReplaceAllString(sc.Text(), "")}
+		now := time.Now()
+		l := Line{Time: now, At: now.Sub(p.Started), Text: ansi.ReplaceAllString(sc.Text(), "")}
 		if p.onLine != nil {
 			p.onLine(l)
 		}
@@ -78,15 +81,17 @@ func (p *Proc) read(r io.Reader) {
 }
 
 // ErrExited is returned by WaitFor when the program exits first.
-var ErrExited = errors.New("pxelab: program exited")
+var ErrExited = errors.New("testlab: program exited")
 
 // ErrTimeout is returned by WaitFor when no line matched in time.
-var ErrTimeout = errors.New("pxelab: timed out")
+var ErrTimeout = errors.New("testlab: timed out")
 
 // WaitFor waits until a line at index from or later matches re and
-// returns it with its index.
-func (p *Proc) WaitFor(from int, re *regexp.Regexp, timeout time.Duration) (Line, int, error) {
-	deadline := time.After(timeout)
+// returns it with its index. It fails with ErrExited when the program
+// ends first, and with ErrTimeout after timeout or when ctx ends.
+func (p *Proc) WaitFor(ctx context.Context, from int, re *regexp.Regexp, timeout time.Duration) (Line, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for {
 		p.mu.Lock()
 		for i := from; i < len(p.lines); i++ {
@@ -109,7 +114,7 @@ func (p *Proc) WaitFor(from int, re *regexp.Regexp, timeout time.Duration) (Line
 			if n == from {
 				return Line{}, from, fmt.Errorf("%w (%s) before a line matching %q", ErrExited, p.Name, re)
 			}
-		case <-deadline:
+		case <-ctx.Done():
 			return Line{}, from, fmt.Errorf("%w: %s: no line matching %q within %v", ErrTimeout, p.Name, re, timeout)
 		}
 	}
@@ -120,6 +125,16 @@ func (p *Proc) Lines() []Line {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]Line(nil), p.lines...)
+}
+
+// Output returns the output so far as text, one line per line.
+func (p *Proc) Output() string {
+	var b strings.Builder
+	for _, l := range p.Lines() {
+		b.WriteString(l.Text)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // Done is closed when the program has exited and its output is read.
@@ -139,7 +154,7 @@ func (p *Proc) Stop() {
 		return
 	default:
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
@@ -154,7 +169,7 @@ func (p *Proc) Kill() {
 		return
 	default:
 	}
-	p.cmd.Process.Kill()
+	p.Cmd.Process.Kill()
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):

@@ -1,4 +1,4 @@
-package pxelab
+package testlab
 
 import (
 	"encoding/json"

@@ -1,6 +1,7 @@
-package pxelab
+package testlab
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -102,20 +103,28 @@ func TestNodeFilter(t *testing.T) {
 }
 
 func TestVMConfigArgs(t *testing.T) {
-	bios := VMConfig{Name: "n", Tap: "tap0", MAC: "52:54:00:00:00:01", SMBIOS: "serial=S1"}
+	bios := VMConfig{Name: "n", Accel: "tcg", Memory: 384, NICs: []NIC{TapNIC("tap0", "52:54:00:00:00:01")}, SMBIOS: []string{"type=1,serial=S1"}}
 	want := []string{"-nographic", "-nodefaults", "-serial", "stdio", "-machine", "q35,accel=tcg", "-cpu", "max",
-		"-m", "384", "-smp", "1", "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01", "-smbios", "type=1,serial=S1", "-boot", "n"}
-	if diff := cmp.Diff(want, bios.Args()); diff != "" {
+		"-m", "384", "-smp", "1", "-smbios", "type=1,serial=S1",
+		"-netdev", "tap,ifname=tap0,script=no,downscript=no,id=n0",
+		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01", "-boot", "n"}
+	if diff := cmp.Diff(want, bios.Args("")); diff != "" {
 		t.Errorf("BIOS Args() mismatch (-want +got):\n%s", diff)
 	}
-	uefi := VMConfig{Name: "n", Accel: "kvm", Memory: 512, CPUs: 2, UEFI: true, Tap: "tap1", MAC: "52:54:00:00:00:02", VarsFile: "/tmp/v.fd"}
+	nic := TapNIC("tap1", "52:54:00:00:00:02")
+	nic.NoROM = true
+	uefi := VMConfig{Name: "n", Accel: "kvm", CPUs: 2, UEFI: true, NICs: []NIC{nic}, ExitOnReboot: true}
 	want = []string{"-nographic", "-nodefaults", "-serial", "stdio", "-machine", "q35,accel=kvm", "-cpu", "host",
-		"-m", "512", "-smp", "2", "-netdev", "tap,id=n0,ifname=tap1,script=no,downscript=no",
+		"-m", "512", "-smp", "2", "-no-reboot",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
 		"-drive", "if=pflash,format=raw,unit=1,file=/tmp/v.fd",
+		"-netdev", "tap,ifname=tap1,script=no,downscript=no,id=n0",
 		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02,romfile=", "-boot", "n"}
-	if diff := cmp.Diff(want, uefi.Args()); diff != "" {
+	if diff := cmp.Diff(want, uefi.Args("/tmp/v.fd")); diff != "" {
 		t.Errorf("UEFI Args() mismatch (-want +got):\n%s", diff)
+	}
+	direct := VMConfig{Accel: "tcg", Kernel: "/k", Initrd: "/i", Append: "console=ttyS0", Extra: []string{"-x"}}
+	if got := direct.Args(""); !slices.Equal(got[len(got)-7:], []string{"-kernel", "/k", "-initrd", "/i", "-append", "console=ttyS0", "-x"}) {
+		t.Errorf("direct-kernel Args() = %q", got)
 	}
 }

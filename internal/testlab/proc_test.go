@@ -1,4 +1,4 @@
-package pxelab
+package testlab
 
 import (
 	"errors"
@@ -14,24 +14,24 @@ import (
 
 func TestProcLines(t *testing.T) {
 	var seen []string
-	p, err := Start("sh", exec.Command("sh", "-c", `printf 'one\r\n\033[1mtwo\033[0m\n'; echo three >&2; exec sleep 30`), func(l Line) {
+	p, err := StartProc("sh", exec.Command("sh", "-c", `printf 'one\r\n\033[1mtwo\033[0m\n'; echo three >&2; exec sleep 30`), func(l Line) {
 		seen = append(seen, l.Text)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Kill()
-	l, i, err := p.WaitFor(0, regexp.MustCompile(`^three$`), 10*time.Second)
+	l, i, err := p.WaitFor(t.Context(), 0, regexp.MustCompile(`^three$`), 10*time.Second)
 	if err != nil {
 		t.Fatalf("WaitFor(three) = %v", err)
 	}
-	if i != 2 || l.At.Before(p.Started) {
+	if i != 2 || l.Time.Before(p.Started) {
 		t.Errorf("WaitFor(three) = %+v at %d, want index 2 after the start", l, i)
 	}
-	if _, _, err := p.WaitFor(0, regexp.MustCompile(`^two$`), time.Second); err != nil {
+	if _, _, err := p.WaitFor(t.Context(), 0, regexp.MustCompile(`^two$`), time.Second); err != nil {
 		t.Errorf("WaitFor(two) = %v; escapes not removed? lines %q", err, p.Lines())
 	}
-	if _, _, err := p.WaitFor(3, regexp.MustCompile(`never`), 200*time.Millisecond); !errors.Is(err, ErrTimeout) {
+	if _, _, err := p.WaitFor(t.Context(), 3, regexp.MustCompile(`never`), 200*time.Millisecond); !errors.Is(err, ErrTimeout) {
 		t.Errorf("WaitFor(never) = %v, want ErrTimeout", err)
 	}
 	p.Stop()
@@ -46,11 +46,11 @@ func TestProcLines(t *testing.T) {
 }
 
 func TestProcExit(t *testing.T) {
-	p, err := Start("sh", exec.Command("sh", "-c", "echo bye; exit 3"), nil)
+	p, err := StartProc("sh", exec.Command("sh", "-c", "echo bye; exit 3"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := p.WaitFor(0, regexp.MustCompile(`never`), 10*time.Second); !errors.Is(err, ErrExited) {
+	if _, _, err := p.WaitFor(t.Context(), 0, regexp.MustCompile(`never`), 10*time.Second); !errors.Is(err, ErrExited) {
 		t.Errorf("WaitFor on an exited program = %v, want ErrExited", err)
 	}
 	<-p.Done()
@@ -72,11 +72,11 @@ func TestCheck(t *testing.T) {
 
 // TestNetns builds a bridge and a tap and talks HTTP to a server inside
 // the namespace.
-func TestNetns(t *testing.T) {
+func TestOpenNetns(t *testing.T) {
 	if err := Check("busybox"); err != nil {
 		t.Skip(err)
 	}
-	ns, err := NewNetns(fmt.Sprintf("pxelab-test-%d", os.Getpid()))
+	ns, err := OpenNetns(fmt.Sprintf("testlab-test-%d", os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestNetns(t *testing.T) {
 	if err := os.WriteFile(dir+"/hello", []byte("hi\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Start("httpd", ns.Command("busybox", "httpd", "-f", "-p", "10.79.5.1:8080", "-h", dir), nil)
+	srv, err := StartProc("httpd", ns.Command("busybox", "httpd", "-f", "-p", "10.79.5.1:8080", "-h", dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,4 @@
-// Package pxelab runs a provisioning network on one machine, for `make
-// demo` (internal/demo) and the boot benchmark (internal/bench/boot): a
-// network namespace with a bridge and tap devices, programs inside it
-// (razor-netboot, dnsmasq, QEMU) whose output is read line by line with
-// the time each line arrived, QEMU nodes that boot from the network, and
-// HTTP clients that connect from inside the namespace.
-//
-// It is the non-test sibling of e2e/harness: errors are returned, not
-// reported to a testing.T, and Close undoes everything.
-package pxelab
+package testlab
 
 import (
 	"bytes"
@@ -29,7 +20,7 @@ import (
 
 // ErrMissing is wrapped by Check's errors: something the lab needs is not
 // on this machine.
-var ErrMissing = errors.New("pxelab: missing")
+var ErrMissing = errors.New("testlab: missing")
 
 // Check reports what this machine lacks to run a lab: root, iproute2,
 // /dev/net/tun and the named programs. The error lists every missing
@@ -53,17 +44,17 @@ func Check(programs ...string) error {
 	return nil
 }
 
-// Netns is a network namespace created by NewNetns.
+// Netns is a network namespace created by OpenNetns.
 type Netns struct {
 	Name string
 }
 
-// NewNetns creates a namespace with its loopback up and IPv6 duplicate
+// OpenNetns creates a namespace with its loopback up and IPv6 duplicate
 // address detection off (so that a bridge's link-local address, which
 // router advertisements come from, is usable at once).
-func NewNetns(name string) (*Netns, error) {
+func OpenNetns(name string) (*Netns, error) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pxelab: ip netns add %s: %v: %s", name, err, bytes.TrimSpace(out))
+		return nil, fmt.Errorf("testlab: ip netns add %s: %v: %s", name, err, bytes.TrimSpace(out))
 	}
 	n := &Netns{Name: name}
 	if err := n.IP("link", "set", "lo", "up"); err != nil {
@@ -73,7 +64,7 @@ func NewNetns(name string) (*Netns, error) {
 	for _, k := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
 		if out, err := n.Command("sysctl", "-qw", k).CombinedOutput(); err != nil {
 			n.Close()
-			return nil, fmt.Errorf("pxelab: sysctl %s in %s: %v: %s", k, name, err, bytes.TrimSpace(out))
+			return nil, fmt.Errorf("testlab: sysctl %s in %s: %v: %s", k, name, err, bytes.TrimSpace(out))
 		}
 	}
 	return n, nil
@@ -96,7 +87,7 @@ func (n *Netns) Close() error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if out, err := exec.Command("ip", "netns", "del", n.Name).CombinedOutput(); err != nil {
-		return fmt.Errorf("pxelab: ip netns del %s: %v: %s", n.Name, err, bytes.TrimSpace(out))
+		return fmt.Errorf("testlab: ip netns del %s: %v: %s", n.Name, err, bytes.TrimSpace(out))
 	}
 	return nil
 }
@@ -105,7 +96,7 @@ func (n *Netns) Close() error {
 func (n *Netns) IP(args ...string) error {
 	out, err := exec.Command("ip", append([]string{"-n", n.Name}, args...)...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("pxelab: ip -n %s %s: %v: %s", n.Name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+		return fmt.Errorf("testlab: ip -n %s %s: %v: %s", n.Name, strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
 }
@@ -173,18 +164,18 @@ func InNetns(name string, fn func() error) error {
 		runtime.LockOSThread()
 		self, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			errc <- fmt.Errorf("pxelab: open own namespace: %w", err)
+			errc <- fmt.Errorf("testlab: open own namespace: %w", err)
 			return
 		}
 		defer self.Close()
 		target, err := os.Open("/run/netns/" + name)
 		if err != nil {
-			errc <- fmt.Errorf("pxelab: netns %s: %w", name, err)
+			errc <- fmt.Errorf("testlab: netns %s: %w", name, err)
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("pxelab: enter netns %s: %w", name, err)
+			errc <- fmt.Errorf("testlab: enter netns %s: %w", name, err)
 			return
 		}
 		err = fn()

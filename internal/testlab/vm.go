@@ -1,0 +1,226 @@
+package testlab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// OVMF firmware files of Debian's ovmf package.
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// VMConfig describes one QEMU machine. Zero values take the defaults named
+// on each field.
+type VMConfig struct {
+	Name   string // for logs; default "vm"
+	Accel  string // "kvm" or "tcg"; "" = Accel()
+	Memory int    // MiB, default 512
+	CPUs   int    // default 1
+	// Kernel, Initrd and Append boot a kernel directly (-kernel); leave
+	// Kernel empty to boot from the network (-boot n).
+	Kernel, Initrd, Append string
+	// UEFI boots OVMF instead of SeaBIOS.
+	UEFI bool
+	// NICs are the network cards, in order.
+	NICs []NIC
+	// SMBIOS holds -smbios arguments, e.g. "type=1,manufacturer=Acme,serial=S1".
+	SMBIOS []string
+	// Netns runs QEMU inside this network namespace (for taps there).
+	Netns string
+	// ExitOnReboot makes QEMU exit when the guest reboots (-no-reboot);
+	// otherwise a reboot restarts the machine, firmware and all.
+	ExitOnReboot bool
+	// Extra QEMU arguments.
+	Extra []string
+}
+
+// NIC is one network card.
+type NIC struct {
+	Netdev string // a -netdev spec without id: "user,…" or "tap,ifname=tap0,script=no,downscript=no"
+	MAC    string // 52:54:00:…
+	Model  string // default virtio-net-pci
+	// ROMFile overrides the NIC's option ROM ("" = QEMU's iPXE ROM).
+	ROMFile string
+	// NoROM boots without an option ROM: under UEFI, OVMF's own PXE
+	// client loads iPXE over TFTP.
+	NoROM bool
+}
+
+// TapNIC is a virtio NIC on the tap device tap.
+func TapNIC(tap, mac string) NIC {
+	return NIC{Netdev: "tap,ifname=" + tap + ",script=no,downscript=no", MAC: mac}
+}
+
+func (cfg VMConfig) withDefaults() VMConfig {
+	if cfg.Name == "" {
+		cfg.Name = "vm"
+	}
+	if cfg.Memory == 0 {
+		cfg.Memory = 512
+	}
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 1
+	}
+	if cfg.Accel == "" {
+		cfg.Accel = Accel()
+	}
+	return cfg
+}
+
+// Args returns QEMU's arguments for cfg; varsFile is the writable copy of
+// OVMF's variable store (UEFI only).
+func (cfg VMConfig) Args(varsFile string) []string {
+	cfg = cfg.withDefaults()
+	cpu := "max" // under TCG: RDRAND, so the guest's getrandom does not block
+	if cfg.Accel == "kvm" {
+		cpu = "host"
+	}
+	args := []string{
+		"-nographic", "-nodefaults", "-serial", "stdio",
+		"-machine", "q35,accel=" + cfg.Accel, "-cpu", cpu,
+		"-m", fmt.Sprint(cfg.Memory), "-smp", fmt.Sprint(cfg.CPUs),
+	}
+	if cfg.ExitOnReboot {
+		args = append(args, "-no-reboot")
+	}
+	if cfg.UEFI {
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+varsFile)
+	}
+	for _, s := range cfg.SMBIOS {
+		args = append(args, "-smbios", s)
+	}
+	for i, n := range cfg.NICs {
+		id := fmt.Sprintf("n%d", i)
+		model := n.Model
+		if model == "" {
+			model = "virtio-net-pci"
+		}
+		dev := fmt.Sprintf("%s,netdev=%s,mac=%s", model, id, n.MAC)
+		switch {
+		case n.NoROM:
+			dev += ",romfile="
+		case n.ROMFile != "":
+			dev += ",romfile=" + n.ROMFile
+		}
+		args = append(args, "-netdev", n.Netdev+",id="+id, "-device", dev)
+	}
+	if cfg.Kernel != "" {
+		args = append(args, "-kernel", cfg.Kernel)
+		if cfg.Initrd != "" {
+			args = append(args, "-initrd", cfg.Initrd)
+		}
+		if cfg.Append != "" {
+			args = append(args, "-append", cfg.Append)
+		}
+	} else {
+		args = append(args, "-boot", "n")
+	}
+	return append(args, cfg.Extra...)
+}
+
+// VM is a running QEMU machine: its serial console is the Proc's output,
+// each line timed from power-on.
+type VM struct {
+	*Proc
+	Config VMConfig
+	vars   string // OVMF variables copy, removed by Close
+}
+
+// LaunchVM powers a machine on. For UEFI a fresh copy of OVMF's variables
+// is made in dir (the temporary directory if dir is ""). onLine, if not
+// nil, sees each console line in order.
+func LaunchVM(cfg VMConfig, dir string, onLine func(Line)) (*VM, error) {
+	cfg = cfg.withDefaults()
+	v := &VM{Config: cfg}
+	if cfg.UEFI {
+		b, err := os.ReadFile(OVMFVars)
+		if err != nil {
+			return nil, fmt.Errorf("testlab: OVMF (Debian package ovmf): %w", err)
+		}
+		if dir == "" {
+			dir = os.TempDir()
+		}
+		f, err := os.CreateTemp(dir, cfg.Name+"-vars-*.fd")
+		if err != nil {
+			return nil, fmt.Errorf("testlab: OVMF variables: %w", err)
+		}
+		v.vars = f.Name()
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(v.vars)
+			return nil, fmt.Errorf("testlab: OVMF variables: %w", err)
+		}
+	}
+	args := cfg.Args(v.vars)
+	cmd := exec.Command("qemu-system-x86_64", args...)
+	if cfg.Netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", cfg.Netns, "qemu-system-x86_64"}, args...)...)
+	}
+	p, err := StartProc(cfg.Name, cmd, onLine)
+	if err != nil {
+		if v.vars != "" {
+			os.Remove(v.vars)
+		}
+		return nil, err
+	}
+	v.Proc = p
+	return v, nil
+}
+
+// StartVM powers a machine on inside the namespace (see LaunchVM).
+func (n *Netns) StartVM(cfg VMConfig, dir string, onLine func(Line)) (*VM, error) {
+	cfg.Netns = n.Name
+	return LaunchVM(cfg, dir, onLine)
+}
+
+// Console returns the console so far as text, each line with its time
+// since power-on.
+func (v *VM) Console() string {
+	var b strings.Builder
+	for _, l := range v.Lines() {
+		fmt.Fprintf(&b, "[%7.3fs] %s\n", l.At.Seconds(), l.Text)
+	}
+	return b.String()
+}
+
+// Close kills QEMU and removes the OVMF variables copy.
+func (v *VM) Close() {
+	v.Kill()
+	if v.vars != "" {
+		os.Remove(v.vars)
+	}
+}
+
+// ProbeKVM reports whether KVM runs a Linux guest here: /dev/kvm may exist
+// and still hang a guest, so kernel is booted under KVM with no root file
+// system and must reach its "Unable to mount root" panic within 20 s.
+// It returns "kvm" or "tcg" and why.
+func ProbeKVM(kernel string) (accel, why string) {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return "tcg", "no usable /dev/kvm"
+	}
+	f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "qemu-system-x86_64",
+		"-nographic", "-nodefaults", "-no-reboot", "-serial", "stdio",
+		"-machine", "q35,accel=kvm", "-cpu", "host", "-m", "256",
+		"-kernel", filepath.Clean(kernel), "-append", "console=ttyS0 panic=-1").CombinedOutput()
+	if s := string(out); strings.Contains(s, "Unable to mount root") || strings.Contains(s, "Kernel panic") {
+		return "kvm", "a KVM probe guest booted"
+	}
+	return "tcg", "/dev/kvm present but a probe guest did not reach its kernel panic within 20 s"
+}
