@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/razor-mk/razor-mk/builder/base"
-	"github.com/razor-mk/razor-mk/builder/kmod"
+	"github.com/razor-mk/razor-mk/builder/modules"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/initramfs"
 )
@@ -49,7 +49,7 @@ type VersionInfo struct {
 	Built int64 `json:"built"`
 }
 
-func assemble(s *spec.Spec, b *base.Base, set *kmod.Set, agent *agentBuild, o Options) (*image, error) {
+func assemble(s *spec.Spec, b *base.Base, set *modules.Set, agent *agentBuild, o Options) (*image, error) {
 	a := initramfs.New()
 	if b.Archive != nil {
 		a.Merge(b.Archive)

@@ -23,7 +23,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/builder/base"
 	"github.com/razor-mk/razor-mk/builder/debian"
-	"github.com/razor-mk/razor-mk/builder/kmod"
+	"github.com/razor-mk/razor-mk/builder/modules"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/builder/tinycore"
 	"github.com/razor-mk/razor-mk/initramfs"
@@ -140,12 +140,12 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 
 	o.Progress.Step("resolve kernel modules")
-	set := &kmod.Set{}
+	set := &modules.Set{}
 	if len(s.Modules.Include) > 0 {
 		if b.Modules == nil {
 			return nil, fmt.Errorf("builder: %s: the kernel has no modules tree, but modules.include names %d", s.Path, len(s.Modules.Include))
 		}
-		tree, err := kmod.OpenTree(b.Modules)
+		tree, err := modules.OpenTree(b.Modules)
 		if err != nil {
 			return nil, err
 		}
@@ -273,7 +273,7 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 
 // manifest describes the assembled image; the artefacts' checksums are
 // filled in once they are written.
-func (img *image) manifest(s *spec.Spec, b *base.Base, set *kmod.Set, o Options) (*manifest.Manifest, error) {
+func (img *image) manifest(s *spec.Spec, b *base.Base, set *modules.Set, o Options) (*manifest.Manifest, error) {
 	m := &manifest.Manifest{
 		Schema:          manifest.SchemaVersion,
 		Name:            s.Name,

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/razor-mk/razor-mk/builder/kmod"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/kmod"
 	"github.com/razor-mk/razor-mk/manifest"
 )
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/agent/discover"
-	"github.com/razor-mk/razor-mk/agent/kmod"
+	"github.com/razor-mk/razor-mk/agent/modprobe"
 	"github.com/razor-mk/razor-mk/agent/netup"
 	"golang.org/x/sys/unix"
 )
@@ -61,8 +61,8 @@ type Config struct {
 	Services func(Env) []Service
 	// ModulesDir overrides Root/lib/modules/<release>.
 	ModulesDir string
-	// LoadModule inserts a module; nil means kmod.LoadFile.
-	LoadModule kmod.LoadFunc
+	// LoadModule inserts a module; nil means modprobe.LoadFile.
+	LoadModule modprobe.LoadFunc
 	// Netlink and NewDHCP override the real network access.
 	Netlink netup.Netlink
 	NewDHCP netup.NewDHCPFunc
@@ -279,7 +279,7 @@ func Run(ctx context.Context, cfg Config) error {
 // loadModules loads /etc/modules and razor.modules and returns the
 // coldplug that loads what the devices need, or nil when there is no
 // module index.
-func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOptions, log *slog.Logger) *kmod.Coldplug {
+func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOptions, log *slog.Logger) *modprobe.Coldplug {
 	dir := cfg.ModulesDir
 	if dir == "" {
 		var u unix.Utsname
@@ -287,14 +287,14 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 			log.Error("uname", "err", err)
 			return nil
 		}
-		dir = cfg.path(fmt.Sprintf(kmod.DefaultDir, unix.ByteSliceToString(u.Release[:])))
+		dir = cfg.path(fmt.Sprintf(modprobe.DefaultDir, unix.ByteSliceToString(u.Release[:])))
 	}
 	var loaded []string
 	if f, err := os.Open(filepath.Join(proc, "modules")); err == nil {
-		loaded, _ = kmod.ReadProcModules(f)
+		loaded, _ = modprobe.ReadProcModules(f)
 		f.Close()
 	}
-	p, err := kmod.NewProber(kmod.Config{
+	p, err := modprobe.NewProber(modprobe.Config{
 		Dir: dir, Load: cfg.LoadModule, Loaded: loaded,
 		Blacklist: opts.Blacklist, Params: opts.Params, Log: log,
 	})
@@ -306,23 +306,23 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 		}
 		return nil
 	}
-	var reqs []kmod.Request
+	var reqs []modprobe.Request
 	if f, err := os.Open(cfg.path("/etc/modules")); err == nil {
-		reqs, err = kmod.ParseModulesList(io.LimitReader(f, 1<<20))
+		reqs, err = modprobe.ParseModulesList(io.LimitReader(f, 1<<20))
 		f.Close()
 		if err != nil {
 			log.Error("/etc/modules", "err", err)
 		}
 	}
 	for _, m := range opts.Modules {
-		reqs = append(reqs, kmod.Request{Name: m})
+		reqs = append(reqs, modprobe.Request{Name: m})
 	}
 	for _, r := range reqs {
 		if _, err := p.Probe(r.Name, r.Params); err != nil {
 			log.Error("loading requested module", "module", r.Name, "err", err)
 		}
 	}
-	return &kmod.Coldplug{Prober: p, SysfsRoot: sys, Log: log}
+	return &modprobe.Coldplug{Prober: p, SysfsRoot: sys, Log: log}
 }
 
 // waitForRNG says so when the kernel's random number generator is not
@@ -342,7 +342,7 @@ func waitForRNG(log *slog.Logger) {
 }
 
 // runColdplug runs cp and logs its report.
-func runColdplug(ctx context.Context, cp *kmod.Coldplug, log *slog.Logger) {
+func runColdplug(ctx context.Context, cp *modprobe.Coldplug, log *slog.Logger) {
 	rep, err := cp.Run(ctx)
 	if err != nil {
 		log.Error("coldplug", "err", err)

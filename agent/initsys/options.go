@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/agent/discover"
-	"github.com/razor-mk/razor-mk/agent/kmod"
+	"github.com/razor-mk/razor-mk/agent/modprobe"
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 // Kernel command-line parameters init reads.
@@ -65,7 +66,7 @@ func ParseBootOptions(c discover.Cmdline) (BootOptions, []string) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		mod, param, ok := strings.Cut(k, ".")
-		if !ok || param == "" || !kmod.ValidName(mod) || mod == "razor" || mod == "hanlon" || mod == "modprobe" {
+		if !ok || param == "" || !modprobe.ValidName(mod) || mod == "razor" || mod == "hanlon" || mod == "modprobe" {
 			continue
 		}
 		if o.Params == nil {
@@ -87,7 +88,7 @@ func moduleList(v, param string, bad []string) ([]string, []string) {
 		m = strings.TrimSpace(m)
 		switch {
 		case m == "":
-		case kmod.ValidName(m):
+		case modprobe.ValidName(m):
 			out = append(out, kmod.Name(m))
 		default:
 			bad = append(bad, param+": "+m)

@@ -17,7 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/razor-mk/razor-mk/agent/kmod"
+	"github.com/razor-mk/razor-mk/agent/modprobe"
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 // Defaults of BootConfig: the image layout mkbuild writes (and Tiny
@@ -346,10 +347,10 @@ func loadModuleFiles(_ context.Context, entries []string, rel string, log *slog.
 	dirs := []string{filepath.Join("/lib/modules", rel), filepath.Join("/usr/local/lib/modules", rel)}
 	var inKernel []string
 	if f, err := os.Open("/proc/modules"); err == nil {
-		inKernel, _ = kmod.ReadProcModules(f)
+		inKernel, _ = modprobe.ReadProcModules(f)
 		f.Close()
 	}
-	prober, perr := kmod.NewProber(kmod.Config{Dir: dirs[0], Loaded: inKernel, Log: log})
+	prober, perr := modprobe.NewProber(modprobe.Config{Dir: dirs[0], Loaded: inKernel, Log: log})
 	for _, e := range entries {
 		name := kmod.Name(e)
 		if slices.Contains(inKernel, name) {
@@ -360,7 +361,7 @@ func loadModuleFiles(_ context.Context, entries []string, rel string, log *slog.
 			if _, err := prober.Probe(name, ""); err == nil {
 				loaded = append(loaded, name)
 				continue
-			} else if !errors.Is(err, kmod.ErrUnknownModule) {
+			} else if !errors.Is(err, modprobe.ErrUnknownModule) {
 				failed = append(failed, Failure{Name: name, Err: err})
 				continue
 			}
@@ -370,7 +371,7 @@ func loadModuleFiles(_ context.Context, entries []string, rel string, log *slog.
 		case 0:
 			failed = append(failed, Failure{Name: name, Err: fmt.Errorf("tce: module %s not found under %s", name, strings.Join(dirs, ", "))})
 		case 1:
-			if err := kmod.LoadFile(files[0], ""); err != nil {
+			if err := modprobe.LoadFile(files[0], ""); err != nil {
 				failed = append(failed, Failure{Name: name, Err: err})
 			} else {
 				loaded = append(loaded, name)

@@ -1,42 +1,28 @@
-package kmod
+package modprobe
 
 import (
-	"bufio"
-	"fmt"
 	"io"
 	"strings"
+
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
-// Alias is one line of modules.alias: a glob pattern over modalias strings
-// and the module that serves devices matching it.
+// Alias is one line of modules.alias with the literal head of its
+// pattern, a cheap pre-filter for Lookup.
 type Alias struct {
-	Pattern string
-	Module  string // canonical name (see Name)
-	prefix  string // literal head of Pattern, a cheap pre-filter
+	kmod.Alias
+	prefix string
 }
 
-// maxIndexLine bounds one line of an index file; depmod's lines are short.
-const maxIndexLine = 64 << 10
-
-// ParseAliases reads modules.alias ("alias <pattern> <module>" per line,
-// '#' comments), as depmod writes it.
+// ParseAliases reads modules.alias (see kmod.ParseAliases) for Lookup.
 func ParseAliases(r io.Reader) ([]Alias, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxIndexLine)
-	var out []Alias
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "alias" {
-			return nil, fmt.Errorf("%w: modules.alias line %d: want \"alias PATTERN MODULE\", got %q", ErrBadIndex, n, line)
-		}
-		out = append(out, Alias{Pattern: f[1], Module: Name(f[2]), prefix: literalPrefix(f[1])})
+	as, err := kmod.ParseAliases(r)
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("kmod: reading modules.alias: %w", err)
+	out := make([]Alias, len(as))
+	for i, a := range as {
+		out[i] = Alias{Alias: a, prefix: literalPrefix(a.Pattern)}
 	}
 	return out, nil
 }

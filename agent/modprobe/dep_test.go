@@ -1,4 +1,4 @@
-package kmod
+package modprobe
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 func readDeps(t *testing.T) map[string]Module {
@@ -74,8 +75,8 @@ func TestLoadOrderErrors(t *testing.T) {
 		t.Errorf("LoadOrder(nope) = %v, want ErrUnknownModule", err)
 	}
 	for _, bad := range []string{"no colon here\n", ": a.ko\n", "a b.ko: c.ko\n"} {
-		if _, err := ParseDep(strings.NewReader(bad)); !errors.Is(err, ErrBadIndex) {
-			t.Errorf("ParseDep(%q) = %v, want ErrBadIndex", bad, err)
+		if _, err := ParseDep(strings.NewReader(bad)); !errors.Is(err, kmod.ErrBadIndex) {
+			t.Errorf("ParseDep(%q) = %v, want kmod.ErrBadIndex", bad, err)
 		}
 	}
 }
@@ -89,8 +90,8 @@ func TestName(t *testing.T) {
 		"x/e1000.ko.gz":                          "e1000",
 		"snd-hda-intel":                          "snd_hda_intel",
 	} {
-		if got := Name(in); got != want {
-			t.Errorf("Name(%q) = %q, want %q", in, got, want)
+		if got := kmod.Name(in); got != want {
+			t.Errorf("kmod.Name(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

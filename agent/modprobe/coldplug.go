@@ -1,4 +1,4 @@
-package kmod
+package modprobe
 
 import (
 	"context"
@@ -186,10 +186,10 @@ func (c *Coldplug) settle(ctx context.Context, root string, seen map[string]bool
 func Modaliases(sysfsRoot string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(sysfsRoot, "bus", "*", "devices", "*", "modalias"))
 	if err != nil {
-		return nil, fmt.Errorf("kmod: scanning sysfs: %w", err)
+		return nil, fmt.Errorf("modprobe: scanning sysfs: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(sysfsRoot, "bus")); err != nil {
-		return nil, fmt.Errorf("kmod: sysfs not readable: %w", err)
+		return nil, fmt.Errorf("modprobe: sysfs not readable: %w", err)
 	}
 	set := map[string]bool{}
 	for _, f := range files {

@@ -1,4 +1,4 @@
-package kmod
+package modprobe
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 func TestMatch(t *testing.T) {
@@ -106,8 +107,8 @@ func TestParseAliasesErrors(t *testing.T) {
 		"alias a b c\n",
 		"\n\nalias\n",
 	} {
-		if _, err := ParseAliases(strings.NewReader(in)); !errors.Is(err, ErrBadIndex) {
-			t.Errorf("ParseAliases(%q) error = %v, want ErrBadIndex", in, err)
+		if _, err := ParseAliases(strings.NewReader(in)); !errors.Is(err, kmod.ErrBadIndex) {
+			t.Errorf("ParseAliases(%q) error = %v, want kmod.ErrBadIndex", in, err)
 		}
 	}
 	got, err := ParseAliases(strings.NewReader("# c\n\nalias x-y mod-name\n"))

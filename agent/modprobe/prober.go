@@ -1,4 +1,4 @@
-package kmod
+package modprobe
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 // Config configures a Prober. Only Dir is required.
@@ -92,7 +94,7 @@ func NewProber(cfg Config) (*Prober, error) {
 	if p.aliases, err = readIndex(filepath.Join(cfg.Dir, "modules.alias"), ParseAliases); err != nil {
 		return nil, err
 	}
-	builtin, err := readIndex(filepath.Join(cfg.Dir, "modules.builtin"), parseBuiltin)
+	builtin, err := readIndex(filepath.Join(cfg.Dir, "modules.builtin"), kmod.ParseBuiltin)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -100,13 +102,13 @@ func NewProber(cfg Config) (*Prober, error) {
 		p.builtin[n] = true
 	}
 	for _, n := range cfg.Loaded {
-		p.state[Name(n)] = finished(nil)
+		p.state[kmod.Name(n)] = finished(nil)
 	}
 	for _, n := range cfg.Blacklist {
-		p.blacklist[Name(n)] = true
+		p.blacklist[kmod.Name(n)] = true
 	}
 	for n, v := range cfg.Params {
-		p.params[Name(n)] = v
+		p.params[kmod.Name(n)] = v
 	}
 	return p, nil
 }
@@ -115,7 +117,7 @@ func readIndex[T any](path string, parse func(io.Reader) (T, error)) (T, error) 
 	f, err := os.Open(path)
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("kmod: %w", err)
+		return zero, fmt.Errorf("modprobe: %w", err)
 	}
 	defer f.Close()
 	v, err := parse(f)
@@ -123,18 +125,6 @@ func readIndex[T any](path string, parse func(io.Reader) (T, error)) (T, error) 
 		return v, fmt.Errorf("%s: %w", path, err)
 	}
 	return v, nil
-}
-
-func parseBuiltin(r io.Reader) ([]string, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxIndexLine)
-	var out []string
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" && line[0] != '#' {
-			out = append(out, Name(line))
-		}
-	}
-	return out, sc.Err()
 }
 
 // ReadProcModules returns the module names listed in /proc/modules
@@ -148,7 +138,7 @@ func ReadProcModules(r io.Reader) ([]string, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("kmod: reading loaded modules: %w", err)
+		return nil, fmt.Errorf("modprobe: reading loaded modules: %w", err)
 	}
 	return out, nil
 }
@@ -157,7 +147,7 @@ func ReadProcModules(r io.Reader) ([]string, error) {
 // loaded) after its dependencies, with params added to any configured
 // ones. It returns the modules it newly loaded.
 func (p *Prober) Probe(name, params string) ([]string, error) {
-	name = Name(name)
+	name = kmod.Name(name)
 	if p.builtin[name] {
 		return nil, nil
 	}
@@ -180,7 +170,7 @@ func (p *Prober) Probe(name, params string) ([]string, error) {
 		if seen {
 			<-st.done
 			if st.err != nil {
-				return fresh, fmt.Errorf("kmod: %s: earlier failure: %w", name, st.err)
+				return fresh, fmt.Errorf("modprobe: %s: earlier failure: %w", name, st.err)
 			}
 			continue
 		}
@@ -196,7 +186,7 @@ func (p *Prober) Probe(name, params string) ([]string, error) {
 		close(st.done)
 		if st.err != nil {
 			p.log.Warn("module load failed", "module", m.Name, "err", st.err)
-			return fresh, fmt.Errorf("kmod: %s: %w", name, st.err)
+			return fresh, fmt.Errorf("modprobe: %s: %w", name, st.err)
 		}
 		p.mu.Lock()
 		p.loaded = append(p.loaded, m.Name)

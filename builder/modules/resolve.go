@@ -1,15 +1,27 @@
-package kmod
+// Package modules chooses the kernel modules of an image without kmod or
+// depmod: it indexes a kernel's modules directory, reads each chosen
+// module's .modinfo (package kmod), closes a selection of names and globs
+// over depends= and softdep=, collects their firmware= names, and renders
+// modules.dep, modules.alias and modules.softdep for the subset in
+// depmod's text format (package kmod's writers), which the agent reads
+// at boot.
+package modules
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/razor-mk/razor-mk/kmod"
 )
+
+// ErrNoModule: a selected name, glob or dependency matches no module.
+var ErrNoModule = errors.New("modules: no such module")
 
 // Tree is a kernel's modules directory (the content of
 // /lib/modules/<kver>): which module files it holds and which modules are
@@ -33,24 +45,25 @@ func OpenTree(fsys fs.FS) (*Tree, error) {
 		if d.Type()&fs.ModeSymlink != 0 && p != "." {
 			return nil // build/ and source/ point outside the tree
 		}
-		if d.IsDir() || !IsModuleFile(p) {
+		if d.IsDir() || !kmod.IsModuleFile(p) {
 			return nil
 		}
-		n := NameOf(p)
+		n := kmod.Name(p)
 		if old, ok := t.paths[n]; !ok || better(p, old) {
 			t.paths[n] = p
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kmod: index modules: %w", err)
+		return nil, fmt.Errorf("modules: index modules: %w", err)
 	}
 	if data, err := fs.ReadFile(fsys, "modules.builtin"); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			if l := strings.TrimSpace(sc.Text()); l != "" {
-				t.builtin[NameOf(l)] = true
-			}
+		names, err := kmod.ParseBuiltin(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("modules: %w", err)
+		}
+		for _, n := range names {
+			t.builtin[n] = true
 		}
 	}
 	return t, nil
@@ -69,12 +82,12 @@ func (t *Tree) Len() int { return len(t.paths) }
 
 // Path returns the path of module name in the tree.
 func (t *Tree) Path(name string) (string, bool) {
-	p, ok := t.paths[Normalize(name)]
+	p, ok := t.paths[kmod.Normalize(name)]
 	return p, ok
 }
 
 // IsBuiltin reports whether name is built into the kernel.
-func (t *Tree) IsBuiltin(name string) bool { return t.builtin[Normalize(name)] }
+func (t *Tree) IsBuiltin(name string) bool { return t.builtin[kmod.Normalize(name)] }
 
 // FS is the tree's file system.
 func (t *Tree) FS() fs.FS { return t.fsys }
@@ -84,7 +97,7 @@ type Module struct {
 	Name      string // canonical name
 	Path      string // path in the tree, possibly compressed (kernel/…/x.ko.xz)
 	ImagePath string // path in the image, always plain (kernel/…/x.ko)
-	Info      Info
+	Info      kmod.Info
 	Data      []byte // the plain ELF image
 	Explicit  bool   // selected by the spec, not only as a dependency
 }
@@ -114,7 +127,7 @@ func (t *Tree) Resolve(patterns, exclude []string) (*Set, error) {
 		names := t.match(p)
 		if len(names) == 0 {
 			if t.IsBuiltin(p) {
-				builtin[Normalize(p)] = true
+				builtin[kmod.Normalize(p)] = true
 				continue
 			}
 			return nil, fmt.Errorf("%w: %q matches no module file and no built-in module", ErrNoModule, p)
@@ -181,20 +194,20 @@ func (t *Tree) match(p string) []string {
 	if strings.Contains(p, "/") {
 		p = strings.TrimSuffix(p, "/")
 		for n, fp := range t.paths {
-			bare := strings.TrimSuffix(fp, moduleSuffix(fp))
+			bare := strings.TrimSuffix(fp, kmod.Suffix(fp))
 			if ok, _ := path.Match(p, bare); ok || strings.HasPrefix(fp, p+"/") {
 				out = append(out, n)
 			}
 		}
 	} else if strings.ContainsAny(p, "*?[") {
-		np := Normalize(p)
+		np := kmod.Normalize(p)
 		for n := range t.paths {
 			if ok, _ := path.Match(np, n); ok {
 				out = append(out, n)
 			}
 		}
-	} else if _, ok := t.paths[Normalize(p)]; ok {
-		out = append(out, Normalize(p))
+	} else if _, ok := t.paths[kmod.Normalize(p)]; ok {
+		out = append(out, kmod.Normalize(p))
 	}
 	sort.Strings(out)
 	return out
@@ -213,28 +226,28 @@ func (t *Tree) load(name string) (*Module, error) {
 	p := t.paths[name]
 	raw, err := fs.ReadFile(t.fsys, p)
 	if err != nil {
-		return nil, fmt.Errorf("kmod: %w", err)
+		return nil, fmt.Errorf("modules: %w", err)
 	}
-	data, err := Decompress(p, raw)
+	data, err := kmod.Decompress(bytes.NewReader(raw))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("modules: %s: %w", p, err)
 	}
-	in, err := ReadInfo(data)
+	in, err := kmod.ReadInfo(data)
 	if err != nil {
-		return nil, fmt.Errorf("kmod: %s: %w", p, err)
+		return nil, fmt.Errorf("modules: %s: %w", p, err)
 	}
 	if in.Name == "" {
 		in.Name = name
 	}
-	if Normalize(in.Name) != name {
-		return nil, fmt.Errorf("kmod: %s: .modinfo name %q does not match the file name", p, in.Name)
+	if kmod.Normalize(in.Name) != name {
+		return nil, fmt.Errorf("modules: %s: .modinfo name %q does not match the file name", p, in.Name)
 	}
-	return &Module{Name: name, Path: p, ImagePath: PlainPath(p), Info: in, Data: data}, nil
+	return &Module{Name: name, Path: p, ImagePath: kmod.PlainPath(p), Info: in, Data: data}, nil
 }
 
 // Get returns the resolved module name.
 func (s *Set) Get(name string) (*Module, bool) {
-	m, ok := s.byName[Normalize(name)]
+	m, ok := s.byName[kmod.Normalize(name)]
 	return m, ok
 }
 
@@ -269,7 +282,7 @@ func (s *Set) LoadOrder(name string) []string {
 		}
 		order = append(order, n)
 	}
-	visit(Normalize(name), 0)
+	visit(kmod.Normalize(name), 0)
 	if len(order) > 0 {
 		order = order[:len(order)-1]
 	}
@@ -277,53 +290,41 @@ func (s *Set) LoadOrder(name string) []string {
 }
 
 // ModulesDep renders modules.dep for the set: one line per module, sorted
-// by path, "path: dep dep…" with every transitive dependency, each before
-// its own dependencies (modprobe loads the list from the end), paths
-// relative to /lib/modules/<kver>/.
+// by path, with every transitive dependency, each before its own
+// dependencies (modprobe loads the list from the end), paths relative to
+// /lib/modules/<kver>/.
 func (s *Set) ModulesDep() []byte {
-	var b bytes.Buffer
+	var lines []kmod.DepLine
 	for _, m := range s.byPath() {
-		b.WriteString(m.ImagePath + ":")
+		l := kmod.DepLine{Path: m.ImagePath}
 		order := s.LoadOrder(m.Name)
 		for i := len(order) - 1; i >= 0; i-- {
-			b.WriteString(" " + s.byName[order[i]].ImagePath)
+			l.Deps = append(l.Deps, s.byName[order[i]].ImagePath)
 		}
-		b.WriteByte('\n')
+		lines = append(lines, l)
 	}
-	return b.Bytes()
+	return kmod.FormatDep(lines)
 }
 
-// ModulesAlias renders modules.alias: "alias PATTERN NAME" for every
-// alias= of every module, in module-path order.
+// ModulesAlias renders modules.alias: every alias= of every module, in
+// module-path order.
 func (s *Set) ModulesAlias() []byte {
-	var b bytes.Buffer
-	b.WriteString("# Aliases extracted from modules themselves.\n")
+	var as []kmod.Alias
 	for _, m := range s.byPath() {
 		for _, a := range m.Info.Aliases {
-			fmt.Fprintf(&b, "alias %s %s\n", a, m.Name)
+			as = append(as, kmod.Alias{Pattern: a, Module: m.Name})
 		}
 	}
-	return b.Bytes()
+	return kmod.FormatAlias(as)
 }
 
-// ModulesSoftdep renders modules.softdep: "softdep NAME pre: … post: …".
+// ModulesSoftdep renders modules.softdep, in module-path order.
 func (s *Set) ModulesSoftdep() []byte {
-	var b bytes.Buffer
-	b.WriteString("# Soft dependencies extracted from modules themselves.\n")
+	var ds []kmod.Softdep
 	for _, m := range s.byPath() {
-		if len(m.Info.SoftdepPre)+len(m.Info.SoftdepPost) == 0 {
-			continue
-		}
-		b.WriteString("softdep " + m.Name)
-		if len(m.Info.SoftdepPre) > 0 {
-			b.WriteString(" pre: " + strings.Join(m.Info.SoftdepPre, " "))
-		}
-		if len(m.Info.SoftdepPost) > 0 {
-			b.WriteString(" post: " + strings.Join(m.Info.SoftdepPost, " "))
-		}
-		b.WriteByte('\n')
+		ds = append(ds, kmod.Softdep{Module: m.Name, Pre: m.Info.SoftdepPre, Post: m.Info.SoftdepPost})
 	}
-	return b.Bytes()
+	return kmod.FormatSoftdep(ds)
 }
 
 func (s *Set) byPath() []*Module {

@@ -1,8 +1,10 @@
-package kmod
+package modprobe
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 // BenchmarkLookup matches one PCI modalias against an alias table the
@@ -15,9 +17,9 @@ func BenchmarkLookup(b *testing.B) {
 		if i%3 == 0 {
 			p = fmt.Sprintf("usb:v%04Xp%04Xd*dc*dsc*dp*ic*isc*ip*in*", i%500, i)
 		}
-		aliases = append(aliases, Alias{Pattern: p, Module: fmt.Sprintf("m%d", i), prefix: literalPrefix(p)})
+		aliases = append(aliases, Alias{Alias: kmod.Alias{Pattern: p, Module: fmt.Sprintf("m%d", i)}, prefix: literalPrefix(p)})
 	}
-	aliases = append(aliases, Alias{Pattern: "pci:v00001AF4d*sv*sd*bc*sc*i*", Module: "virtio_pci", prefix: "pci:v00001AF4d"})
+	aliases = append(aliases, Alias{Alias: kmod.Alias{Pattern: "pci:v00001AF4d*sv*sd*bc*sc*i*", Module: "virtio_pci"}, prefix: "pci:v00001AF4d"})
 	const dev = "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00"
 	b.ResetTimer()
 	for b.Loop() {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 
@@ -35,12 +34,14 @@ func (c Compression) String() string {
 	return "none"
 }
 
-// MaxModuleSize bounds a decompressed module; the largest in-tree modules
-// are a few tens of MiB.
+// MaxModuleSize bounds a decompressed module, so that a hostile file
+// cannot exhaust memory; the largest in-tree modules are a few tens of
+// MiB.
 const MaxModuleSize = 256 << 20
 
-// ErrTooLarge means a module decompresses to more than MaxModuleSize.
-var ErrTooLarge = errors.New("kmod: decompressed module too large")
+// MagicLen is how many leading bytes Detect needs to tell every
+// compression apart.
+const MagicLen = 6
 
 var (
 	magicXZ   = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
@@ -63,7 +64,9 @@ func Detect(head []byte) Compression {
 }
 
 // Decompress returns the module image r holds, decompressing xz, zstd or
-// gzip as its magic number says; an uncompressed module is returned as is.
+// gzip as its magic number says (not its file name, which may lie); an
+// uncompressed module is returned as is. The result is at most
+// MaxModuleSize bytes, else ErrTooLarge.
 func Decompress(r io.Reader) ([]byte, error) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(len(magicXZ))

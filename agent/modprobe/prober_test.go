@@ -1,8 +1,6 @@
-package kmod
+package modprobe
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io/fs"
@@ -15,8 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 // fakeLoader records the modules it "inserts" and runs hooks, so that a
@@ -31,7 +28,7 @@ type fakeLoader struct {
 func (f *fakeLoader) load(path, params string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := Name(path)
+	n := kmod.Name(path)
 	f.calls = append(f.calls, strings.TrimSpace(n+" "+params))
 	if err := f.fail[n]; err != nil {
 		return err
@@ -111,8 +108,8 @@ func TestNewProberMissingIndex(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("a.ko:\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("garbage line\n"), 0o644)
-	if _, err := NewProber(Config{Dir: dir}); !errors.Is(err, ErrBadIndex) || !strings.Contains(err.Error(), "modules.alias") {
-		t.Errorf("NewProber(bad alias) = %v, want ErrBadIndex naming modules.alias", err)
+	if _, err := NewProber(Config{Dir: dir}); !errors.Is(err, kmod.ErrBadIndex) || !strings.Contains(err.Error(), "modules.alias") {
+		t.Errorf("NewProber(bad alias) = %v, want kmod.ErrBadIndex naming modules.alias", err)
 	}
 }
 
@@ -223,52 +220,6 @@ func TestColdplugBounded(t *testing.T) {
 	}
 }
 
-func TestDecompress(t *testing.T) {
-	image := append([]byte("\x7fELF\x02\x01\x01"), bytes.Repeat([]byte("module body "), 1000)...)
-	var gz, x, zs bytes.Buffer
-	gw := gzip.NewWriter(&gz)
-	gw.Write(image)
-	gw.Close()
-	xw, err := xz.NewWriter(&x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xw.Write(image)
-	xw.Close()
-	zw, err := zstd.NewWriter(&zs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw.Write(image)
-	zw.Close()
-	for _, tt := range []struct {
-		name string
-		in   []byte
-		want Compression
-	}{
-		{"none", image, None},
-		{"gzip", gz.Bytes(), Gzip},
-		{"xz", x.Bytes(), XZ},
-		{"zstd", zs.Bytes(), Zstd},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Detect(tt.in); got != tt.want {
-				t.Errorf("Detect(%s) = %v, want %v", tt.name, got, tt.want)
-			}
-			got, err := Decompress(bytes.NewReader(tt.in))
-			if err != nil {
-				t.Fatalf("Decompress(%s) = %v", tt.name, err)
-			}
-			if !bytes.Equal(got, image) {
-				t.Errorf("Decompress(%s) = %d bytes, want the %d-byte image", tt.name, len(got), len(image))
-			}
-		})
-	}
-	if _, err := Decompress(bytes.NewReader(x.Bytes()[:x.Len()/2])); err == nil {
-		t.Errorf("Decompress(truncated xz) = nil, want an error")
-	}
-}
-
 func TestParseModulesList(t *testing.T) {
 	got, err := ParseModulesList(strings.NewReader("# /etc/modules\n\nloop max_loop=16\n; comment\nvirtio-net\n"))
 	if err != nil {
@@ -278,22 +229,9 @@ func TestParseModulesList(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseModulesList mismatch (-want +got):\n%s", diff)
 	}
-	if _, err := ParseModulesList(strings.NewReader("loop\n../../evil\n")); !errors.Is(err, ErrBadIndex) || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("ParseModulesList(bad name) = %v, want ErrBadIndex naming line 2", err)
+	if _, err := ParseModulesList(strings.NewReader("loop\n../../evil\n")); !errors.Is(err, ErrBadList) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("ParseModulesList(bad name) = %v, want ErrBadList naming line 2", err)
 	}
-}
-
-func FuzzDecompress(f *testing.F) {
-	f.Add([]byte("\x7fELF"))
-	f.Add([]byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2})
-	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0})
-	f.Add([]byte{0x1f, 0x8b, 8, 0})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := Decompress(bytes.NewReader(in))
-		if err == nil && Detect(in) == None && !bytes.Equal(got, in) {
-			t.Errorf("Decompress(uncompressed) changed the data")
-		}
-	})
 }
 
 func FuzzParseModulesList(f *testing.F) {

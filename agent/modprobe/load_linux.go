@@ -1,4 +1,4 @@
-package kmod
+package modprobe
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/razor-mk/razor-mk/kmod"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,16 +23,15 @@ type LoadFunc func(path, params string) error
 func LoadFile(path, params string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("kmod: %w", err)
+		return fmt.Errorf("modprobe: %w", err)
 	}
 	defer f.Close()
-	head := make([]byte, len(magicXZ))
+	head := make([]byte, kmod.MagicLen)
 	n, _ := io.ReadFull(f, head)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("kmod: %s: %w", path, err)
+		return fmt.Errorf("modprobe: %s: %w", path, err)
 	}
-	c := Detect(head[:n])
-	if c == None {
+	if kmod.Detect(head[:n]) == kmod.None {
 		return loaded(path, unix.FinitModule(int(f.Fd()), params, 0))
 	}
 	err = unix.FinitModule(int(f.Fd()), params, unix.MODULE_INIT_COMPRESSED_FILE)
@@ -39,11 +39,11 @@ func LoadFile(path, params string) error {
 		return nil
 	}
 	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
-		return fmt.Errorf("kmod: finit_module %s: %w", path, err)
+		return fmt.Errorf("modprobe: finit_module %s: %w", path, err)
 	}
-	image, err := Decompress(f)
+	image, err := kmod.Decompress(f)
 	if err != nil {
-		return fmt.Errorf("kmod: %s: %w", path, err)
+		return fmt.Errorf("modprobe: %s: %w", path, err)
 	}
 	return loaded(path, unix.InitModule(image, params))
 }
@@ -52,5 +52,5 @@ func loaded(path string, err error) error {
 	if err == nil || errors.Is(err, unix.EEXIST) {
 		return nil
 	}
-	return fmt.Errorf("kmod: loading %s: %w", path, err)
+	return fmt.Errorf("modprobe: loading %s: %w", path, err)
 }

@@ -1,11 +1,20 @@
-package kmod
+package modprobe
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/razor-mk/razor-mk/kmod"
 )
+
+// ErrBadList: a line of a module list is malformed.
+var ErrBadList = errors.New("modprobe: malformed module list line")
+
+// maxListLine bounds one line of a module list.
+const maxListLine = 64 << 10
 
 // Request is a module asked for by name, with parameters.
 type Request struct {
@@ -18,7 +27,7 @@ type Request struct {
 // lines starting with '#' or ';' are ignored.
 func ParseModulesList(r io.Reader) ([]Request, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxIndexLine)
+	sc.Buffer(make([]byte, 4096), maxListLine)
 	var out []Request
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -27,12 +36,12 @@ func ParseModulesList(r io.Reader) ([]Request, error) {
 		}
 		name, params, _ := strings.Cut(line, " ")
 		if !ValidName(name) {
-			return nil, fmt.Errorf("%w: module list line %d: bad module name %q", ErrBadIndex, n, name)
+			return nil, fmt.Errorf("%w: module list line %d: bad module name %q", ErrBadList, n, name)
 		}
-		out = append(out, Request{Name: Name(name), Params: strings.TrimSpace(params)})
+		out = append(out, Request{Name: kmod.Name(name), Params: strings.TrimSpace(params)})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("kmod: reading module list: %w", err)
+		return nil, fmt.Errorf("modprobe: reading module list: %w", err)
 	}
 	return out, nil
 }

@@ -1,10 +1,11 @@
-package kmod
+package modprobe
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/razor-mk/razor-mk/kmod"
 )
 
 // Module is one line of modules.dep: a module file (relative to the
@@ -15,30 +16,19 @@ type Module struct {
 	Deps []string // canonical names of the modules it needs
 }
 
-// ParseDep reads modules.dep ("path: dep-path dep-path ..." per line) as
-// depmod writes it and returns the modules by canonical name.
+// ParseDep reads modules.dep and returns the modules by canonical name.
 func ParseDep(r io.Reader) (map[string]Module, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxIndexLine)
-	out := map[string]Module{}
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		file, deps, ok := strings.Cut(line, ":")
-		file = strings.TrimSpace(file)
-		if !ok || file == "" || strings.ContainsAny(file, " \t") || Name(file) == "" {
-			return nil, fmt.Errorf("%w: modules.dep line %d: want \"PATH: DEPS...\", got %q", ErrBadIndex, n, line)
-		}
-		m := Module{Name: Name(file), Path: file}
-		for _, d := range strings.Fields(deps) {
-			m.Deps = append(m.Deps, Name(d))
+	lines, err := kmod.ParseDep(r)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Module, len(lines))
+	for _, l := range lines {
+		m := Module{Name: kmod.Name(l.Path), Path: l.Path}
+		for _, d := range l.Deps {
+			m.Deps = append(m.Deps, kmod.Name(d))
 		}
 		out[m.Name] = m
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("kmod: reading modules.dep: %w", err)
 	}
 	return out, nil
 }
@@ -80,7 +70,7 @@ func LoadOrder(deps map[string]Module, name string) ([]Module, error) {
 		out = append(out, m)
 		return nil
 	}
-	if err := visit(Name(name), nil); err != nil {
+	if err := visit(kmod.Name(name), nil); err != nil {
 		return nil, err
 	}
 	return out, nil
