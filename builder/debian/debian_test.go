@@ -17,9 +17,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/razor-mk/razor-mk/builder/base"
 	"github.com/razor-mk/razor-mk/builder/deb/debtest"
-	"github.com/razor-mk/razor-mk/kmod/kmodtest"
 	"github.com/razor-mk/razor-mk/builder/spec"
 	"github.com/razor-mk/razor-mk/initramfs"
+	"github.com/razor-mk/razor-mk/kmod/kmodtest"
 )
 
 func TestParsePrintURIs(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases/leasetest"
 )
 
 // BenchmarkDORA measures one DISCOVER and one REQUEST through the whole
@@ -19,7 +20,7 @@ func BenchmarkDORA(b *testing.B) {
 	stores := map[string]func(b *testing.B) leases.Store{
 		"memory": func(*testing.B) leases.Store { return &leases.Memory{} },
 		"file": func(b *testing.B) leases.Store {
-			f, err := leases.OpenFile(filepath.Join(b.TempDir(), "leases"), nil)
+			f, err := leasetest.OpenFile(filepath.Join(b.TempDir(), "leases"), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

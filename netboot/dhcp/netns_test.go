@@ -20,6 +20,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases/leasetest"
 )
 
 var biosPXE = []dhcpv4.Modifier{
@@ -109,7 +110,7 @@ func newClient(t *testing.T, ns, ifname string, hw net.HardwareAddr) *nclient4.C
 func TestNclient4Exchange(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { testNclient4Exchange(t, &leases.Memory{}) })
 	t.Run("journal", func(t *testing.T) {
-		f, err := leases.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
+		f, err := leasetest.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +221,7 @@ func roundTrip(t *testing.T, conn net.PacketConn, req *dhcpv4.DHCPv4, dst net.Ad
 func TestPerfdhcp(t *testing.T) {
 	testlab.Require(t, "perfdhcp")
 	srv, cli := pair(t)
-	st, err := leases.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
+	st, err := leasetest.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 // and the server goes on answering good ones.
 func TestBatchedRequestChecks(t *testing.T) {
 	srv, cli := pair(t)
-	st, err := leases.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
+	st, err := leasetest.OpenFile(filepath.Join(t.TempDir(), "leases.journal"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

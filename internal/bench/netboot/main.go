@@ -26,6 +26,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/netboot/dhcp"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases/leasetest"
 	"github.com/razor-mk/razor-mk/netboot/httpimg"
 	"github.com/razor-mk/razor-mk/netboot/tftp"
 )
@@ -58,7 +59,7 @@ func run(args []string) error {
 		}
 		var st leases.Store = &leases.Memory{}
 		if *store != "" {
-			f, err := leases.OpenFile(*store, log)
+			f, err := leasetest.OpenFile(*store, log)
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,10 @@
 // DHCP server needs. The checkin server's store implements it (SQLite,
 // PostgreSQL) so that leases are durable and shared between replicas;
 // Memory is the in-process implementation for tests and for running
-// without a store.
+// without a store. A journal-file store that the DHCP tests and the
+// harness benchmark use is in leasetest: the product keeps its leases in
+// the checkin server's store, in the same transactions and replicas as
+// everything else.
 package leases
 
 import (
@@ -57,27 +60,30 @@ type Queuer interface {
 	QueueLease(l Lease) (wait func(ctx context.Context) error, err error)
 }
 
-// table is the in-memory lease set both stores keep: leases by MAC and
-// the MAC holding each address. Callers lock around it.
-type table struct {
+// Table is an in-memory lease set: leases by MAC and the MAC holding each
+// address, with the one-address-one-lease rule. Memory keeps one, and so
+// does the journal store of the tests and the harness benchmark
+// (leasetest.File). Callers lock around it; NewTable makes one.
+type Table struct {
 	m    map[string]Lease      // by MAC
 	byIP map[netip.Addr]string // address → MAC
 }
 
-func newTable() table {
-	return table{m: map[string]Lease{}, byIP: map[netip.Addr]string{}}
+// NewTable returns an empty Table.
+func NewTable() Table {
+	return Table{m: map[string]Lease{}, byIP: map[netip.Addr]string{}}
 }
 
-// conflict reports whether another MAC holds l's address with a lease
+// Conflict reports whether another MAC holds l's address with a lease
 // that has not expired at now.
-func (t *table) conflict(l Lease, now time.Time) bool {
+func (t *Table) Conflict(l Lease, now time.Time) bool {
 	other, ok := t.byIP[l.IP]
 	return ok && other != l.MAC && t.m[other].Expires.After(now)
 }
 
-// put stores l, replacing the MAC's previous lease and dropping an
+// Put stores l, replacing the MAC's previous lease and dropping an
 // (expired) other holder of the same address: one address, one lease.
-func (t *table) put(l Lease) {
+func (t *Table) Put(l Lease) {
 	if old, ok := t.m[l.MAC]; ok {
 		delete(t.byIP, old.IP)
 	}
@@ -88,8 +94,8 @@ func (t *table) put(l Lease) {
 	t.byIP[l.IP] = l.MAC
 }
 
-// del removes mac's lease and reports whether there was one.
-func (t *table) del(mac string) bool {
+// Del removes mac's lease and reports whether there was one.
+func (t *Table) Del(mac string) bool {
 	old, ok := t.m[mac]
 	if ok {
 		delete(t.byIP, old.IP)
@@ -98,7 +104,8 @@ func (t *table) del(mac string) bool {
 	return ok
 }
 
-func (t *table) get(mac string) (Lease, error) {
+// Get returns mac's lease or ErrNotFound.
+func (t *Table) Get(mac string) (Lease, error) {
 	l, ok := t.m[mac]
 	if !ok {
 		return Lease{}, ErrNotFound
@@ -106,8 +113,11 @@ func (t *table) get(mac string) (Lease, error) {
 	return l, nil
 }
 
-// list returns every lease sorted by address.
-func (t *table) list() []Lease {
+// Len is the number of leases.
+func (t *Table) Len() int { return len(t.m) }
+
+// List returns every lease sorted by address.
+func (t *Table) List() []Lease {
 	out := make([]Lease, 0, len(t.m))
 	for _, l := range t.m {
 		out = append(out, l)
@@ -119,7 +129,7 @@ func (t *table) list() []Lease {
 // Memory is a Store kept in memory. Its zero value is ready to use.
 type Memory struct {
 	mu  sync.Mutex
-	t   table
+	t   Table
 	Now func() time.Time // defaults to time.Now
 }
 
@@ -132,9 +142,9 @@ func (s *Memory) now() time.Time {
 	return time.Now()
 }
 
-func (s *Memory) table() *table {
+func (s *Memory) table() *Table {
 	if s.t.m == nil {
-		s.t = newTable()
+		s.t = NewTable()
 	}
 	return &s.t
 }
@@ -144,10 +154,10 @@ func (s *Memory) PutLease(_ context.Context, l Lease) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.table()
-	if t.conflict(l, s.now()) {
+	if t.Conflict(l, s.now()) {
 		return ErrConflict
 	}
-	t.put(l)
+	t.Put(l)
 	return nil
 }
 
@@ -155,20 +165,20 @@ func (s *Memory) PutLease(_ context.Context, l Lease) error {
 func (s *Memory) GetLease(_ context.Context, mac string) (Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.table().get(mac)
+	return s.table().Get(mac)
 }
 
 // ListLeases implements Store; the result is sorted by address.
 func (s *Memory) ListLeases(context.Context) ([]Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.table().list(), nil
+	return s.table().List(), nil
 }
 
 // DeleteLease implements Store; deleting a missing lease is not an error.
 func (s *Memory) DeleteLease(_ context.Context, mac string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.table().del(mac)
+	s.table().Del(mac)
 	return nil
 }

@@ -1,4 +1,11 @@
-package leases
+// Package leasetest holds File, a lease store kept in one journal file,
+// for the DHCP server's tests and the harness benchmark
+// (internal/bench/netboot): it exercises the batched-commit path
+// (leases.Queuer) without a database. It is not the product's lease
+// store: razor-netboot serve keeps leases in the checkin server's store
+// (SQLite or PostgreSQL), where they are durable in the same transactions
+// as nodes and shared by replicas, which a local journal cannot be.
+package leasetest
 
 import (
 	"bufio"
@@ -11,16 +18,17 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 )
 
 // ErrClosed: the File store was closed or failed to write; it accepts no
 // more changes.
-var ErrClosed = errors.New("leases: store closed")
+var ErrClosed = errors.New("leasetest: store closed")
 
-// File is a durable Store kept in one journal file: every change is
+// File is a durable leases.Store kept in one journal file: every change is
 // appended as a JSON line and fsynced before PutLease or DeleteLease
 // returns. Concurrent changes share one fsync (group commit), so a busy
 // DHCP server is bound by the disk's fsync rate per batch, not per lease.
@@ -36,7 +44,7 @@ type File struct {
 	Now  func() time.Time // defaults to time.Now
 
 	mu      sync.Mutex
-	t       table
+	t       leases.Table
 	pending []pendingWrite
 	wake    chan struct{}
 	err     error // sticky: a failed write closes the store
@@ -63,8 +71,8 @@ type record struct {
 }
 
 var (
-	_ Store  = (*File)(nil)
-	_ Queuer = (*File)(nil)
+	_ leases.Store  = (*File)(nil)
+	_ leases.Queuer = (*File)(nil)
 )
 
 // OpenFile opens (creating if needed) the journal at path. A torn last
@@ -76,7 +84,7 @@ func OpenFile(path string, log *slog.Logger) (*File, error) {
 	}
 	s := &File{
 		path: path, log: log,
-		t:    newTable(),
+		t:    leases.NewTable(),
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	if err := s.replay(); err != nil {
@@ -95,7 +103,7 @@ func (s *File) replay() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("leases: open journal: %w", err)
+		return fmt.Errorf("leasetest: open journal: %w", err)
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -103,19 +111,19 @@ func (s *File) replay() error {
 		line, err := br.ReadBytes('\n')
 		if errors.Is(err, io.EOF) {
 			if len(line) > 0 {
-				s.log.Warn("leases: dropping torn last journal line", "path", s.path, "line", n)
+				s.log.Warn("leasetest: dropping torn last journal line", "path", s.path, "line", n)
 			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("leases: read journal %s: %w", s.path, err)
+			return fmt.Errorf("leasetest: read journal %s: %w", s.path, err)
 		}
 		var r record
 		if err := json.Unmarshal(line, &r); err != nil {
-			return fmt.Errorf("leases: journal %s line %d: %w", s.path, n, err)
+			return fmt.Errorf("leasetest: journal %s line %d: %w", s.path, n, err)
 		}
 		if err := s.apply(r); err != nil {
-			return fmt.Errorf("leases: journal %s line %d: %w", s.path, n, err)
+			return fmt.Errorf("leasetest: journal %s line %d: %w", s.path, n, err)
 		}
 	}
 }
@@ -128,9 +136,9 @@ func (s *File) apply(r record) error {
 		if err != nil {
 			return fmt.Errorf("bad ip %q: %w", r.IP, err)
 		}
-		s.t.put(Lease{MAC: r.MAC, IP: ip, Hostname: r.Hostname, Expires: r.Expires})
+		s.t.Put(leases.Lease{MAC: r.MAC, IP: ip, Hostname: r.Hostname, Expires: r.Expires})
 	case "del":
-		s.t.del(r.MAC)
+		s.t.Del(r.MAC)
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
@@ -142,31 +150,26 @@ func (s *File) apply(r record) error {
 func (s *File) compact() error {
 	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("leases: compact: %w", err)
+		return fmt.Errorf("leasetest: compact: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	bw := bufio.NewWriter(tmp)
-	macs := make([]string, 0, len(s.t.m))
-	for mac := range s.t.m {
-		macs = append(macs, mac)
-	}
-	slices.Sort(macs)
-	for _, mac := range macs {
-		bw.Write(encode(putRecord(s.t.m[mac])))
+	for _, l := range s.t.List() {
+		bw.Write(encode(putRecord(l)))
 	}
 	if err := bw.Flush(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("leases: compact: %w", err)
+		return fmt.Errorf("leasetest: compact: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("leases: compact: %w", err)
+		return fmt.Errorf("leasetest: compact: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("leases: compact: %w", err)
+		return fmt.Errorf("leasetest: compact: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("leases: compact: %w", err)
+		return fmt.Errorf("leasetest: compact: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
 		d.Sync()
@@ -174,17 +177,17 @@ func (s *File) compact() error {
 	}
 	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("leases: reopen journal: %w", err)
+		return fmt.Errorf("leasetest: reopen journal: %w", err)
 	}
 	if s.f != nil {
 		s.f.Close()
 	}
 	s.f = f
-	s.records = len(macs)
+	s.records = s.t.Len()
 	return nil
 }
 
-func putRecord(l Lease) record {
+func putRecord(l leases.Lease) record {
 	return record{Op: "put", MAC: l.MAC, IP: l.IP.String(), Hostname: l.Hostname, Expires: l.Expires.UTC()}
 }
 
@@ -236,19 +239,19 @@ func (s *File) committer() {
 			err = s.f.Sync()
 		}
 		if err != nil {
-			err = fmt.Errorf("leases: write journal %s: %w", s.path, err)
-			s.log.Error("leases: journal write failed; store closed", "err", err)
+			err = fmt.Errorf("leasetest: write journal %s: %w", s.path, err)
+			s.log.Error("leasetest: journal write failed; store closed", "err", err)
 		}
 		s.mu.Lock()
 		if err != nil && s.err == nil {
 			s.err = err
 		}
 		s.records += len(batch)
-		if err == nil && s.records > 1024 && s.records > 4*len(s.t.m) && len(s.pending) == 0 {
+		if err == nil && s.records > 1024 && s.records > 4*s.t.Len() && len(s.pending) == 0 {
 			// Everything queued is written, so the in-memory state is
 			// exactly the journal's: safe to rewrite it.
 			if cerr := s.compact(); cerr != nil {
-				s.log.Warn("leases: compaction failed", "err", cerr)
+				s.log.Warn("leasetest: compaction failed", "err", cerr)
 			}
 		}
 		s.mu.Unlock()
@@ -258,8 +261,8 @@ func (s *File) committer() {
 	}
 }
 
-// PutLease implements Store: the lease is durable when it returns nil.
-func (s *File) PutLease(ctx context.Context, l Lease) error {
+// PutLease implements leases.Store: the lease is durable when it returns nil.
+func (s *File) PutLease(ctx context.Context, l leases.Lease) error {
 	wait, err := s.QueueLease(l)
 	if err != nil {
 		return err
@@ -267,21 +270,21 @@ func (s *File) PutLease(ctx context.Context, l Lease) error {
 	return wait(ctx)
 }
 
-// QueueLease implements Queuer.
-func (s *File) QueueLease(l Lease) (func(context.Context) error, error) {
+// QueueLease implements leases.Queuer.
+func (s *File) QueueLease(l leases.Lease) (func(context.Context) error, error) {
 	if !l.IP.Is4() {
-		return nil, fmt.Errorf("leases: lease of %s: address %v is not IPv4", l.MAC, l.IP)
+		return nil, fmt.Errorf("leasetest: lease of %s: address %v is not IPv4", l.MAC, l.IP)
 	}
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
 		return nil, s.err
 	}
-	if s.t.conflict(l, s.now()) {
+	if s.t.Conflict(l, s.now()) {
 		s.mu.Unlock()
-		return nil, ErrConflict
+		return nil, leases.ErrConflict
 	}
-	s.t.put(l)
+	s.t.Put(l)
 	done := s.enqueue(encode(putRecord(l)))
 	s.mu.Unlock()
 	return func(ctx context.Context) error { return s.wait(ctx, done) }, nil
@@ -294,32 +297,32 @@ func (s *File) wait(ctx context.Context, done chan error) error {
 	case <-ctx.Done():
 		// The record is queued and will be written; the caller just
 		// stops waiting for it.
-		return fmt.Errorf("leases: waiting for journal: %w", ctx.Err())
+		return fmt.Errorf("leasetest: waiting for journal: %w", ctx.Err())
 	}
 }
 
-// GetLease implements Store.
-func (s *File) GetLease(_ context.Context, mac string) (Lease, error) {
+// GetLease implements leases.Store.
+func (s *File) GetLease(_ context.Context, mac string) (leases.Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.t.get(mac)
+	return s.t.Get(mac)
 }
 
-// ListLeases implements Store; the result is sorted by address.
-func (s *File) ListLeases(context.Context) ([]Lease, error) {
+// ListLeases implements leases.Store; the result is sorted by address.
+func (s *File) ListLeases(context.Context) ([]leases.Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.t.list(), nil
+	return s.t.List(), nil
 }
 
-// DeleteLease implements Store; deleting a missing lease is not an error.
+// DeleteLease implements leases.Store; deleting a missing lease is not an error.
 func (s *File) DeleteLease(ctx context.Context, mac string) error {
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
 		return s.err
 	}
-	if !s.t.del(mac) {
+	if !s.t.Del(mac) {
 		s.mu.Unlock()
 		return nil
 	}

@@ -1,4 +1,4 @@
-package leases
+package leasetest
 
 import (
 	"context"
@@ -13,21 +13,22 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 )
 
-func lease(mac, ip string, exp time.Time) Lease {
-	return Lease{MAC: mac, IP: netip.MustParseAddr(ip), Expires: exp}
+func lease(mac, ip string, exp time.Time) leases.Lease {
+	return leases.Lease{MAC: mac, IP: netip.MustParseAddr(ip), Expires: exp}
 }
 
-// testStore runs the Store contract against any implementation.
-func testStore(t *testing.T, s Store, now time.Time) {
+// testStore runs the leases.Store contract against any implementation.
+func testStore(t *testing.T, s leases.Store, now time.Time) {
 	ctx := context.Background()
 	a := lease("AA:00:00:00:00:01", "10.0.0.10", now.Add(time.Hour))
 	if err := s.PutLease(ctx, a); err != nil {
 		t.Fatalf("PutLease(%v) = %v, want nil", a, err)
 	}
 	b := lease("AA:00:00:00:00:02", "10.0.0.10", now.Add(time.Hour))
-	if err := s.PutLease(ctx, b); !errors.Is(err, ErrConflict) {
+	if err := s.PutLease(ctx, b); !errors.Is(err, leases.ErrConflict) {
 		t.Fatalf("PutLease(%v) = %v, want ErrConflict", b, err)
 	}
 	// An expired holder gives the address up.
@@ -39,8 +40,8 @@ func testStore(t *testing.T, s Store, now time.Time) {
 	if err := s.PutLease(ctx, d); err != nil {
 		t.Fatalf("PutLease(%v) = %v, want nil", d, err)
 	}
-	if _, err := s.GetLease(ctx, c.MAC); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetLease(%s) error = %v, want ErrNotFound (replaced holder)", c.MAC, err)
+	if _, err := s.GetLease(ctx, c.MAC); !errors.Is(err, leases.ErrNotFound) {
+		t.Errorf("GetLease(%s) error = %v, want leases.ErrNotFound (replaced holder)", c.MAC, err)
 	}
 	// Moving a MAC to a new address frees the old one.
 	a2 := lease(a.MAC, "10.0.0.12", now.Add(time.Hour))
@@ -54,7 +55,7 @@ func testStore(t *testing.T, s Store, now time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Lease{b, d, a2}
+	want := []leases.Lease{b, d, a2}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y time.Time) bool { return x.Equal(y) })); diff != "" {
 		t.Errorf("ListLeases() = %v, want %v (-want +got):\n%s", got, want, diff)
 	}
@@ -64,14 +65,14 @@ func testStore(t *testing.T, s Store, now time.Time) {
 	if err := s.DeleteLease(ctx, b.MAC); err != nil {
 		t.Fatalf("DeleteLease(%s) twice = %v, want nil", b.MAC, err)
 	}
-	if _, err := s.GetLease(ctx, b.MAC); !errors.Is(err, ErrNotFound) {
+	if _, err := s.GetLease(ctx, b.MAC); !errors.Is(err, leases.ErrNotFound) {
 		t.Errorf("GetLease(%s) after delete error = %v, want ErrNotFound", b.MAC, err)
 	}
 }
 
 func TestMemoryContract(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	testStore(t, &Memory{Now: func() time.Time { return now }}, now)
+	testStore(t, &leases.Memory{Now: func() time.Time { return now }}, now)
 }
 
 func TestFileContractAndReopen(t *testing.T) {
@@ -132,9 +133,9 @@ func TestFileConcurrentGroupCommit(t *testing.T) {
 			// superseded records to compact.
 			mac := fmt.Sprintf("AA:00:00:00:%02X:%02X", i/256, i%256)
 			ip := netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i % 256)})
-			errs <- s.PutLease(context.Background(), Lease{MAC: mac, IP: ip, Expires: exp})
+			errs <- s.PutLease(context.Background(), leases.Lease{MAC: mac, IP: ip, Expires: exp})
 			ip2 := netip.AddrFrom4([4]byte{10, 2, byte(i / 256), byte(i % 256)})
-			errs <- s.PutLease(context.Background(), Lease{MAC: mac, IP: ip2, Expires: exp})
+			errs <- s.PutLease(context.Background(), leases.Lease{MAC: mac, IP: ip2, Expires: exp})
 		}()
 	}
 	wg.Wait()
@@ -174,10 +175,10 @@ func TestFileQueueLease(t *testing.T) {
 		}
 		waits = append(waits, w)
 	}
-	if _, err := s.QueueLease(lease("BB:00:00:00:00:01", "10.0.0.1", exp)); !errors.Is(err, ErrConflict) {
+	if _, err := s.QueueLease(lease("BB:00:00:00:00:01", "10.0.0.1", exp)); !errors.Is(err, leases.ErrConflict) {
 		t.Errorf("QueueLease(address held by another MAC) = %v, want ErrConflict", err)
 	}
-	if _, err := s.QueueLease(Lease{MAC: "BB:00:00:00:00:02", IP: netip.MustParseAddr("fe80::1"), Expires: exp}); err == nil || !strings.Contains(err.Error(), "not IPv4") {
+	if _, err := s.QueueLease(leases.Lease{MAC: "BB:00:00:00:00:02", IP: netip.MustParseAddr("fe80::1"), Expires: exp}); err == nil || !strings.Contains(err.Error(), "not IPv4") {
 		t.Errorf("QueueLease(IPv6) = %v, want an error naming the address", err)
 	}
 	for i, w := range waits {
@@ -192,7 +193,7 @@ func TestFileQueueLease(t *testing.T) {
 }
 
 // reopen opens the journal at path again and lists its leases.
-func reopen(t *testing.T, path string) []Lease {
+func reopen(t *testing.T, path string) []leases.Lease {
 	t.Helper()
 	s, err := OpenFile(path, nil)
 	if err != nil {
