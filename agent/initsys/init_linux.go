@@ -96,189 +96,235 @@ func (c *Config) path(p string) string {
 // fails; otherwise it returns after the shutdown sequence or when ctx
 // ends.
 func Run(ctx context.Context, cfg Config) error {
-	proc := cmpOr(cfg.Proc, "/proc")
-	sys := cmpOr(cfg.Sys, "/sys")
-	out := cfg.Output
-	if out == nil {
-		out = os.Stderr
-	}
-	var mountErr error
-	if cfg.PID1 {
-		mount := cfg.Mount
-		if mount == nil {
-			mount = SysMount
-		}
-		mountErr = MountAll(cmpOr(cfg.Root, "/"), BaseMounts(), mount)
-		if con, err := OpenConsole(cmpOr(cfg.Console, "/dev/console")); err == nil {
-			out = con
-		}
-	}
-	level := new(slog.LevelVar)
-	log := NewLogger(out, level)
-	log.Info("init started", "pid", os.Getpid())
-	if mountErr != nil {
-		log.Error("mounting file systems", "err", mountErr)
-	}
-
-	// Signals first: a reboot request during a slow boot must not be lost.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, Signals...)
+	r := &run{cfg: cfg, proc: cmpOr(cfg.Proc, "/proc"), sys: cmpOr(cfg.Sys, "/sys")}
+	r.startLogging()
+	sigs := r.catchSignals()
 	defer signal.Stop(sigs)
-	if cfg.PID1 {
-		// ctrl-alt-del becomes SIGINT to init instead of an immediate
-		// reboot without sync.
-		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
-			log.Warn("ctrl-alt-del handling", "err", err)
-		}
-	} else if err := SetSubreaper(); err != nil {
-		log.Warn("not a subreaper; orphans will not be reaped", "err", err)
-	}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var wg sync.WaitGroup
-	goRun := func(f func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f()
-		}()
-	}
-	reaper := &Reaper{Proc: proc, Log: log}
-	goRun(func() { reaper.Run(runCtx) })
+	reaper := &Reaper{Proc: r.proc, Log: r.log}
+	r.goRun(func() { reaper.Run(runCtx) })
 
-	cmdline, err := discover.ReadCmdline(filepath.Join(proc, "cmdline"))
-	if err != nil {
-		log.Warn("kernel command line", "err", err)
-		cmdline = discover.Cmdline{}
-	}
-	opts, bad := ParseBootOptions(cmdline)
-	for _, b := range bad {
-		log.Warn("ignoring bad kernel parameter", "param", b)
-	}
-	if opts.Debug {
-		level.Set(slog.LevelDebug)
-	}
-
+	cmdline, opts := r.bootOptions()
 	// Requested modules first (they may be what finds the NIC); the
-	// coldplug runs beside the network set-up below.
-	coldplug := loadModules(runCtx, &cfg, sys, proc, opts, log)
-
-	hostname := ""
-	nl := cfg.Netlink
-	if nl == nil {
-		k, err := netup.NewKernel()
-		if err != nil {
-			log.Error("netlink", "err", err)
-		} else {
-			defer k.Close()
-			nl = k
-		}
-	}
-	network, err := netup.Start(runCtx, netup.Config{
-		Netlink:    nl,
-		NewDHCP:    cfg.NewDHCP,
-		LeaseDir:   cfg.LeaseDir,
-		ResolvConf: cfg.path("/etc/resolv.conf"),
-		Interfaces: opts.Interfaces,
-		Hostname:   Hostname,
-		Log:        log,
-	})
-	// DHCP starts on each link as soon as the coldplug round that loaded
-	// its driver ends, not after the last round's settle wait.
-	coldplugDone := make(chan struct{})
-	goRun(func() {
-		if coldplug != nil {
-			if network != nil {
-				coldplug.AfterRound = network.Rescan
-			}
-			runColdplug(runCtx, coldplug, log)
-		}
-		close(coldplugDone)
-		waitForRNG(log)
-	})
-	if err == nil {
-		goRun(network.Wait)
-		wait := cmpOr(opts.NetWait, cmpOr(cfg.NetWait, DefaultNetWait))
-		wctx, cancel := context.WithTimeout(runCtx, wait)
-		first, err := network.First(wctx)
-		cancel()
-		if err == nil {
-			log.Info("network up", "link", first.Interface, "addr", first.Addr, "gateway", first.DefaultGateway(), "uptime", Uptime().Round(time.Millisecond))
-			hostname = setHostname(&cfg, first.MAC, log)
-		} else {
-			log.Error("no DHCP lease yet; starting the agent anyway, DHCP keeps trying", "waited", wait)
-			goRun(func() {
-				if first, err := network.First(runCtx); err == nil {
-					setHostname(&cfg, first.MAC, log)
-				}
-			})
-		}
-	} else {
-		log.Error("network", "err", err)
-	}
-
+	// coldplug runs beside the network set-up.
+	coldplug := loadModules(runCtx, &r.cfg, r.sys, r.proc, opts, r.log)
+	closeNetlink, hostname, coldplugDone := r.network(runCtx, coldplug, opts)
+	defer closeNetlink()
 	// The agent's first facts must include what the coldplug loads
 	// (disk controllers, the other NICs).
 	select {
 	case <-coldplugDone:
 	case <-runCtx.Done():
 	}
-
-	env := Env{Options: opts, Cmdline: cmdline, Console: out, Log: log}
-	if cfg.Services != nil {
-		for _, svc := range cfg.Services(env) {
-			log.Info("starting service", "service", svc.Name)
-			goRun(func() { RunService(runCtx, svc, log) })
-		}
-	}
-	if cfg.Agent != nil {
-		sup := &Supervisor{Name: "mk-agent run", Log: log, Command: func() *exec.Cmd {
-			c := cfg.Agent()
-			if c.Stdout == nil {
-				c.Stdout = out
-			}
-			if c.Stderr == nil {
-				c.Stderr = out
-			}
-			return c
-		}}
-		goRun(func() { sup.Run(runCtx) })
-	}
+	r.startServices(runCtx, Env{Options: opts, Cmdline: cmdline, Console: r.out, Log: r.log})
 	if cfg.Ready != nil {
 		cfg.Ready(hostname)
 	}
 
-	var action Action
-	for action == None {
-		select {
-		case <-ctx.Done():
-			stop()
-			wg.Wait()
-			return ctx.Err()
-		case sig := <-sigs:
-			action = ActionFor(sig)
-			log.Info("signal", "signal", sig.String(), "action", action.String())
-		}
+	action, err := r.waitForAction(ctx, sigs)
+	if err != nil {
+		stop()
+		r.wg.Wait()
+		return err
 	}
 	// Stop our own children gracefully (the supervisor gives the agent
 	// its grace period), then everything else. A service that does not
 	// stop must not keep the machine from rebooting.
 	stop()
-	if !waitFor(&wg, stopTimeout) {
-		log.Warn("services still stopping; shutting down anyway", "waited", stopTimeout)
+	if !waitFor(&r.wg, stopTimeout) {
+		r.log.Warn("services still stopping; shutting down anyway", "waited", stopTimeout)
 	}
 	ops := cfg.Shutdown
 	if ops == nil {
-		sysOps := SystemOps(proc)
+		sysOps := SystemOps(r.proc)
 		ops = &sysOps
 	}
-	return Shutdown(action, *ops, cmpOr(cfg.ShutdownGrace, 5*time.Second), log)
+	return Shutdown(action, *ops, cmpOr(cfg.ShutdownGrace, 5*time.Second), r.log)
 }
 
-// loadModules loads /etc/modules and razor.modules and returns the
-// coldplug that loads what the devices need, or nil when there is no
-// module index.
+// run is one Run of init: its configuration and what the phases share.
+type run struct {
+	cfg       Config
+	proc, sys string
+	out       *os.File // the console, else stderr
+	log       *slog.Logger
+	level     *slog.LevelVar
+	wg        sync.WaitGroup // every goroutine Run started
+}
+
+// goRun runs f in a goroutine that Run waits for before shutting down.
+func (r *run) goRun(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+}
+
+// startLogging mounts the base file systems and opens the console when
+// init is PID 1, then makes the logger on the console (stderr otherwise).
+func (r *run) startLogging() {
+	r.out = r.cfg.Output
+	if r.out == nil {
+		r.out = os.Stderr
+	}
+	var mountErr error
+	if r.cfg.PID1 {
+		mount := r.cfg.Mount
+		if mount == nil {
+			mount = SysMount
+		}
+		mountErr = MountAll(cmpOr(r.cfg.Root, "/"), BaseMounts(), mount)
+		if con, err := OpenConsole(cmpOr(r.cfg.Console, "/dev/console")); err == nil {
+			r.out = con
+		}
+	}
+	r.level = new(slog.LevelVar)
+	r.log = NewLogger(r.out, r.level)
+	r.log.Info("init started", "pid", os.Getpid())
+	if mountErr != nil {
+		r.log.Error("mounting file systems", "err", mountErr)
+	}
+}
+
+// catchSignals subscribes to init's signals before anything slow starts,
+// so that a reboot request during a slow boot is not lost.
+func (r *run) catchSignals() chan os.Signal {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, Signals...)
+	if r.cfg.PID1 {
+		// ctrl-alt-del becomes SIGINT to init instead of an immediate
+		// reboot without sync.
+		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
+			r.log.Warn("ctrl-alt-del handling", "err", err)
+		}
+	} else if err := SetSubreaper(); err != nil {
+		r.log.Warn("not a subreaper; orphans will not be reaped", "err", err)
+	}
+	return sigs
+}
+
+// bootOptions reads the kernel command line and init's options from it;
+// razor.debug turns the log level to debug.
+func (r *run) bootOptions() (discover.Cmdline, BootOptions) {
+	cmdline, err := discover.ReadCmdline(filepath.Join(r.proc, "cmdline"))
+	if err != nil {
+		r.log.Warn("kernel command line", "err", err)
+		cmdline = discover.Cmdline{}
+	}
+	opts, bad := ParseBootOptions(cmdline)
+	for _, b := range bad {
+		r.log.Warn("ignoring bad kernel parameter", "param", b)
+	}
+	if opts.Debug {
+		r.level.Set(slog.LevelDebug)
+	}
+	return cmdline, opts
+}
+
+// network starts DHCP on every link and the coldplug beside it, and waits
+// (up to the net wait) for a first lease to name the host. It returns a
+// func that closes the netlink handle it opened, the hostname set ("" if
+// none yet), and a channel closed when the coldplug has ended.
+func (r *run) network(ctx context.Context, coldplug *modprobe.Coldplug, opts BootOptions) (closeNetlink func(), hostname string, coldplugDone chan struct{}) {
+	closeNetlink = func() {}
+	nl := r.cfg.Netlink
+	if nl == nil {
+		k, err := netup.NewKernel()
+		if err != nil {
+			r.log.Error("netlink", "err", err)
+		} else {
+			closeNetlink = func() { k.Close() }
+			nl = k
+		}
+	}
+	network, err := netup.Start(ctx, netup.Config{
+		Netlink:    nl,
+		NewDHCP:    r.cfg.NewDHCP,
+		LeaseDir:   r.cfg.LeaseDir,
+		ResolvConf: r.cfg.path("/etc/resolv.conf"),
+		Interfaces: opts.Interfaces,
+		Hostname:   Hostname,
+		Log:        r.log,
+	})
+	// DHCP starts on each link as soon as the coldplug round that loaded
+	// its driver ends, not after the last round's settle wait.
+	coldplugDone = make(chan struct{})
+	r.goRun(func() {
+		if coldplug != nil {
+			if network != nil {
+				coldplug.AfterRound = network.Rescan
+			}
+			runColdplug(ctx, coldplug, r.log)
+		}
+		close(coldplugDone)
+		waitForRNG(r.log)
+	})
+	if err != nil {
+		r.log.Error("network", "err", err)
+		return closeNetlink, "", coldplugDone
+	}
+	r.goRun(network.Wait)
+	wait := cmpOr(opts.NetWait, cmpOr(r.cfg.NetWait, DefaultNetWait))
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	first, err := network.First(wctx)
+	cancel()
+	if err != nil {
+		r.log.Error("no DHCP lease yet; starting the agent anyway, DHCP keeps trying", "waited", wait)
+		r.goRun(func() {
+			if first, err := network.First(ctx); err == nil {
+				setHostname(&r.cfg, first.MAC, r.log)
+			}
+		})
+		return closeNetlink, "", coldplugDone
+	}
+	r.log.Info("network up", "link", first.Interface, "addr", first.Addr, "gateway", first.DefaultGateway(), "uptime", Uptime().Round(time.Millisecond))
+	return closeNetlink, setHostname(&r.cfg, first.MAC, r.log), coldplugDone
+}
+
+// startServices starts the configured services and the supervised agent.
+func (r *run) startServices(ctx context.Context, env Env) {
+	if r.cfg.Services != nil {
+		for _, svc := range r.cfg.Services(env) {
+			r.log.Info("starting service", "service", svc.Name)
+			r.goRun(func() { RunService(ctx, svc, r.log) })
+		}
+	}
+	if r.cfg.Agent == nil {
+		return
+	}
+	sup := &Supervisor{Name: "mk-agent run", Log: r.log, Command: func() *exec.Cmd {
+		c := r.cfg.Agent()
+		if c.Stdout == nil {
+			c.Stdout = r.out
+		}
+		if c.Stderr == nil {
+			c.Stderr = r.out
+		}
+		return c
+	}}
+	r.goRun(func() { sup.Run(ctx) })
+}
+
+// waitForAction waits for a signal that asks init to reboot, power off
+// or halt, or for ctx to end (its error).
+func (r *run) waitForAction(ctx context.Context, sigs chan os.Signal) (Action, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return None, ctx.Err()
+		case sig := <-sigs:
+			action := ActionFor(sig)
+			r.log.Info("signal", "signal", sig.String(), "action", action.String())
+			if action != None {
+				return action, nil
+			}
+		}
+	}
+}
+
 func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOptions, log *slog.Logger) *modprobe.Coldplug {
 	dir := cfg.ModulesDir
 	if dir == "" {
