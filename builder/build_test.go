@@ -429,7 +429,7 @@ func TestBuildErrors(t *testing.T) {
 	tests := []struct {
 		name, extra, want string
 	}{
-		{"unknown module", "nothere", `modules.include: kmod: no such module: "nothere"`},
+		{"unknown module", "nothere", `modules.include: modules: no such module: "nothere"`},
 		{"module for another kernel", "oldkernel", `module oldkernel (kernel/drivers/old/oldkernel.ko) is for kernel "5.10.0-9-amd64", the kernel is 6.1.0-99-test`},
 		{"module for this kernel", "unused", ""},
 	}
