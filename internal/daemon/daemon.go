@@ -32,6 +32,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/webui"
 	"github.com/razor-mk/razor-mk/wire"
 )
 
@@ -108,10 +109,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	cc := wire.DefaultClientConfig()
 	cc.CheckinInterval, cc.CheckinSkew, cc.CheckinWait = cfg.CheckinInterval, cfg.CheckinSkew, cfg.CheckinWait
 	cc.LogLevel, cc.FactExclPattern = cfg.MKLogLevel, cfg.FactExclPattern
+	ui, err := webui.New(webui.Options{Fleet: d.core, AdminToken: d.token, Logger: log.With("svc", "ui")})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
 	d.handler = httpapi.New(httpapi.Options{
 		Core: d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url,
 		ClientConfig: cc, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, BootRetry: cfg.BootRetry,
 		Images: http.StripPrefix("/images/", httpimg.Handler(cfg.ImagesDir, log)),
+		UI:     ui,
 	})
 	d.srv = &http.Server{
 		Handler:           d.handler,

@@ -49,6 +49,9 @@ type Options struct {
 	RateBurst int
 	// Images serves /images/ (nil: not mounted).
 	Images http.Handler
+	// UI serves the web dashboard under /ui/, and / redirects to it (nil:
+	// not mounted).
+	UI http.Handler
 	// BootRetry is the error scripts' wait before reboot (default 15 s).
 	BootRetry time.Duration
 	// BodyTimeout bounds reading a request body (default 30 s).
@@ -98,6 +101,10 @@ func New(o Options) *Handler {
 	}
 	if o.Images != nil {
 		h.mux.Handle("GET /images/", h.observe("images", o.Images))
+	}
+	if o.UI != nil {
+		h.mux.Handle("/ui/", h.observe("ui", o.UI))
+		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	h.adminRoutes()
 	return h
