@@ -13,10 +13,16 @@ import (
 // about the hardware.
 const DefaultFactExclPattern = `(^facter.*$)|(^id$)|(^kernel.*$)|(^memoryfree$)|(^operating.*$)|(^osfamily$)|(^path$)|(^ps$)|(^ruby.*$)|(^selinux$)|(^ssh.*$)|(^swap.*$)|(^timezone$)|(^uniqueid$)|(^uptime.*$)|(.*json_str$)`
 
+// HanlonFactExclPattern is Hanlon's server's mk_fact_excl_pattern (fixed
+// in its code): the Razor default plus memoryfree_mb and every fact with
+// uptime in its name.
+const HanlonFactExclPattern = `(^facter.*$)|(^id$)|(^kernel.*$)|(^memoryfree$)|(^memoryfree_mb$)|(^operating.*$)|(^osfamily$)|(^path$)|(^ps$)|(^ruby.*$)|(^selinux$)|(^ssh.*$)|(^swap.*$)|(^timezone$)|(^uniqueid$)|(^.*uptime.*$)|(.*json_str$)`
+
 // Defaults of the local services inside the microkernel.
 const (
 	DefaultWebPort       = 2156
 	DefaultTCEMirrorPort = 2157
+	DefaultGemMirrorPort = 2158
 )
 
 // ClientConfig is the client_config block of a checkin reply: the
@@ -33,6 +39,11 @@ type ClientConfig struct {
 	TCEMirrorURI       string `json:"mk_tce_mirror_uri,omitempty" yaml:"mk_tce_mirror_uri,omitempty"`
 	TCEInstallListURI  string `json:"mk_tce_install_list_uri,omitempty" yaml:"mk_tce_install_list_uri,omitempty"`
 	KmodInstallListURI string `json:"mk_kmod_install_list_uri,omitempty" yaml:"mk_kmod_install_list_uri,omitempty"`
+	// The original Razor server also sent these; its microkernel read its
+	// gem list from mk_gemlist_uri. Our agent ignores them.
+	TCEMirrorPort int    `json:"mk_tce_mirror_port,omitempty" yaml:"mk_tce_mirror_port,omitempty"`
+	GemMirrorURI  string `json:"mk_gem_mirror_uri,omitempty" yaml:"mk_gem_mirror_uri,omitempty"`
+	GemlistURI    string `json:"mk_gemlist_uri,omitempty" yaml:"mk_gemlist_uri,omitempty"`
 	// CheckinWait is the long-poll, in seconds, the agent asks for on each
 	// checkin (0: none). Our addition.
 	CheckinWait int `json:"mk_checkin_wait,omitempty" yaml:"mk_checkin_wait,omitempty"`
@@ -42,6 +53,7 @@ type ClientConfig struct {
 // keys (mk_uri and the paths) are left for the caller to fill.
 func DefaultClientConfig() ClientConfig {
 	mirror := fmt.Sprintf("http://localhost:%d/tinycorelinux", DefaultTCEMirrorPort)
+	gemMirror := fmt.Sprintf("http://localhost:%d/gem-mirror", DefaultGemMirrorPort)
 	return ClientConfig{
 		CheckinInterval:    60,
 		CheckinSkew:        5,
@@ -52,7 +64,61 @@ func DefaultClientConfig() ClientConfig {
 		TCEMirrorURI:       mirror,
 		TCEInstallListURI:  mirror + "/tce-install-list",
 		KmodInstallListURI: mirror + "/kmod-install-list",
+		TCEMirrorPort:      DefaultTCEMirrorPort,
+		GemMirrorURI:       gemMirror,
+		GemlistURI:         gemMirror + "/gems/gem.list",
 	}
+}
+
+// HanlonClientConfig is the client_config Hanlon's server sent: exactly
+// these nine keys (every mk_* setting of its configuration plus the fixed
+// fact exclusion pattern). It has no mk_uri and no paths: Hanlon's
+// microkernel derives them itself and drops them from its saved copy
+// before comparing, so any extra key makes every reply look new and
+// restarts its controller.
+type HanlonClientConfig struct {
+	CheckinInterval    int    `json:"mk_checkin_interval"`
+	CheckinSkew        int    `json:"mk_checkin_skew"`
+	LogLevel           string `json:"mk_log_level"`
+	GemMirror          string `json:"mk_gem_mirror"`
+	GemlistURI         string `json:"mk_gemlist_uri"`
+	TCEMirror          string `json:"mk_tce_mirror"`
+	TCEInstallListURI  string `json:"mk_tce_install_list_uri"`
+	KmodInstallListURI string `json:"mk_kmod_install_list_uri"`
+	FactExclPattern    string `json:"mk_fact_excl_pattern"`
+}
+
+// Hanlon returns c in Hanlon's shape. Hanlon's list URIs are relative to
+// its mirrors: a list URI under the mirror keeps its suffix, any other
+// takes Hanlon's default. Razor's default fact exclusion pattern becomes
+// Hanlon's; an operator's own pattern is kept.
+func (c ClientConfig) Hanlon() HanlonClientConfig {
+	d := DefaultClientConfig()
+	h := HanlonClientConfig{
+		CheckinInterval: c.CheckinInterval, CheckinSkew: c.CheckinSkew, LogLevel: c.LogLevel,
+		GemMirror: or(c.GemMirrorURI, d.GemMirrorURI), TCEMirror: or(c.TCEMirrorURI, d.TCEMirrorURI),
+		FactExclPattern: c.FactExclPattern,
+	}
+	if h.FactExclPattern == DefaultFactExclPattern || h.FactExclPattern == "" {
+		h.FactExclPattern = HanlonFactExclPattern
+	}
+	rel := func(base, uri, def string) string {
+		if rest, ok := strings.CutPrefix(uri, strings.TrimSuffix(base, "/")); ok && strings.HasPrefix(rest, "/") {
+			return rest
+		}
+		return def
+	}
+	h.GemlistURI = rel(h.GemMirror, c.GemlistURI, "/gems/gem.list")
+	h.TCEInstallListURI = rel(h.TCEMirror, c.TCEInstallListURI, "/tce-install-list")
+	h.KmodInstallListURI = rel(h.TCEMirror, c.KmodInstallListURI, "/kmod-install-list")
+	return h
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // Validate checks the values an agent relies on and names the first bad key.
@@ -69,6 +135,9 @@ func (c ClientConfig) Validate() error {
 	if c.CheckinWait < 0 || c.CheckinWait > int(MaxWait.Seconds()) {
 		return bad("mk_checkin_wait", "must be within 0..%d, got %d", int(MaxWait.Seconds()), c.CheckinWait)
 	}
+	if c.TCEMirrorPort < 0 || c.TCEMirrorPort > 65535 {
+		return bad("mk_tce_mirror_port", "not a port: %d", c.TCEMirrorPort)
+	}
 	if _, err := regexp.Compile(c.FactExclPattern); err != nil {
 		return bad("mk_fact_excl_pattern", "%v", err)
 	}
@@ -77,6 +146,8 @@ func (c ClientConfig) Validate() error {
 		{"mk_tce_mirror_uri", c.TCEMirrorURI},
 		{"mk_tce_install_list_uri", c.TCEInstallListURI},
 		{"mk_kmod_install_list_uri", c.KmodInstallListURI},
+		{"mk_gem_mirror_uri", c.GemMirrorURI},
+		{"mk_gemlist_uri", c.GemlistURI},
 	} {
 		if u.val == "" {
 			continue
@@ -127,8 +198,7 @@ func (c ClientConfig) MergeDerived(base ClientConfig) ClientConfig {
 }
 
 // ParseClientConfig decodes a client_config JSON object and validates it.
-// Unknown keys (mk_gem_mirror_uri and friends from older servers) are
-// ignored, as the original agent did.
+// Unknown keys are ignored, as the original agent did.
 func ParseClientConfig(data []byte) (ClientConfig, error) {
 	var c ClientConfig
 	if err := json.Unmarshal(data, &c); err != nil {

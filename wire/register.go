@@ -3,10 +3,8 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"mime"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -61,22 +59,40 @@ func (r RegisterRequest) EncodeForm() (string, error) {
 // hw_id or mac_id (Hanlon, ours), with any content type that is not a form.
 // It validates and normalises identity and facts, naming the bad field.
 func ParseRegister(contentType string, body []byte) (RegisterRequest, error) {
+	return ParseRegisterRequest(contentType, nil, body)
+}
+
+// ParseRegisterRequest is ParseRegister that also takes the request's URL
+// query: like the original server (Express's req.param), it reads
+// json_hash from the body first and from the query string when the body
+// has none.
+func ParseRegisterRequest(contentType string, query url.Values, body []byte) (RegisterRequest, error) {
 	var r RegisterRequest
 	if len(body) > MaxFactsBody {
 		return r, bad("body", "larger than %d bytes", MaxFactsBody)
 	}
 	raw := body
 	mt, _, _ := mime.ParseMediaType(contentType)
-	if mt == "application/x-www-form-urlencoded" || (mt == "" && bytes.HasPrefix(body, []byte("json_hash="))) {
+	inQuery := query.Get("json_hash")
+	if len(inQuery) > MaxFactsBody {
+		return r, bad("json_hash", "larger than %d bytes", MaxFactsBody)
+	}
+	switch {
+	case mt == "application/x-www-form-urlencoded" || (mt == "" && bytes.HasPrefix(body, []byte("json_hash="))):
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return r, bad("body", "form: %v", err)
 		}
 		jh := form.Get("json_hash")
 		if jh == "" {
+			jh = inQuery
+		}
+		if jh == "" {
 			return r, missing("json_hash")
 		}
 		raw = []byte(jh)
+	case len(bytes.TrimSpace(body)) == 0 && inQuery != "":
+		raw = []byte(inQuery)
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -155,64 +171,6 @@ func ParseRegister(contentType string, body []byte) (RegisterRequest, error) {
 		return r, bad("attributes_hash", "empty")
 	}
 	return r, nil
-}
-
-// parseFacts decodes a flat fact map. Values that are JSON numbers or
-// booleans become their text; nested values are refused.
-func parseFacts(data json.RawMessage) (map[string]string, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, bad("attributes_hash", "not a JSON object")
-	}
-	if len(m) > MaxFacts {
-		return nil, bad("attributes_hash", "%d facts, at most %d", len(m), MaxFacts)
-	}
-	facts := make(map[string]string, len(m))
-	for k, v := range m {
-		if k == "" || len(k) > MaxFactNameLen {
-			return nil, bad("attributes_hash", "fact name %q: empty or longer than %d bytes", truncate(k, 40), MaxFactNameLen)
-		}
-		s, err := factValue(v)
-		if err != nil {
-			return nil, bad("attributes_hash."+k, "%v", err)
-		}
-		if len(s) > MaxFactValLen {
-			return nil, bad("attributes_hash."+k, "value longer than %d bytes", MaxFactValLen)
-		}
-		facts[k] = s
-	}
-	return facts, nil
-}
-
-func factValue(v json.RawMessage) (string, error) {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return "", fmt.Errorf("empty value")
-	}
-	switch v[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", err
-		}
-		return s, nil
-	case 't', 'f':
-		var b bool
-		if err := json.Unmarshal(v, &b); err != nil {
-			return "", err
-		}
-		return strconv.FormatBool(b), nil
-	case 'n':
-		return "", nil
-	case '{', '[':
-		return "", fmt.Errorf("nested value; facts are flat strings")
-	default:
-		var n json.Number
-		if err := json.Unmarshal(v, &n); err != nil {
-			return "", err
-		}
-		return n.String(), nil
-	}
 }
 
 func truncate(s string, n int) string {

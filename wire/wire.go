@@ -10,10 +10,12 @@
 package wire
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -145,6 +147,34 @@ func (r CheckinRequest) Query() url.Values {
 // (Razor's sanitize_hash). At least one of hw_id/mac_id/uuid is required;
 // last_state defaults to "idle".
 func ParseCheckinQuery(q url.Values) (CheckinRequest, error) {
+	if jh := q.Get("json_hash"); jh != "" {
+		// The original server also took the parameters as one JSON
+		// object in json_hash (its POST form); they fill in what the
+		// query itself leaves out.
+		var m map[string]any
+		if err := json.Unmarshal([]byte(jh), &m); err != nil {
+			return CheckinRequest{}, bad("json_hash", "not a JSON object: %v", err)
+		}
+		merged := url.Values{}
+		for k, v := range m {
+			switch x := v.(type) {
+			case string:
+				merged.Set(k, x)
+			case bool:
+				if x || !strings.HasSuffix(k, "first_checkin") {
+					merged.Set(k, strconv.FormatBool(x))
+				}
+			case float64:
+				merged.Set(k, strconv.FormatFloat(x, 'f', -1, 64))
+			}
+		}
+		for k, vs := range q {
+			if k != "json_hash" {
+				merged[k] = vs
+			}
+		}
+		q = merged
+	}
 	get := func(k string) string {
 		if v := q.Get(k); v != "" {
 			return v
@@ -189,12 +219,11 @@ func ParseCheckinQuery(q url.Values) (CheckinRequest, error) {
 	if len(r.LastState) > 64 {
 		return r, bad("last_state", "longer than 64 bytes")
 	}
-	if fc := get("first_checkin"); fc != "" {
-		b, err := strconv.ParseBool(fc)
-		if err != nil {
-			return r, bad("first_checkin", "not a boolean: %q", fc)
-		}
-		r.FirstCheckin = b
+	// The original server took the parameter's presence, whatever its
+	// value, as true (a Ruby string is never false), and its microkernels
+	// only send it while it is true.
+	if q.Has("first_checkin") || q.Has("@first_checkin") {
+		r.FirstCheckin = true
 	}
 	r.Token = get("token")
 	if len(r.Token) > 128 {

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,28 @@ func TestParseCheckinQuery(t *testing.T) {
 		},
 		{name: "nothing", query: "last_state=idle", wantErr: "hw_id"},
 		{name: "bad mac", query: "hw_id=zz", wantErr: "hw_id"},
-		{name: "bad bool", query: "hw_id=525400123456&first_checkin=maybe", wantErr: "first_checkin"},
+		{
+			// The original server took any value as true.
+			name:  "first_checkin any value",
+			query: "hw_id=525400123456&first_checkin=maybe",
+			want:  CheckinRequest{HWID: "525400123456", LastState: "idle", FirstCheckin: true},
+		},
+		{
+			name:  "first_checkin false is still present",
+			query: "hw_id=525400123456&first_checkin=false",
+			want:  CheckinRequest{HWID: "525400123456", LastState: "idle", FirstCheckin: true},
+		},
+		{
+			name:  "json_hash in the query",
+			query: "json_hash=" + url.QueryEscape(`{"@hw_id":"000C29A936AF","@last_state":"idle","@first_checkin":true}`),
+			want:  CheckinRequest{HWID: "000C29A936AF", LastState: "idle", FirstCheckin: true},
+		},
+		{
+			name:  "json_hash first_checkin false",
+			query: "json_hash=" + url.QueryEscape(`{"hw_id":"000C29A936AF","first_checkin":false}`),
+			want:  CheckinRequest{HWID: "000C29A936AF", LastState: "idle"},
+		},
+		{name: "bad json_hash", query: "json_hash=%7B", wantErr: "json_hash"},
 		{name: "bad wait", query: "hw_id=525400123456&wait=-1", wantErr: "wait"},
 		{name: "disagree", query: "hw_id=525400123456&mac_id=525400123457", wantErr: "hw_id"},
 	}
@@ -108,7 +130,30 @@ func TestParseRegister(t *testing.T) {
 		},
 		{name: "no facts", ctype: "application/json", body: `{"hw_id":"525400123456"}`, wantErr: "attributes_hash"},
 		{name: "empty facts", ctype: "application/json", body: `{"hw_id":"525400123456","attributes_hash":{}}`, wantErr: "attributes_hash"},
-		{name: "nested fact", ctype: "application/json", body: `{"hw_id":"525400123456","attributes_hash":{"x":{"y":1}}}`, wantErr: "attributes_hash.x"},
+		{
+			// Facter 2.4 (Hanlon's microkernel) and Facter 4 report
+			// structured facts: kept as JSON and flattened.
+			name: "structured facts", ctype: "text/json",
+			body: `{"mac_id":"525400123456","attributes_hash":{"os":{"name":"Debian","release":{"major":"12","full":"12.5"},"selinux":{"enabled":false}},` +
+				`"processors":{"count":2,"models":["QEMU Virtual CPU","QEMU Virtual CPU"]},"os.name":"explicit","empty":{},"n":null},"last_state":"idle"}`,
+			want: RegisterRequest{HWID: "525400123456", LastState: "idle", Facts: map[string]string{
+				"os":                  `{"name":"Debian","release":{"full":"12.5","major":"12"},"selinux":{"enabled":false}}`,
+				"os.name":             "explicit",
+				"os.release.major":    "12",
+				"os.release.full":     "12.5",
+				"os.selinux.enabled":  "false",
+				"processors":          `{"count":2,"models":["QEMU Virtual CPU","QEMU Virtual CPU"]}`,
+				"processors.count":    "2",
+				"processors.models.0": "QEMU Virtual CPU",
+				"processors.models.1": "QEMU Virtual CPU",
+				"empty":               "{}",
+				"n":                   "",
+			}},
+		},
+		{name: "too deep", ctype: "application/json", body: `{"hw_id":"525400123456","attributes_hash":{"x":` + strings.Repeat("[", MaxFactDepth+1) + strings.Repeat("]", MaxFactDepth+1) + `}}`, wantErr: "attributes_hash.x" + strings.Repeat(".0", MaxFactDepth)},
+		{name: "deep leaf", ctype: "application/json", body: `{"hw_id":"525400123456","attributes_hash":{"x":` + strings.Repeat("[", MaxFactDepth+1) + `1` + strings.Repeat("]", MaxFactDepth+1) + `}}`, wantErr: "attributes_hash.x" + strings.Repeat(".0", MaxFactDepth)},
+		{name: "empty key", ctype: "application/json", body: `{"hw_id":"525400123456","attributes_hash":{"x":{"":1}}}`, wantErr: "attributes_hash.x"},
+		{name: "long flattened name", ctype: "application/json", body: `{"hw_id":"525400123456","attributes_hash":{"x":{"` + strings.Repeat("k", MaxFactNameLen) + `":1}}}`, wantErr: "attributes_hash.x." + strings.Repeat("k", 78) + "…"},
 		{name: "no id", ctype: "application/json", body: `{"attributes_hash":{"a":"b"}}`, wantErr: "hw_id"},
 		{name: "bad json", ctype: "application/json", body: `{`, wantErr: "body"},
 		{name: "form without json_hash", ctype: "application/x-www-form-urlencoded", body: "x=1", wantErr: "json_hash"},
@@ -230,6 +275,7 @@ func FuzzParseReply(f *testing.F) {
 func FuzzParseRegister(f *testing.F) {
 	f.Add("application/json", []byte(`{"hw_id":"525400123456","attributes_hash":{"a":"b"}}`))
 	f.Add("application/x-www-form-urlencoded", []byte(`json_hash=%7B%22%40hw_id%22%3A%22525400123456%22%2C%22%40attributes_hash%22%3A%7B%22a%22%3A%22b%22%7D%7D`))
+	f.Add("text/json", []byte(`{"mac_id":"525400123456","attributes_hash":{"os":{"release":{"major":"12"}},"p":[1,true,null,{"a":[]}]}}`))
 	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
 		r, err := ParseRegister(ctype, body)
 		if err != nil {
@@ -243,8 +289,13 @@ func FuzzParseRegister(f *testing.F) {
 				t.Fatalf("HWID %q not canonical", r.HWID)
 			}
 		}
-		if len(r.Facts) == 0 {
-			t.Fatal("accepted a registration without facts")
+		if len(r.Facts) == 0 || len(r.Facts) > MaxFacts {
+			t.Fatalf("accepted a registration with %d facts", len(r.Facts))
+		}
+		for k, v := range r.Facts {
+			if k == "" || len(k) > MaxFactNameLen || len(v) > MaxFactValLen {
+				t.Fatalf("fact %q (%d bytes) outside the limits", truncate(k, 40), len(v))
+			}
 		}
 	})
 }
@@ -252,6 +303,7 @@ func FuzzParseRegister(f *testing.F) {
 func FuzzParseCheckinQuery(f *testing.F) {
 	f.Add("hw_id=525400123456&last_state=idle&first_checkin=true")
 	f.Add("uuid=4c4c4544-0000-1000-8000-000000000001&wait=5")
+	f.Add("json_hash=%7B%22%40hw_id%22%3A%22525400123456%22%2C%22first_checkin%22%3Atrue%7D")
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := url.ParseQuery(raw)
 		if err != nil {

@@ -81,11 +81,9 @@ func New(o Options) *Handler {
 	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), limit: newLimiter(o.RateLimit, o.RateBurst)}
 	h.replies = map[string]map[wire.Command][]byte{}
 	for _, base := range []string{wire.DefaultBasePath, wire.HanlonBasePath} {
-		cfg := h.clientConfig(base)
 		m := map[wire.Command][]byte{}
 		for _, cmd := range []wire.Command{wire.Acknowledge, wire.Register, wire.Reboot, wire.Poweroff} {
-			b, _ := json.Marshal(wire.OK(cmd, &cfg))
-			m[cmd] = b
+			m[cmd] = h.okReply(base, cmd)
 		}
 		h.replies[base] = m
 	}
@@ -112,13 +110,36 @@ func New(o Options) *Handler {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// clientConfig returns the client_config for requests under base.
-func (h *Handler) clientConfig(base string) wire.ClientConfig {
+// clientConfig returns the client_config for requests under base: ours
+// (the original Razor server's keys plus our additions) under
+// /razor/api, exactly the keys Hanlon's server sent under /hanlon/api/v1.
+func (h *Handler) clientConfig(base string) any {
+	if base == wire.HanlonBasePath {
+		return h.o.ClientConfig.Hanlon()
+	}
 	cfg := h.o.ClientConfig
 	cfg.URI = h.o.ServerURL
 	cfg.CheckinPath = base + "/node/checkin"
 	cfg.RegisterPath = base + "/node/register"
 	return cfg
+}
+
+// checkinReply is a successful checkin answer; client_config has the
+// shape of the path's server (see clientConfig).
+type checkinReply struct {
+	ErrCode      int                `json:"errcode"`
+	Result       string             `json:"result"`
+	HTTPErrCode  int                `json:"http_err_code"`
+	Response     *wire.CommandReply `json:"response"`
+	ClientConfig any                `json:"client_config"`
+}
+
+// okReply encodes the answer carrying cmd for requests under base.
+func (h *Handler) okReply(base string, cmd wire.Command) []byte {
+	ok := wire.OK(cmd, nil)
+	// Plain structs of strings and numbers: encoding cannot fail.
+	b, _ := json.Marshal(checkinReply{ErrCode: ok.ErrCode, Result: ok.Result, HTTPErrCode: ok.HTTPErrCode, Response: ok.Response, ClientConfig: h.clientConfig(base)})
+	return b
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {

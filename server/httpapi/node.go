@@ -52,8 +52,7 @@ func (h *Handler) checkin(base string) http.HandlerFunc {
 		}
 		body, ok := replies[d.Command]
 		if !ok {
-			cfg := h.clientConfig(base)
-			body, _ = json.Marshal(wire.OK(d.Command, &cfg))
+			body = h.okReply(base, d.Command)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
@@ -63,11 +62,11 @@ func (h *Handler) checkin(base string) http.HandlerFunc {
 // registerReply is the register answer: the envelope with the stored
 // node in response, as the original returned it ("@"-prefixed keys).
 type registerReply struct {
-	ErrCode      int               `json:"errcode"`
-	Result       string            `json:"result"`
-	HTTPErrCode  int               `json:"http_err_code"`
-	Response     registeredNode    `json:"response"`
-	ClientConfig wire.ClientConfig `json:"client_config"`
+	ErrCode      int            `json:"errcode"`
+	Result       string         `json:"result"`
+	HTTPErrCode  int            `json:"http_err_code"`
+	Response     registeredNode `json:"response"`
+	ClientConfig any            `json:"client_config"`
 }
 
 type registeredNode struct {
@@ -98,7 +97,7 @@ func (h *Handler) register(base string) http.HandlerFunc {
 			writeNode(w, f)
 			return
 		}
-		req, err := wire.ParseRegister(r.Header.Get("Content-Type"), body)
+		req, err := wire.ParseRegisterRequest(r.Header.Get("Content-Type"), r.URL.Query(), body)
 		if err != nil {
 			writeNode(w, nodeFailure(err))
 			return
