@@ -141,7 +141,7 @@ func facter24Facts() map[string]any {
 			"release": map[string]any{"major": "12", "minor": "5", "full": "12.5"}},
 		"processors": map[string]any{"count": 2, "physicalcount": 1,
 			"models": []any{"QEMU Virtual CPU version 2.5+", "QEMU Virtual CPU version 2.5+"}},
-		"partitions": map[string]any{"vda1": map[string]any{"size": "20969472", "mount": "/"}},
+		"partitions":    map[string]any{"vda1": map[string]any{"size": "20969472", "mount": "/"}},
 		"system_uptime": map[string]any{"seconds": 42}, // excluded by Razor's pattern, not Hanlon's MK default
 	}
 }
