@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -261,6 +262,12 @@ func (c *Controller) do(hr *http.Request) ([]byte, int, error) {
 	hr.Header.Set("User-Agent", userAgent)
 	resp, err := c.client.Do(hr)
 	if err != nil {
+		// The query carries the boot token: keep it out of the error
+		// (and so out of the logs); the caller names the URL itself.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, 0, ue.Err
+		}
 		return nil, 0, err
 	}
 	defer resp.Body.Close()

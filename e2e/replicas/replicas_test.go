@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"os/exec"
 	"strings"
 	"sync"
@@ -167,8 +168,8 @@ type replyError struct {
 
 func (e *replyError) Error() string { return fmt.Sprintf("%s: HTTP %d: %s", e.what, e.code, e.body) }
 
-func checkin(ctx context.Context, base string, m machine, first bool) (wire.Command, error) {
-	q := wire.CheckinRequest{HWID: m.hwid(), UUID: m.uuid, LastState: "idle", FirstCheckin: first}.Query()
+func checkin(ctx context.Context, base string, m machine, first bool, token string) (wire.Command, error) {
+	q := wire.CheckinRequest{HWID: m.hwid(), UUID: m.uuid, LastState: "idle", FirstCheckin: first, Token: token}.Query()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+wire.DefaultCheckinPath+"?"+q.Encode(), nil)
 	if err != nil {
 		return "", err
@@ -184,8 +185,8 @@ func checkin(ctx context.Context, base string, m machine, first bool) (wire.Comm
 	return r.Command(), nil
 }
 
-func register(ctx context.Context, base string, m machine) error {
-	body, err := wire.RegisterRequest{HWID: m.hwid(), UUID: m.uuid, Facts: m.facts, LastState: "idle"}.Encode()
+func register(ctx context.Context, base string, m machine, token string) error {
+	body, err := wire.RegisterRequest{HWID: m.hwid(), UUID: m.uuid, Facts: m.facts, LastState: "idle", Token: token}.Encode()
 	if err != nil {
 		return err
 	}
@@ -233,6 +234,9 @@ func send(req *http.Request) ([]byte, int, error) {
 	return body, resp.StatusCode, err
 }
 
+// tokenRE finds the boot token on a microkernel script's command line.
+var tokenRE = regexp.MustCompile(`razor\.token=([0-9a-f]+)`)
+
 // targetMarker is in the kernel URL of the test policy's target: a boot
 // script carrying it means the node was served its target.
 const targetMarker = "target.invalid"
@@ -245,6 +249,7 @@ const targetMarker = "target.invalid"
 func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 	pick := func() string { return rs[rand.IntN(len(rs))].url }
 	first := true
+	token := "" // booted elsewhere at first: no token issued yet
 	fail := func(err error) {
 		o.failures.Add(1)
 		code := 0
@@ -261,7 +266,7 @@ func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 	}
 	ok := func() { o.successes.Add(1) }
 	for i := 0; i < 100000 && ctx.Err() == nil; i++ {
-		cmd, err := checkin(ctx, pick(), m, first)
+		cmd, err := checkin(ctx, pick(), m, first, token)
 		if err != nil {
 			if ctx.Err() == nil {
 				fail(err)
@@ -271,7 +276,7 @@ func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 		ok()
 		switch cmd {
 		case wire.Register:
-			if err := register(ctx, pick(), m); err != nil {
+			if err := register(ctx, pick(), m, token); err != nil {
 				if ctx.Err() == nil {
 					fail(err)
 				}
@@ -299,6 +304,11 @@ func run(ctx context.Context, rs []*replica, m machine, o *outcome) {
 				o.booted[m.uuid] = base
 				o.mu.Unlock()
 				return // installed: it leaves the microkernel for good
+			}
+			// Back in the microkernel with the boot token of its command
+			// line, as the agent does.
+			if m := tokenRE.FindStringSubmatch(script); m != nil {
+				token = m[1]
 			}
 			first = true
 		case wire.Poweroff:

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 )
@@ -53,6 +54,9 @@ type Config struct {
 	IPXEDir       string `yaml:"ipxe_dir" help:"iPXE binaries (undionly.kpxe, ipxe.efi, snponly.efi)"`
 
 	AdminToken string `yaml:"admin_token" help:"admin API bearer token (default: read or created in <data-dir>/admin.token)"`
+	// NodeToken says when node requests must carry the node's boot token:
+	// off, issued or always (core.TokenMode).
+	NodeToken string `yaml:"node_token" help:"node boot tokens: off, issued (required once issued for a node) or always"`
 
 	RegisterTimeout time.Duration `yaml:"register_timeout" help:"a node silent this long is asked to register again"`
 	CheckinInterval int           `yaml:"checkin_interval" help:"seconds between a node's checkins (mk_checkin_interval)"`
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		DHCP:            "proxy",
 		IPXEDir:         "/usr/lib/ipxe",
 		RegisterTimeout: 120 * time.Second,
+		NodeToken:       string(core.TokenIssued),
 		CheckinInterval: 60,
 		CheckinSkew:     5,
 		MKLogLevel:      "Logger::ERROR",
@@ -306,6 +311,9 @@ func (c Config) Validate() error {
 	}
 	if c.ImagesDir == "" {
 		return bad("images_dir", "required")
+	}
+	if _, err := core.ParseTokenMode(c.NodeToken); err != nil {
+		return bad("node_token", "off, issued or always, got %q", c.NodeToken)
 	}
 	if c.RegisterTimeout < time.Second {
 		return bad("register_timeout", "at least 1s, got %s", c.RegisterTimeout)

@@ -72,6 +72,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"env type", nil, map[string]string{"RAZOR_REGISTER_TIMEOUT": "soon"}, "register_timeout"},
 		{"flag type", []string{"--checkin-interval", "x"}, nil, "--checkin-interval"},
 		{"dhcp", []string{"--dhcp", "maybe"}, nil, "dhcp:"},
+		{"node token", []string{"--node-token", "sometimes"}, nil, "node_token"},
 		{"full without interface", []string{"--dhcp", "full"}, nil, "dhcp_interface"},
 		{"full without range", []string{"--dhcp", "full", "--dhcp-interface", "eth1"}, nil, "dhcp_range"},
 		{"bad range", []string{"--dhcp-range", "10.0.0.9-10.0.0.1"}, nil, "dhcp_range"},

@@ -102,7 +102,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	if d.core, err = core.New(ctx, st, core.Options{
 		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,
 		MaxWaiters: cfg.MaxWaiters, ServerURL: d.url, Images: images, KernelArgs: cfg.KernelArgs, BootRetry: cfg.BootRetry,
-		CheckinSkew: &cfg.CheckinSkew,
+		CheckinSkew: &cfg.CheckinSkew, NodeToken: core.TokenMode(cfg.NodeToken),
 	}); err != nil {
 		return nil, err
 	}

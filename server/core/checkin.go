@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,16 +47,40 @@ func keys(uuid string, macs []string) []string {
 	return ks
 }
 
-// checkToken applies rule 1: a presented token must be the current one.
-func (c *Core) checkToken(uuid string, macs []string, tok string) error {
-	if tok == "" {
-		return nil // the original microkernel has no token
+// checkToken applies rule 1 under the configured TokenMode. It never
+// logs or returns the tokens; comparisons take constant time.
+func (c *Core) checkToken(ctx context.Context, uuid string, macs []string, tok string) error {
+	mode := c.opts.NodeToken
+	ks := keys(uuid, macs)
+	cur := c.cache.token(ks)
+	if tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(cur)) != 1 {
+		// Another replica may have issued a newer token that this
+		// process has not heard of yet: the store is the authority.
+		if t, err := c.st.GetToken(ctx, ks); err == nil && subtle.ConstantTimeCompare([]byte(tok), []byte(t.Token)) == 1 {
+			c.cache.putToken([]string{t.Key}, t.Token, t.Issued)
+			return nil
+		}
 	}
-	cur := c.cache.token(keys(uuid, macs))
-	if cur != "" && cur != tok {
-		return ErrTokenMismatch
+	var err error
+	switch {
+	case tok != "" && cur != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(cur)) != 1:
+		err = ErrTokenMismatch
+	case tok == "" && cur != "" && mode != TokenOff:
+		err = ErrTokenMissing
+	case tok == "" && mode == TokenAlways:
+		err = ErrTokenMissing
+	case tok != "" && cur == "" && mode == TokenAlways:
+		// No token was issued under these keys: none can match.
+		err = ErrTokenMismatch
 	}
-	return nil
+	if err != nil {
+		reason := "stale"
+		if errors.Is(err, ErrTokenMissing) {
+			reason = "missing"
+		}
+		c.m.NodeAuthRefused(reason)
+	}
+	return err
 }
 
 // Checkin answers one checkin (see the package comment's decision table).
@@ -64,7 +89,7 @@ func (c *Core) checkToken(uuid string, macs []string, tok string) error {
 func (c *Core) Checkin(ctx context.Context, req wire.CheckinRequest) (Decision, error) {
 	now := c.now()
 	ms := macs(req.HWID)
-	if err := c.checkToken(req.UUID, ms, req.Token); err != nil {
+	if err := c.checkToken(ctx, req.UUID, ms, req.Token); err != nil {
 		return Decision{}, err
 	}
 	e := c.cache.find(req.UUID, ms)
@@ -226,7 +251,7 @@ func (c *Core) wait(ctx context.Context, id string, d time.Duration) (Decision, 
 func (c *Core) Register(ctx context.Context, req wire.RegisterRequest) (NodeInfo, bool, error) {
 	now := c.now()
 	ms := macs(req.HWID)
-	if err := c.checkToken(req.UUID, ms, req.Token); err != nil {
+	if err := c.checkToken(ctx, req.UUID, ms, req.Token); err != nil {
 		return NodeInfo{}, false, err
 	}
 	res, err := c.st.RegisterNode(ctx, store.Registration{UUID: req.UUID, MACs: ms, Facts: req.Facts, LastState: req.LastState, At: now})

@@ -8,7 +8,10 @@
 // Decision table for a checkin, first match wins:
 //
 //  1. the request carries a boot token and the node's current token is
-//     a different one → refused (ErrTokenMismatch; HTTP 403);
+//     a different one → refused (ErrTokenMismatch; HTTP 403); it carries
+//     none and the token mode wants one (TokenIssued: a token was issued
+//     for the node; TokenAlways: always) → refused (ErrTokenMissing;
+//     HTTP 403);
 //  2. first_checkin=true, an unknown node, or a node silent for longer
 //     than the register timeout (120 s) → register;
 //  3. a queued admin command (reboot, poweroff, register) → that command,
@@ -61,6 +64,10 @@ var (
 	// ErrTokenMismatch: the request's boot token is not the node's
 	// current one.
 	ErrTokenMismatch = errors.New("core: boot token does not match")
+	// ErrTokenMissing: the request carries no boot token, and the node
+	// mode requires one (a token was issued for the node under
+	// TokenIssued; always under TokenAlways).
+	ErrTokenMissing = errors.New("core: boot token missing")
 	// ErrInvalid: bad input; the error is an *InputError naming the field.
 	ErrInvalid = errors.New("core: invalid input")
 )
@@ -88,6 +95,35 @@ const (
 	StateBooted   = "booted"   // bound, target booted
 	StateFailed   = "failed"   // bound, came back to the microkernel after its target
 )
+
+// TokenMode says when a node request must carry the node's boot token
+// (razor.token= on the microkernel's command line).
+type TokenMode string
+
+// Token modes.
+const (
+	// TokenIssued (the default): once the server has issued a token for
+	// a node (it booted the microkernel through /boot.ipxe), requests for
+	// that node must carry the current one; a node never issued a token
+	// (an original microkernel booted elsewhere) needs none.
+	TokenIssued TokenMode = "issued"
+	// TokenAlways: every request must carry a current token.
+	TokenAlways TokenMode = "always"
+	// TokenOff: a request without a token is accepted; a token that is
+	// present must still be the current one.
+	TokenOff TokenMode = "off"
+)
+
+// ParseTokenMode checks a --node-token value.
+func ParseTokenMode(s string) (TokenMode, error) {
+	switch m := TokenMode(s); m {
+	case TokenIssued, TokenAlways, TokenOff:
+		return m, nil
+	case "":
+		return TokenIssued, nil
+	}
+	return "", fmt.Errorf("core: node token mode %q: want off, issued or always", s)
+}
 
 // Options configure New. Zero values take the defaults given.
 type Options struct {
@@ -122,6 +158,9 @@ type Options struct {
 	BootRetry time.Duration
 	// Rand is the source of boot tokens (default crypto/rand).
 	Rand io.Reader
+	// NodeToken says when node requests need a boot token (default
+	// TokenIssued).
+	NodeToken TokenMode
 }
 
 // Core is the checkin server's logic. Create it with New and run Run.
@@ -168,6 +207,12 @@ func New(ctx context.Context, st store.Store, o Options) (*Core, error) {
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader
+	}
+	if o.NodeToken == "" {
+		o.NodeToken = TokenIssued
+	}
+	if _, err := ParseTokenMode(string(o.NodeToken)); err != nil {
+		return nil, err
 	}
 	c := &Core{
 		st: st, opts: o, log: o.Logger, m: o.Metrics, now: o.Now,

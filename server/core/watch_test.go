@@ -140,20 +140,33 @@ func TestFollowOtherReplica(t *testing.T) {
 	if _, err := checkin("525400000001", "tok1"); !errors.Is(err, ErrTokenMismatch) {
 		t.Errorf("Checkin with a stale token = %v, want ErrTokenMismatch", err)
 	}
+	// A newer token issued there and not yet announced: the store
+	// decides, so the node booted through the other replica is not
+	// refused here meanwhile; its old token is.
+	if err := other.PutToken(ctx, []string{"525400000001"}, "tok3", now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkin("525400000001", "tok3"); err != nil {
+		t.Errorf("Checkin with the other replica's unannounced token = %v", err)
+	}
+	if _, err := checkin("525400000001", "tok2"); !errors.Is(err, ErrTokenMismatch) {
+		t.Errorf("Checkin with the token it replaced = %v, want ErrTokenMismatch", err)
+	}
 
 	// A tag and policy created there bind the node here.
+	const curTok = "tok3"
 	if _, err := other.CreateTag(ctx, store.Tag{Name: "two", Rule: json.RawMessage(`["=",["fact","processorcount"],"2"]`), Updated: now}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := other.CreatePolicy(ctx, store.Policy{Name: "p", Enabled: true, Tags: []string{"two"}, Target: store.Target{Kind: store.TargetLocal}, Updated: now}); err != nil {
 		t.Fatal(err)
 	}
-	if cmd, _ := checkin("525400000001", ""); cmd != wire.Acknowledge {
+	if cmd, _ := checkin("525400000001", curTok); cmd != wire.Acknowledge {
 		t.Errorf("Checkin before the policy is announced = %s, want acknowledge", cmd)
 	}
 	f.announce(t, store.Change{Kind: store.ChangeTags})
 	f.announce(t, store.Change{Kind: store.ChangePolicies})
-	if cmd, _ := checkin("525400000001", ""); cmd != wire.Reboot {
+	if cmd, _ := checkin("525400000001", curTok); cmd != wire.Reboot {
 		t.Errorf("Checkin after the other replica's policy = %s, want reboot (bound)", cmd)
 	}
 
@@ -165,7 +178,7 @@ func TestFollowOtherReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.announce(t, store.Change{Kind: store.ChangeNodeDeleted, ID: id})
-	if cmd, _ := checkin("525400000001", ""); cmd != wire.Register {
+	if cmd, _ := checkin("525400000001", curTok); cmd != wire.Register {
 		t.Errorf("Checkin after the other replica deleted the node = %s, want register", cmd)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -70,6 +71,8 @@ type env struct {
 
 type envOpts struct {
 	noImage   bool
+	nodeToken core.TokenMode
+	logger    *slog.Logger
 	rateLimit float64
 	rateBurst int
 }
@@ -96,13 +99,13 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	c, err = core.New(ctx, st, core.Options{
 		Metrics: m, Now: clk.Now, ServerURL: serverURL, Images: mkimage.New(images, nil),
-		KernelArgs: "console=ttyS0", Rand: &counter{},
+		KernelArgs: "console=ttyS0", Rand: &counter{}, NodeToken: o.nodeToken, Logger: o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := New(Options{
-		Core: c, Metrics: m, Gatherer: reg, AdminToken: adminToken, ServerURL: serverURL,
+		Core: c, Metrics: m, Gatherer: reg, AdminToken: adminToken, ServerURL: serverURL, Logger: o.logger,
 		ClientConfig: wire.DefaultClientConfig(), RateLimit: o.rateLimit, RateBurst: o.rateBurst,
 	})
 	return &env{t: t, st: st, core: c, h: h, clock: clk, reg: reg}

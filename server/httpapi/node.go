@@ -25,6 +25,10 @@ func nodeFailure(err error) wire.Reply {
 		r := wire.Failure(http.StatusForbidden, "token: not the current boot token of this node")
 		r.Field = "token"
 		return r
+	case errors.Is(err, core.ErrTokenMissing):
+		r := wire.Failure(http.StatusForbidden, "token: this node must present its boot token (razor.token=)")
+		r.Field = "token"
+		return r
 	case errors.Is(err, store.ErrUnavailable):
 		return wire.Failure(http.StatusServiceUnavailable, "store unavailable, try again later")
 	}
@@ -42,11 +46,7 @@ func (h *Handler) checkin(base string) http.HandlerFunc {
 		}
 		d, err := h.o.Core.Checkin(r.Context(), req)
 		if err != nil {
-			if !errors.Is(err, core.ErrTokenMismatch) {
-				h.log.Error("checkin failed", "mac", req.HWID, "err", err)
-			} else {
-				h.log.Warn("checkin refused: token mismatch", "mac", req.HWID, "remote", clientIP(r))
-			}
+			h.logNodeError("checkin", req.HWID, req.UUID, r, err)
 			writeNode(w, nodeFailure(err))
 			return
 		}
@@ -104,11 +104,7 @@ func (h *Handler) register(base string) http.HandlerFunc {
 		}
 		ni, _, err := h.o.Core.Register(r.Context(), req)
 		if err != nil {
-			if !errors.Is(err, core.ErrTokenMismatch) {
-				h.log.Error("register failed", "mac", req.HWID, "err", err)
-			} else {
-				h.log.Warn("register refused: token mismatch", "mac", req.HWID, "remote", clientIP(r))
-			}
+			h.logNodeError("register", req.HWID, req.UUID, r, err)
 			writeNode(w, nodeFailure(err))
 			return
 		}
@@ -146,4 +142,17 @@ func (h *Handler) boot(w http.ResponseWriter, r *http.Request) {
 		MAC: q.Get("mac"), UUID: q.Get("uuid"), Serial: q.Get("serial"), Arch: q.Get("arch"), Platform: q.Get("platform"),
 	})
 	io.WriteString(w, res.Script)
+}
+
+// logNodeError logs a failed node request; a token refusal is a warning
+// naming the node and the peer, never the token.
+func (h *Handler) logNodeError(what, hwid, uuid string, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, core.ErrTokenMismatch):
+		h.log.Warn(what+" refused: stale or unknown boot token", "mac", hwid, "uuid", uuid, "remote", clientIP(r), "path", r.URL.Path)
+	case errors.Is(err, core.ErrTokenMissing):
+		h.log.Warn(what+" refused: boot token missing", "mac", hwid, "uuid", uuid, "remote", clientIP(r), "path", r.URL.Path)
+	default:
+		h.log.Error(what+" failed", "mac", hwid, "err", err)
+	}
 }

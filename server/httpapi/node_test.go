@@ -252,9 +252,9 @@ reboot
 	if code, body := e.register("525400000001", "", tok, map[string]string{"a": "b"}); code != 200 {
 		t.Errorf("register with the token = %d %s", code, body)
 	}
-	// Without a token (the original microkernel): accepted.
-	if cmd, code := e.checkin("hw_id=525400000001"); cmd != wire.Acknowledge || code != 200 {
-		t.Errorf("checkin without token = %s %d, want acknowledge", cmd, code)
+	// Without a token, once one was issued: refused (--node-token issued).
+	if _, code := e.checkin("hw_id=525400000001"); code != 403 {
+		t.Errorf("checkin without token = %d, want 403", code)
 	}
 	// The token is also recorded under the SMBIOS UUID.
 	if _, code := e.checkin("uuid=4C4C4544-0031-3510-8036-B7C04F335331&hw_id=525400000009&token=bogus"); code != 403 {

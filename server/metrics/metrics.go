@@ -20,6 +20,7 @@ type Metrics struct {
 	waiters       prometheus.Gauge
 	requests      *prometheus.HistogramVec
 	flushErrors   prometheus.Counter
+	nodeRefused   *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them, plus a collector for the
@@ -60,7 +61,11 @@ func New(reg prometheus.Registerer, states func() map[string]int) (*Metrics, err
 			Help: "Failed batched writes of checkin timestamps.",
 		}),
 	}
-	cs := []prometheus.Collector{m.checkins, m.registrations, m.commands, m.bootScripts, m.binds, m.waiters, m.requests, m.flushErrors}
+	m.nodeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "razor", Name: "node_auth_refused_total",
+		Help: "Node requests refused for their boot token, by reason (missing, stale).",
+	}, []string{"reason"})
+	cs := []prometheus.Collector{m.checkins, m.registrations, m.commands, m.bootScripts, m.binds, m.waiters, m.requests, m.flushErrors, m.nodeRefused}
 	if states != nil {
 		cs = append(cs, stateCollector{desc: prometheus.NewDesc("razor_nodes", "Nodes by state (active, inactive, bound, booted, failed).", []string{"state"}, nil), states: states})
 	}
@@ -123,6 +128,14 @@ func (m *Metrics) Waiters(delta int) {
 func (m *Metrics) Request(route string, code int, d time.Duration) {
 	if m != nil {
 		m.requests.WithLabelValues(route, codeLabel(code)).Observe(d.Seconds())
+	}
+}
+
+// NodeAuthRefused counts a node request refused for its boot token
+// ("missing", "stale").
+func (m *Metrics) NodeAuthRefused(reason string) {
+	if m != nil {
+		m.nodeRefused.WithLabelValues(reason).Inc()
 	}
 }
 
