@@ -53,6 +53,8 @@ var (
 type Store interface {
 	// Leases: the DHCP server's lease store (PutLease atomic, ErrConflict).
 	leases.Store
+	// AdminTokens: named, hashed admin API tokens with roles.
+	AdminTokens
 
 	// RegisterNode records a registration: it finds the node by Match
 	// (SMBIOS UUID first, then MAC overlap) or creates one, replaces its

@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite every store.Store
 // implementation passes: identity resolution and MAC uniqueness, tags,
-// policies, atomic binding under concurrency, commands, tokens and DHCP
-// leases. An implementation's test calls Run with a function that opens a
+// policies, atomic binding under concurrency, commands, boot tokens,
+// admin tokens and DHCP leases. An implementation's test calls Run with a function that opens a
 // fresh, empty store.
 package storetest
 
@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RegisterConcurrentMACUnique", testRegisterConcurrent},
 		{"Commands", testCommands},
 		{"Tokens", testTokens},
+		{"AdminTokens", testAdminTokens},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
 	}
