@@ -17,7 +17,7 @@ import (
 
 // newAdminCmds returns the admin CLI: nodes, tags, policies, commands.
 func newAdminCmds() []*cobra.Command {
-	return []*cobra.Command{newNodesCmd(), newTagsCmd(), newPoliciesCmd(), newCommandsCmd()}
+	return []*cobra.Command{newNodesCmd(), newTagsCmd(), newPoliciesCmd(), newCommandsCmd(), newTokensCmd()}
 }
 
 // adminFlags are the flags every admin command shares.

@@ -160,3 +160,45 @@ func TestAdminTokenFile(t *testing.T) {
 		t.Errorf("admin.token = %v, %v; want mode 0600", st, err)
 	}
 }
+
+// razor-netboot tokens create|list|revoke against a running server: the
+// created token works with its role, a revoked one does not.
+func TestTokensCLI(t *testing.T) {
+	url, dir := startDaemon(t)
+	t.Setenv("RAZOR_DATA_DIR", dir)
+	t.Setenv("RAZOR_SERVER", url)
+	t.Setenv("RAZOR_TOKEN", "")
+	out, errOut, err := runCLI(t, "tokens", "create", "ci", "--role", "operator")
+	if err != nil {
+		t.Fatalf("tokens create = %v %s", err, errOut)
+	}
+	secret := strings.TrimSpace(out)
+	if !strings.HasPrefix(secret, "rzt_") || len(secret) != 4+64 {
+		t.Fatalf("tokens create printed %q, want a token", out)
+	}
+	if _, _, err := runCLI(t, "tokens", "create", "bad", "--role", "root"); err == nil || !strings.Contains(err.Error(), "role") {
+		t.Errorf("tokens create --role root = %v, want an error naming role", err)
+	}
+	// The operator creates a tag; it may not list tokens.
+	if _, errOut, err := runCLI(t, "tags", "create", "any", `["=",1,1]`, "--token", secret); err != nil {
+		t.Errorf("operator tags create = %v %s", err, errOut)
+	}
+	if _, _, err := runCLI(t, "tokens", "list", "--token", secret); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("operator tokens list = %v, want 403", err)
+	}
+	out, _, err = runCLI(t, "tokens", "list")
+	if err != nil || !strings.Contains(out, "ci") || !strings.Contains(out, "operator") || strings.Contains(out, secret) {
+		t.Errorf("tokens list = %v\n%s", err, out)
+	}
+	if _, errOut, err := runCLI(t, "tokens", "revoke", "ci"); err != nil {
+		t.Fatalf("tokens revoke = %v %s", err, errOut)
+	}
+	if _, _, err := runCLI(t, "tags", "list", "--token", secret); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("revoked token tags list = %v, want 401 revoked", err)
+	}
+	out, _, _ = runCLI(t, "tokens", "list", "-o", "json")
+	var ts []map[string]any
+	if err := json.Unmarshal([]byte(out), &ts); err != nil || len(ts) != 1 || ts[0]["revoked"] == nil {
+		t.Errorf("tokens list -o json = %v %s, want ci revoked", err, out)
+	}
+}

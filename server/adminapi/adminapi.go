@@ -22,7 +22,8 @@
 //
 // Errors are {"error": "...", "field": "..."} with a 4xx or 5xx status:
 // 400 bad input (field names the culprit, e.g. "rule[2][1]" or
-// "target.kernel"), 401 no or wrong token, 404 unknown, 409 exists or in
+// "target.kernel"), 401 no, unknown or revoked token, 403 a role that may
+// not do this (see tokens.go), 404 unknown, 409 exists or in
 // use, 413 body too large.
 package adminapi
 

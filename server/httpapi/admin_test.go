@@ -10,7 +10,7 @@ func TestAdminAuth(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	for _, hdr := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", adminToken}, {"Authorization", "Basic " + adminToken}} {
 		code, body := e.do("GET", "/api/v1/nodes", "", "", hdr...)
-		if code != 401 || !strings.Contains(body, `"error":"missing or wrong bearer token`) {
+		if code != 401 || !strings.Contains(body, `"error":"missing or unknown bearer token`) {
 			t.Errorf("GET /api/v1/nodes with %v = %d %s, want 401", hdr, code, body)
 		}
 	}

@@ -9,13 +9,11 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,7 +33,9 @@ type Options struct {
 	// serves (nil: /metrics is 404).
 	Metrics  *metrics.Metrics
 	Gatherer prometheus.Gatherer
-	// AdminToken guards /api/v1; it must not be empty.
+	// AdminToken is the first admin token (admin.token): role admin,
+	// named "admin.token" in the audit log. Further tokens are in the
+	// store (razor-netboot tokens create).
 	AdminToken string
 	// ServerURL is this server as nodes reach it, http://IP:PORT.
 	ServerURL string
@@ -203,16 +203,6 @@ func (h *Handler) rateLimited(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
-}
-
-// authorized checks the admin bearer token in constant time.
-func (h *Handler) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || h.o.AdminToken == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(h.o.AdminToken)) == 1
 }
 
 // writeJSON writes v with a final newline; rules are shown as written

@@ -19,6 +19,7 @@ var ErrNotEmpty = errors.New("postgres: target store is not empty")
 // ImportStats counts what Import copied.
 type ImportStats struct {
 	Nodes, MACs, Bound, Tags, Policies, Commands, Tokens, Leases int
+	AdminTokens                                                  int
 }
 
 // ImportOptions tune Import.
@@ -33,7 +34,7 @@ type ImportOptions struct {
 
 // Import copies everything src holds — nodes with their facts, MACs,
 // bindings and boot states, tags, policies, commands (pending and
-// delivered), boot tokens and DHCP leases — into this store, keeping
+// delivered), boot tokens, admin tokens and DHCP leases — into this store, keeping
 // node and command ids, revisions and times. It runs in one
 // transaction, and only into an empty store (ErrNotEmpty otherwise), so
 // a failed or repeated import changes nothing. src should not be in use
@@ -55,6 +56,14 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 	tokens, err := src.ListTokens(ctx)
 	if err != nil {
 		return st, fmt.Errorf("postgres: import: read tokens: %w", err)
+	}
+	adminToks, err := src.ListAdminTokens(ctx)
+	if err != nil {
+		return st, fmt.Errorf("postgres: import: read admin tokens: %w", err)
+	}
+	var adminRows [][]any
+	for _, t := range adminToks {
+		adminRows = append(adminRows, []any{clean(t.Name), string(t.Role), t.Hash[:], t.Created, ts(t.Revoked)})
 	}
 	leaseList, err := src.ListLeases(ctx)
 	if err != nil {
@@ -152,6 +161,7 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 			{"commands", []string{"id", "node_seq", "name", "queued", "delivered"}, cmdRows},
 			{"tokens", []string{"key", "token", "issued"}, tokRows},
 			{"leases", []string{"mac", "ip", "hostname", "expires"}, leaseRows},
+			{"admin_tokens", []string{"name", "role", "hash", "created", "revoked"}, adminRows},
 		} {
 			if len(c.rows) == 0 {
 				continue
@@ -178,6 +188,6 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 	}
 	s.announce(store.Change{Kind: store.ChangeReset})
 	st.Nodes, st.MACs, st.Tags, st.Policies = len(nodeRows), len(macRows), len(tagRows), len(polRows)
-	st.Commands, st.Tokens, st.Leases = len(cmdRows), len(tokRows), len(leaseRows)
+	st.Commands, st.Tokens, st.Leases, st.AdminTokens = len(cmdRows), len(tokRows), len(leaseRows), len(adminRows)
 	return st, nil
 }

@@ -58,6 +58,12 @@ func fill(t *testing.T, s store.Store) {
 	_, err = s.PopCommand(ctx, ids[0], at.Add(5*time.Minute))
 	must(err)
 	must(s.PutToken(ctx, []string{"525400050000", "00000000-0000-4000-8000-000000000001"}, "tok", at))
+	_, err = s.CreateAdminToken(ctx, store.AdminToken{Name: "ci", Role: store.RoleOperator, Hash: store.HashAdminToken("a"), Created: at})
+	must(err)
+	_, err = s.CreateAdminToken(ctx, store.AdminToken{Name: "old", Role: store.RoleAdmin, Hash: store.HashAdminToken("b"), Created: at})
+	must(err)
+	_, err = s.RevokeAdminToken(ctx, "old", at.Add(time.Hour))
+	must(err)
 	must(s.PutLease(ctx, leases.Lease{MAC: "52:54:00:05:00:00", IP: netip.MustParseAddr("10.5.0.10"), Hostname: "n0", Expires: time.Now().Add(time.Hour).Truncate(time.Microsecond)}))
 	must(s.PutLease(ctx, leases.Lease{MAC: "52:54:00:05:00:01", IP: netip.MustParseAddr("10.5.0.11"), Expires: time.Now().Add(-time.Hour).Truncate(time.Microsecond)}))
 }
@@ -69,6 +75,7 @@ type everything struct {
 	Tags     []store.Tag
 	Policies []store.Policy
 	Tokens   []store.Token
+	Admin    []store.AdminToken
 	Leases   []leases.Lease
 }
 
@@ -95,6 +102,9 @@ func readAll(t *testing.T, s store.Store) everything {
 	if e.Tokens, err = s.ListTokens(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if e.Admin, err = s.ListAdminTokens(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if e.Leases, err = s.ListLeases(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +125,7 @@ func TestImportFromSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Import = %v", err)
 	}
-	want := ImportStats{Nodes: 4, MACs: 8, Bound: 1, Tags: 2, Policies: 2, Commands: 3, Tokens: 2, Leases: 2}
+	want := ImportStats{Nodes: 4, MACs: 8, Bound: 1, Tags: 2, Policies: 2, Commands: 3, Tokens: 2, Leases: 2, AdminTokens: 2}
 	if st != want {
 		t.Errorf("Import stats = %+v, want %+v", st, want)
 	}
