@@ -96,6 +96,11 @@ type Options struct {
 	// Token is the per-boot node token (razor.token=) sent with every
 	// checkin and registration; "" sends none.
 	Token string
+	// CASHA256 pins the server's CA (razor.ca_sha256=): the agent then
+	// speaks HTTPS only, to a server whose certificate chains to that CA
+	// (PinnedClient), and refuses plain-HTTP servers. "" is plain HTTP
+	// as the original.
+	CASHA256 string
 
 	// Client does the HTTP; nil uses one with no proxy and dial timeouts.
 	Client *http.Client
@@ -175,6 +180,13 @@ func New(opts Options) (*Controller, error) {
 	}
 	if c.rand == nil {
 		c.rand = rand.Float64
+	}
+	if c.opts.CASHA256 != "" && opts.Client == nil {
+		pc, err := PinnedClient(c.opts.CASHA256)
+		if err != nil {
+			return nil, err
+		}
+		c.client = pc
 	}
 	if c.client == nil {
 		c.client = defaultClient()

@@ -155,6 +155,9 @@ func (c *Controller) ensureServer(ctx context.Context) (discover.Server, error) 
 	if err != nil {
 		return s, err
 	}
+	if c.opts.CASHA256 != "" && !strings.HasPrefix(s.URI, "https://") {
+		return discover.Server{}, fmt.Errorf("%w: %s (%s)", ErrPlainHTTP, s.URI, s.Source)
+	}
 	c.log.Info("found the Razor server", "uri", s.URI, "source", s.Source, "checkin_path", s.CheckinPath)
 	c.mu.Lock()
 	c.server = &s

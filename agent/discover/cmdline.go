@@ -26,6 +26,9 @@ const (
 	// ParamToken carries the per-boot node token the server put on the
 	// microkernel's command line.
 	ParamToken = "razor.token"
+	// ParamCASHA256 pins the server's CA: the lower-case hex SHA-256 of
+	// its DER certificate. With it the agent speaks HTTPS only.
+	ParamCASHA256 = "razor.ca_sha256"
 	// ParamCheckinSkew is the server's mk_checkin_skew, so that the first
 	// checkin after boot, made before any client_config has arrived,
 	// already honours the operator's setting.

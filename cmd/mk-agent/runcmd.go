@@ -191,6 +191,7 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 		},
 		Power:    power.Do,
 		Token:    cmdline[discover.ParamToken],
+		CASHA256: cmdline[discover.ParamCASHA256],
 		Logger:   log,
 		LevelVar: &lv,
 		PinLevel: pinLevel,

@@ -54,6 +54,13 @@ type Config struct {
 	IPXEDir       string `yaml:"ipxe_dir" help:"iPXE binaries (undionly.kpxe, ipxe.efi, snponly.efi)"`
 
 	AdminToken string `yaml:"admin_token" help:"admin API bearer token (default: read or created in <data-dir>/admin.token)"`
+	// TLS serves the admin and node APIs over HTTPS on https_addr: "auto"
+	// (a CA and server certificate made in <data_dir>/tls), or "off" with
+	// tls_cert and tls_key set (the operator's certificate).
+	TLS       string `yaml:"tls" help:"HTTPS for the admin and node APIs: off, or auto (a CA and certificate made in <data-dir>/tls); or give tls_cert and tls_key"`
+	TLSCert   string `yaml:"tls_cert" help:"PEM certificate chain for HTTPS (the CA last, to let nodes pin it)"`
+	TLSKey    string `yaml:"tls_key" help:"PEM private key of tls_cert"`
+	HTTPSAddr string `yaml:"https_addr" help:"HTTPS listen address when TLS is on"`
 	// NodeToken says when node requests must carry the node's boot token:
 	// off, issued or always (core.TokenMode).
 	NodeToken string `yaml:"node_token" help:"node boot tokens: off, issued (required once issued for a node) or always"`
@@ -86,6 +93,8 @@ func DefaultConfig() Config {
 		IPXEDir:         "/usr/lib/ipxe",
 		RegisterTimeout: 120 * time.Second,
 		NodeToken:       string(core.TokenIssued),
+		TLS:             "off",
+		HTTPSAddr:       ":8443",
 		CheckinInterval: 60,
 		CheckinSkew:     5,
 		MKLogLevel:      "Logger::ERROR",
@@ -312,6 +321,19 @@ func (c Config) Validate() error {
 	if c.ImagesDir == "" {
 		return bad("images_dir", "required")
 	}
+	switch {
+	case c.TLS != "off" && c.TLS != "auto":
+		return bad("tls", "off or auto, got %q", c.TLS)
+	case c.TLS == "auto" && (c.TLSCert != "" || c.TLSKey != ""):
+		return bad("tls", "auto makes its own certificate: leave tls_cert and tls_key empty")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return bad("tls_key", "tls_cert and tls_key go together")
+	}
+	if c.TLSEnabled() {
+		if _, _, err := net.SplitHostPort(c.HTTPSAddr); err != nil {
+			return bad("https_addr", "%v", err)
+		}
+	}
 	if _, err := core.ParseTokenMode(c.NodeToken); err != nil {
 		return bad("node_token", "off, issued or always, got %q", c.NodeToken)
 	}
@@ -405,6 +427,9 @@ func (c Config) Advertise() netip.Addr {
 	}
 	return netip.MustParseAddr("127.0.0.1")
 }
+
+// TLSEnabled reports whether the APIs are also served over HTTPS.
+func (c Config) TLSEnabled() bool { return c.TLS == "auto" || c.TLSCert != "" }
 
 // HTTPPort returns http_addr's port.
 func (c Config) HTTPPort() int {

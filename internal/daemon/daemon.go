@@ -9,6 +9,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -32,12 +33,16 @@ import (
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 	"github.com/razor-mk/razor-mk/server/store"
+	"github.com/razor-mk/razor-mk/server/tlscert"
 	"github.com/razor-mk/razor-mk/server/webui"
 	"github.com/razor-mk/razor-mk/wire"
 )
 
 // TokenFile is the admin token's file name in the data directory.
 const TokenFile = "admin.token"
+
+// TLSDir holds the certificates of tls auto, in the data directory.
+const TLSDir = "tls"
 
 // Service is a long-running part of the daemon; it returns when ctx ends
 // (nil) or it fails.
@@ -52,6 +57,10 @@ type Daemon struct {
 	handler  *httpapi.Handler
 	ln       net.Listener
 	srv      *http.Server
+	tlsLn    net.Listener // nil without TLS
+	tlsSrv   *http.Server
+	secure   string // https://IP:PORT, "" without TLS
+	caPin    string // the CA's SHA-256, "" when not known
 	token    string
 	url      string
 	registry *prometheus.Registry
@@ -89,6 +98,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 			d.url = "http://" + netip.AddrPortFrom(cfg.Advertise(), ap.Port()).String()
 		}
 	}
+	if cfg.TLSEnabled() {
+		if err := d.listenTLS(cfg); err != nil {
+			return nil, err
+		}
+	}
 	d.registry = prometheus.NewRegistry()
 	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := metrics.New(d.registry, func() map[string]int { return d.core.NodeStates() })
@@ -102,7 +116,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	if d.core, err = core.New(ctx, st, core.Options{
 		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,
 		MaxWaiters: cfg.MaxWaiters, ServerURL: d.url, Images: images, KernelArgs: cfg.KernelArgs, BootRetry: cfg.BootRetry,
-		CheckinSkew: &cfg.CheckinSkew, NodeToken: core.TokenMode(cfg.NodeToken),
+		CheckinSkew: &cfg.CheckinSkew, NodeToken: core.TokenMode(cfg.NodeToken), SecureURL: d.secure, CASHA256: d.caPin,
 	}); err != nil {
 		return nil, err
 	}
@@ -114,7 +128,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d.handler = httpapi.New(httpapi.Options{
-		Core: d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url,
+		Core: d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url, SecureURL: d.secure,
 		ClientConfig: cc, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, BootRetry: cfg.BootRetry,
 		Images: http.StripPrefix("/images/", httpimg.Handler(cfg.ImagesDir, log)),
 		UI:     ui,
@@ -128,6 +142,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if d.tlsLn != nil {
+		d.tlsSrv = &http.Server{
+			Handler: d.handler, ReadHeaderTimeout: d.srv.ReadHeaderTimeout, IdleTimeout: d.srv.IdleTimeout,
+			MaxHeaderBytes: d.srv.MaxHeaderBytes, ErrorLog: d.srv.ErrorLog,
+		}
 	}
 	if _, err := images.Current(); err != nil {
 		log.Warn("no microkernel to boot yet: nodes get an error script until one is installed", "images_dir", cfg.ImagesDir, "err", err)
@@ -185,6 +205,50 @@ func adminToken(cfg Config) (string, error) {
 	return tok, f.Close()
 }
 
+// listenTLS loads or makes the certificate and listens on https_addr.
+func (d *Daemon) listenTLS(cfg Config) error {
+	var b tlscert.Bundle
+	var err error
+	if cfg.TLS == "auto" {
+		hosts := []string{cfg.Advertise().String()}
+		if h, err := os.Hostname(); err == nil && h != "" {
+			hosts = append(hosts, h)
+		}
+		b, err = tlscert.Auto(filepath.Join(cfg.DataDir, TLSDir), hosts, time.Now())
+	} else {
+		b, err = tlscert.Load(cfg.TLSCert, cfg.TLSKey)
+	}
+	if err != nil {
+		return fmt.Errorf("daemon: tls: %w", err)
+	}
+	d.caPin = b.CASHA256()
+	if d.caPin == "" {
+		d.log.Warn("tls: the certificate file holds no CA certificate: nodes are not told to pin one and keep speaking HTTP", "tls_cert", cfg.TLSCert)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPSAddr)
+	if err != nil {
+		return fmt.Errorf("daemon: https: %w", err)
+	}
+	d.tlsLn = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{b.Certificate}, MinVersion: tls.VersionTLS12})
+	port := 0
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
+		port = int(ap.Port())
+	}
+	d.secure = "https://" + netip.AddrPortFrom(cfg.Advertise(), uint16(port)).String()
+	if d.caPin != "" {
+		// Printed at start so the operator can check what nodes pin.
+		d.log.Info("tls: CA certificate", "ca_sha256", d.caPin, "url", d.secure)
+	}
+	return nil
+}
+
+// SecureURL is the server over HTTPS, "" without TLS.
+func (d *Daemon) SecureURL() string { return d.secure }
+
+// CASHA256 is the SHA-256 of the CA certificate nodes pin, "" when
+// unknown.
+func (d *Daemon) CASHA256() string { return d.caPin }
+
 // Store is the opened store; DHCP uses it as its lease store.
 func (d *Daemon) Store() store.Store { return d.st }
 
@@ -210,13 +274,24 @@ func (d *Daemon) Run(ctx context.Context, services ...Service) error {
 		}
 		return nil
 	})
+	if d.tlsSrv != nil {
+		g.Go(func() error {
+			d.log.Info("https: serving the admin and node APIs", "addr", d.tlsLn.Addr().String(), "url", d.secure, "ca_sha256", d.caPin)
+			if err := d.tlsSrv.Serve(d.tlsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("daemon: https: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		d.core.Shutdown()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := d.srv.Shutdown(sctx); err != nil {
-			d.srv.Close()
+		for _, srv := range []*http.Server{d.srv, d.tlsSrv} {
+			if srv != nil && srv.Shutdown(sctx) != nil {
+				srv.Close()
+			}
 		}
 		return nil
 	})
@@ -233,6 +308,9 @@ func (d *Daemon) Close() error {
 	var errs []error
 	if d.ln != nil {
 		d.ln.Close()
+	}
+	if d.tlsLn != nil {
+		d.tlsLn.Close()
 	}
 	if d.core != nil {
 		errs = append(errs, d.core.Flush(context.Background()))

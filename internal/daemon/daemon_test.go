@@ -112,23 +112,7 @@ func TestOpenBadStore(t *testing.T) {
 // command line lets the node check in.
 func TestBootFlowOverHTTP(t *testing.T) {
 	cfg := testConfig(t)
-	img := filepath.Join(cfg.ImagesDir, "mk")
-	os.MkdirAll(img, 0o755)
-	files := map[string]string{"vmlinuz": "kernel bytes", "initrd": "initrd bytes"}
-	m := manifest.Manifest{Schema: manifest.SchemaVersion, Name: "mk", Cmdline: "quiet"}
-	for name, body := range files {
-		p := filepath.Join(img, name)
-		os.WriteFile(p, []byte(body), 0o644)
-		sum, size, _ := manifest.HashFile(p)
-		a := manifest.Artefact{Path: name, Size: size, SHA256: sum}
-		if name == "vmlinuz" {
-			m.Kernel = a
-		} else {
-			m.Initrd = a
-		}
-	}
-	b, _ := m.Encode()
-	os.WriteFile(filepath.Join(img, manifest.FileName), b, 0o644)
+	writeTestImage(t, cfg)
 	cfg.AdvertiseIP = "127.0.0.1"
 	d, err := Open(context.Background(), cfg, nil)
 	if err != nil {
@@ -186,4 +170,27 @@ func TestBootFlowOverHTTP(t *testing.T) {
 	if code, _ := get(d.URL() + wire.DefaultCheckinPath + "?hw_id=525400AABBCC&token=x" + token); code != 403 {
 		t.Errorf("checkin with another token = %d, want 403", code)
 	}
+}
+
+// writeTestImage installs a microkernel image "mk" in cfg's images
+// directory.
+func writeTestImage(t *testing.T, cfg Config) {
+	t.Helper()
+	img := filepath.Join(cfg.ImagesDir, "mk")
+	os.MkdirAll(img, 0o755)
+	files := map[string]string{"vmlinuz": "kernel bytes", "initrd": "initrd bytes"}
+	m := manifest.Manifest{Schema: manifest.SchemaVersion, Name: "mk", Cmdline: "quiet"}
+	for name, body := range files {
+		p := filepath.Join(img, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		sum, size, _ := manifest.HashFile(p)
+		a := manifest.Artefact{Path: name, Size: size, SHA256: sum}
+		if name == "vmlinuz" {
+			m.Kernel = a
+		} else {
+			m.Initrd = a
+		}
+	}
+	b, _ := m.Encode()
+	os.WriteFile(filepath.Join(img, manifest.FileName), b, 0o644)
 }

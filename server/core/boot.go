@@ -144,7 +144,7 @@ func (c *Core) bootMicrokernel(ctx context.Context, mac, uuid string, v bootscri
 	mk := bootscript.Microkernel{
 		KernelURL: img.KernelURL(c.opts.ServerURL), InitrdURL: img.InitrdURL(c.opts.ServerURL),
 		InitrdName: path.Base(img.Initrd), Name: img.Name,
-		Args: []string{img.Manifest.Cmdline, "razor.server=" + c.opts.ServerURL, "razor.token=" + tok, c.skewArg(), c.opts.KernelArgs},
+		Args: []string{img.Manifest.Cmdline, c.serverArgs(), "razor.token=" + tok, c.skewArg(), c.opts.KernelArgs},
 	}
 	if r.Script, err = bootscript.MicrokernelScript(mk, v, c.opts.BootRetry); err != nil {
 		return r, err
@@ -158,4 +158,13 @@ func (c *Core) skewArg() string {
 		return ""
 	}
 	return "razor.checkin_skew=" + strconv.Itoa(*c.opts.CheckinSkew)
+}
+
+// serverArgs tells the agent where the server is: over HTTPS with the CA
+// to pin when TLS is on, else over HTTP.
+func (c *Core) serverArgs() string {
+	if c.opts.SecureURL != "" && c.opts.CASHA256 != "" {
+		return "razor.server=" + c.opts.SecureURL + " razor.ca_sha256=" + c.opts.CASHA256
+	}
+	return "razor.server=" + c.opts.ServerURL
 }

@@ -161,6 +161,11 @@ type Options struct {
 	// NodeToken says when node requests need a boot token (default
 	// TokenIssued).
 	NodeToken TokenMode
+	// SecureURL and CASHA256, when TLS is on: the microkernel is told
+	// razor.server=SecureURL (https://IP:PORT) and razor.ca_sha256= the
+	// CA to pin, so that our agent speaks HTTPS only.
+	SecureURL string
+	CASHA256  string
 }
 
 // Core is the checkin server's logic. Create it with New and run Run.

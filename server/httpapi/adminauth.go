@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -11,6 +12,12 @@ import (
 	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/razor-mk/razor-mk/server/store"
 )
+
+// loopback reports whether the request came from this host.
+func loopback(r *http.Request) bool {
+	ip, err := netip.ParseAddr(clientIP(r))
+	return err == nil && ip.Unmap().IsLoopback()
+}
 
 // bootstrapName names the first admin token (Options.AdminToken) in the
 // audit log.
@@ -37,6 +44,13 @@ func (h *Handler) principal(r *http.Request) (core.Principal, error) {
 func (h *Handler) admin(need store.Role, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if h.o.SecureURL != "" && r.TLS == nil && !loopback(r) {
+			// The bearer token would cross the network in clear.
+			msg := "the admin API is served over HTTPS: use " + h.o.SecureURL
+			writeError(w, http.StatusForbidden, "", msg)
+			h.audit(r, core.Principal{}, http.StatusForbidden, start, msg)
+			return
+		}
 		p, err := h.principal(r)
 		switch {
 		case errors.Is(err, core.ErrUnauthenticated), errors.Is(err, core.ErrRevoked):

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -104,5 +106,42 @@ func TestAdminTokenRoles(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("the log shows a token")
 		}
+	}
+}
+
+// With TLS on, the admin API refuses plain HTTP from other hosts (the
+// bearer token would cross the network in clear); loopback and HTTPS
+// are served, and node replies over TLS name the HTTPS URL.
+func TestAdminOverHTTPSOnly(t *testing.T) {
+	e := newEnv(t, envOpts{secureURL: "https://10.0.0.1:8443"})
+	code, body := e.admin("GET", "/nodes", "") // from 192.0.2.10, plain HTTP
+	if code != 403 || !strings.Contains(body, "https://10.0.0.1:8443") {
+		t.Errorf("admin over plain HTTP from the network = %d %s, want 403 naming the HTTPS URL", code, body)
+	}
+	req := httptest.NewRequest("GET", "/api/v1/nodes", nil)
+	req.RemoteAddr = "127.0.0.1:5000"
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Errorf("admin over plain HTTP from loopback = %d", rec.Code)
+	}
+	req = httptest.NewRequest("GET", "/api/v1/nodes", nil)
+	req.TLS = &tls.ConnectionState{}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	rec = httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Errorf("admin over HTTPS = %d", rec.Code)
+	}
+	req = httptest.NewRequest("GET", "/razor/api/node/checkin?hw_id=525400000001", nil)
+	req.TLS = &tls.ConnectionState{}
+	rec = httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), `"mk_uri":"https://10.0.0.1:8443"`) {
+		t.Errorf("checkin over TLS = %s, want mk_uri https", rec.Body.String())
+	}
+	if _, body := e.do("GET", "/razor/api/node/checkin?hw_id=525400000001", "", ""); !strings.Contains(body, `"mk_uri":"http://10.0.0.1:8026"`) {
+		t.Errorf("checkin over HTTP = %s, want mk_uri http", body)
 	}
 }

@@ -72,6 +72,7 @@ type env struct {
 type envOpts struct {
 	noImage   bool
 	nodeToken core.TokenMode
+	secureURL string
 	logger    *slog.Logger
 	rateLimit float64
 	rateBurst int
@@ -105,7 +106,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	h := New(Options{
-		Core: c, Metrics: m, Gatherer: reg, AdminToken: adminToken, ServerURL: serverURL, Logger: o.logger,
+		Core: c, Metrics: m, Gatherer: reg, AdminToken: adminToken, ServerURL: serverURL, Logger: o.logger, SecureURL: o.secureURL,
 		ClientConfig: wire.DefaultClientConfig(), RateLimit: o.rateLimit, RateBurst: o.rateBurst,
 	})
 	return &env{t: t, st: st, core: c, h: h, clock: clk, reg: reg}

@@ -39,6 +39,10 @@ type Options struct {
 	AdminToken string
 	// ServerURL is this server as nodes reach it, http://IP:PORT.
 	ServerURL string
+	// SecureURL is this server over HTTPS, https://IP:PORT, when TLS is
+	// on: the mk_uri of replies to requests that came over TLS. With it,
+	// the admin API refuses plain HTTP except from loopback.
+	SecureURL string
 	// ClientConfig is the client_config sent to nodes; mk_uri and the
 	// paths are filled in per request.
 	ClientConfig wire.ClientConfig
@@ -65,6 +69,8 @@ type Handler struct {
 	mux     *http.ServeMux
 	limit   *limiter
 	replies map[string]map[wire.Command][]byte // base path → command → body
+	// secureReplies are replies for requests over TLS.
+	secureReplies map[string]map[wire.Command][]byte
 }
 
 // New returns the handler.
@@ -79,13 +85,14 @@ func New(o Options) *Handler {
 		o.BodyTimeout = 30 * time.Second
 	}
 	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), limit: newLimiter(o.RateLimit, o.RateBurst)}
-	h.replies = map[string]map[wire.Command][]byte{}
+	h.replies, h.secureReplies = map[string]map[wire.Command][]byte{}, map[string]map[wire.Command][]byte{}
 	for _, base := range []string{wire.DefaultBasePath, wire.HanlonBasePath} {
-		m := map[wire.Command][]byte{}
+		m, sm := map[wire.Command][]byte{}, map[wire.Command][]byte{}
 		for _, cmd := range []wire.Command{wire.Acknowledge, wire.Register, wire.Reboot, wire.Poweroff} {
-			m[cmd] = h.okReply(base, cmd)
+			m[cmd] = h.okReply(base, cmd, false)
+			sm[cmd] = h.okReply(base, cmd, true)
 		}
-		h.replies[base] = m
+		h.replies[base], h.secureReplies[base] = m, sm
 	}
 	node := func(route string, f http.HandlerFunc) http.Handler { return h.observe(route, h.rateLimited(f)) }
 	for _, base := range []string{wire.DefaultBasePath, wire.HanlonBasePath} {
@@ -113,12 +120,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // clientConfig returns the client_config for requests under base: ours
 // (the original Razor server's keys plus our additions) under
 // /razor/api, exactly the keys Hanlon's server sent under /hanlon/api/v1.
-func (h *Handler) clientConfig(base string) any {
+func (h *Handler) clientConfig(base string, secure bool) any {
 	if base == wire.HanlonBasePath {
 		return h.o.ClientConfig.Hanlon()
 	}
 	cfg := h.o.ClientConfig
 	cfg.URI = h.o.ServerURL
+	if secure && h.o.SecureURL != "" {
+		cfg.URI = h.o.SecureURL
+	}
 	cfg.CheckinPath = base + "/node/checkin"
 	cfg.RegisterPath = base + "/node/register"
 	return cfg
@@ -135,10 +145,10 @@ type checkinReply struct {
 }
 
 // okReply encodes the answer carrying cmd for requests under base.
-func (h *Handler) okReply(base string, cmd wire.Command) []byte {
+func (h *Handler) okReply(base string, cmd wire.Command, secure bool) []byte {
 	ok := wire.OK(cmd, nil)
 	// Plain structs of strings and numbers: encoding cannot fail.
-	b, _ := json.Marshal(checkinReply{ErrCode: ok.ErrCode, Result: ok.Result, HTTPErrCode: ok.HTTPErrCode, Response: ok.Response, ClientConfig: h.clientConfig(base)})
+	b, _ := json.Marshal(checkinReply{ErrCode: ok.ErrCode, Result: ok.Result, HTTPErrCode: ok.HTTPErrCode, Response: ok.Response, ClientConfig: h.clientConfig(base, secure)})
 	return b
 }
 

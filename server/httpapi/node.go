@@ -37,7 +37,7 @@ func nodeFailure(err error) wire.Reply {
 
 // checkin answers GET <base>/node/checkin.
 func (h *Handler) checkin(base string) http.HandlerFunc {
-	replies := h.replies[base]
+	replies, secureReplies := h.replies[base], h.secureReplies[base]
 	return func(w http.ResponseWriter, r *http.Request) {
 		req, err := wire.ParseCheckinQuery(r.URL.Query())
 		if err != nil {
@@ -50,9 +50,13 @@ func (h *Handler) checkin(base string) http.HandlerFunc {
 			writeNode(w, nodeFailure(err))
 			return
 		}
-		body, ok := replies[d.Command]
+		rs := replies
+		if r.TLS != nil {
+			rs = secureReplies
+		}
+		body, ok := rs[d.Command]
 		if !ok {
-			body = h.okReply(base, d.Command)
+			body = h.okReply(base, d.Command, r.TLS != nil)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
@@ -112,7 +116,7 @@ func (h *Handler) register(base string) http.HandlerFunc {
 			UUID: ni.ID, HWID: ni.MACs, SMBIOSUUID: ni.UUID, Tags: ni.Tags, Status: ni.State,
 			LastState: ni.LastState, Timestamp: ni.Registered.Unix(), Policy: ni.Policy,
 		}
-		writeJSONRaw(w, http.StatusOK, registerReply{ErrCode: 0, Result: "Ok", HTTPErrCode: http.StatusOK, Response: rn, ClientConfig: h.clientConfig(base)})
+		writeJSONRaw(w, http.StatusOK, registerReply{ErrCode: 0, Result: "Ok", HTTPErrCode: http.StatusOK, Response: rn, ClientConfig: h.clientConfig(base, r.TLS != nil)})
 	}
 }
 
