@@ -17,11 +17,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/razor-mk/razor-mk/agent/discover"
+	"github.com/razor-mk/razor-mk/wire"
 )
+
+func wireCheckin(token string) wire.CheckinRequest {
+	return wire.CheckinRequest{HWID: "525400123456", LastState: "idle", Token: token}
+}
 
 // testCA is a CA with the means to sign server certificates.
 type testCA struct {
@@ -145,5 +151,32 @@ func TestPinnedRefusesPlainHTTP(t *testing.T) {
 		Facts:    func(context.Context) (map[string]string, error) { return nil, nil },
 	}); !errors.Is(err, ErrBadPin) {
 		t.Errorf("New with a bad pin = %v, want ErrBadPin", err)
+	}
+}
+
+// The boot token rides in the checkin query: a failed request's error
+// (which is logged and shown in /status) must not carry it.
+func TestTokenNotInErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connection refused
+	c, err := New(Options{Config: testConfig(), Token: "secret-boot-token",
+		Discover: func(context.Context) (discover.Server, error) { return discover.ParseServer("http://"+addr, false) },
+		Identity: func() (Identity, error) { return Identity{HWID: "525400123456"}, nil },
+		Facts:    func(context.Context) (map[string]string, error) { return map[string]string{"a": "b"}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := c.ensureServer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.checkin(t.Context(), srv, wireCheckin("secret-boot-token"))
+	if err == nil || strings.Contains(err.Error(), "secret-boot-token") || !strings.Contains(err.Error(), addr) {
+		t.Errorf("checkin error = %v; want one naming the server, not the token", err)
 	}
 }
