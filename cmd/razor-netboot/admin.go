@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +25,7 @@ func newAdminCmds() []*cobra.Command {
 
 // adminFlags are the flags every admin command shares.
 type adminFlags struct {
-	server, token, output string
+	server, token, output, caFile string
 }
 
 // defaultServer is the admin API's default address.
@@ -35,6 +38,7 @@ func addAdminFlags(cmd *cobra.Command) *adminFlags {
 	pf.StringVar(&f.server, "server", "", "server URL (env RAZOR_SERVER, default "+defaultServer+")")
 	pf.StringVar(&f.token, "token", "", "admin token (env RAZOR_TOKEN, default: <RAZOR_DATA_DIR or /var/lib/razor>/admin.token)")
 	pf.StringVarP(&f.output, "output", "o", "table", "output: table or json")
+	pf.StringVar(&f.caFile, "ca-file", "", "CA certificate (PEM) to trust for an https:// server (env RAZOR_CA_FILE, default: <RAZOR_DATA_DIR or /var/lib/razor>/tls/ca.pem when readable, else the system's)")
 	return f
 }
 
@@ -50,15 +54,15 @@ func (f *adminFlags) client() (*adminapi.Client, error) {
 	if server == "" {
 		server = defaultServer
 	}
+	dir := os.Getenv("RAZOR_DATA_DIR")
+	if dir == "" {
+		dir = "/var/lib/razor"
+	}
 	token := f.token
 	if token == "" {
 		token = os.Getenv("RAZOR_TOKEN")
 	}
 	if token == "" {
-		dir := os.Getenv("RAZOR_DATA_DIR")
-		if dir == "" {
-			dir = "/var/lib/razor"
-		}
 		if b, err := os.ReadFile(filepath.Join(dir, daemon.TokenFile)); err == nil {
 			token = strings.TrimSpace(string(b))
 		}
@@ -66,7 +70,41 @@ func (f *adminFlags) client() (*adminapi.Client, error) {
 	if token == "" {
 		return nil, fmt.Errorf("no admin token: use --token, RAZOR_TOKEN or a readable %s", filepath.Join("/var/lib/razor", daemon.TokenFile))
 	}
-	return &adminapi.Client{Server: server, Token: token, HTTP: nil}, nil
+	hc, err := f.httpClient(server, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &adminapi.Client{Server: server, Token: token, HTTP: hc}, nil
+}
+
+// httpClient trusts the --ca-file CA (or the data directory's tls auto
+// CA) for an https:// server; nil means the default client.
+func (f *adminFlags) httpClient(server, dir string) (*http.Client, error) {
+	if !strings.HasPrefix(server, "https://") {
+		return nil, nil
+	}
+	ca := f.caFile
+	if ca == "" {
+		ca = os.Getenv("RAZOR_CA_FILE")
+	}
+	explicit := ca != ""
+	if !explicit {
+		ca = filepath.Join(dir, daemon.TLSDir, "ca.pem")
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		if explicit {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		return nil, nil // the system's roots
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate", ca)
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+	}}, nil
 }
 
 // printJSON writes v indented.

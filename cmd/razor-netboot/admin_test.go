@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/razor-mk/razor-mk/internal/daemon"
+	"github.com/razor-mk/razor-mk/server/tlscert"
 	"github.com/razor-mk/razor-mk/wire"
 )
 
@@ -200,5 +202,43 @@ func TestTokensCLI(t *testing.T) {
 	var ts []map[string]any
 	if err := json.Unmarshal([]byte(out), &ts); err != nil || len(ts) != 1 || ts[0]["revoked"] == nil {
 		t.Errorf("tokens list -o json = %v %s, want ci revoked", err, out)
+	}
+}
+
+// With --tls auto the CLI on the server reaches the admin API over HTTPS,
+// trusting the data directory's CA; over plain HTTP from loopback it
+// still works; a wrong --ca-file is refused by TLS.
+func TestAdminCLIOverHTTPS(t *testing.T) {
+	dataDir := t.TempDir()
+	cfg := daemon.DefaultConfig()
+	cfg.DataDir, cfg.HTTPAddr, cfg.DHCP, cfg.TFTP, cfg.AdvertiseIP, cfg.RateLimit = dataDir, "127.0.0.1:0", "off", "off", "127.0.0.1", 0
+	cfg.Store = "sqlite:" + filepath.Join(dataDir, "razor.db")
+	cfg.ImagesDir = filepath.Join(dataDir, "images")
+	cfg.TLS, cfg.HTTPSAddr = "auto", "127.0.0.1:0"
+	d, err := daemon.Open(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; d.Close() })
+	t.Setenv("RAZOR_DATA_DIR", dataDir)
+	t.Setenv("RAZOR_TOKEN", "")
+	if out, errOut, err := runCLI(t, "tokens", "list", "--server", d.SecureURL()); err != nil {
+		t.Errorf("tokens list over HTTPS = %v %s %s", err, out, errOut)
+	}
+	if _, errOut, err := runCLI(t, "nodes", "list", "--server", "http://"+d.Addr().String()); err != nil {
+		t.Errorf("nodes list over HTTP from loopback = %v %s", err, errOut)
+	}
+	other := filepath.Join(t.TempDir(), "other")
+	if _, err := tlscert.Auto(other, []string{"127.0.0.1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "nodes", "list", "--server", d.SecureURL(), "--ca-file", filepath.Join(other, tlscert.CAFile)); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("nodes list trusting another CA = %v, want a certificate error", err)
+	}
+	if _, _, err := runCLI(t, "nodes", "list", "--server", d.SecureURL(), "--ca-file", filepath.Join(other, "missing.pem")); err == nil || !strings.Contains(err.Error(), "--ca-file") {
+		t.Errorf("nodes list with a missing --ca-file = %v", err)
 	}
 }
