@@ -19,6 +19,12 @@
 //	GET    /api/v1/policies/{name}       Policy
 //	PUT    /api/v1/policies/{name}       Policy → Policy
 //	DELETE /api/v1/policies/{name}       204
+//	GET    /api/v1/tokens                {"tokens":[Token…]}          (role admin)
+//	POST   /api/v1/tokens                TokenRequest → 201 Token     (role admin)
+//	DELETE /api/v1/tokens/{name}         Token (revoked)              (role admin)
+//
+// GET needs role viewer, every other route role operator, tokens role
+// admin (see tokens.go).
 //
 // Errors are {"error": "...", "field": "..."} with a 4xx or 5xx status:
 // 400 bad input (field names the culprit, e.g. "rule[2][1]" or
