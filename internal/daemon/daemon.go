@@ -9,6 +9,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -123,7 +124,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	cc := wire.DefaultClientConfig()
 	cc.CheckinInterval, cc.CheckinSkew, cc.CheckinWait = cfg.CheckinInterval, cfg.CheckinSkew, cfg.CheckinWait
 	cc.LogLevel, cc.FactExclPattern = cfg.MKLogLevel, cfg.FactExclPattern
-	ui, err := webui.New(webui.Options{Fleet: d.core, AdminToken: d.token, Logger: log.With("svc", "ui")})
+	ui, err := webui.New(webui.Options{Fleet: d.core, Authenticate: d.authenticateUI, Logger: log.With("svc", "ui")})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -203,6 +204,28 @@ func adminToken(cfg Config) (string, error) {
 		return "", fmt.Errorf("daemon: admin token: %w", err)
 	}
 	return tok, f.Close()
+}
+
+// authenticateUI signs a dashboard user in with the first admin token
+// (role admin, named admin.token) or a stored admin token with its role
+// and name; revoked and unknown tokens are refused.
+func (d *Daemon) authenticateUI(tok string) (webui.Role, string, bool) {
+	if tok == "" {
+		return "", "", false
+	}
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(d.token)) == 1 {
+		return webui.Admin, TokenFile, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := d.core.Authenticate(ctx, tok)
+	if err != nil {
+		if !errors.Is(err, core.ErrUnauthenticated) && !errors.Is(err, core.ErrRevoked) {
+			d.log.Warn("ui: cannot check a token", "err", err)
+		}
+		return "", "", false
+	}
+	return webui.Role(p.Role), p.Name, true
 }
 
 // listenTLS loads or makes the certificate and listens on https_addr.

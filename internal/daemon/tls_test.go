@@ -131,3 +131,38 @@ func TestTLSConfigErrors(t *testing.T) {
 		t.Errorf("Open with missing certificate files = %v", err)
 	}
 }
+
+// The dashboard signs in with the same tokens as the admin API: the first
+// admin token, or a stored one with its role and name; revoked refused.
+func TestDashboardTokens(t *testing.T) {
+	d, err := Open(context.Background(), testConfig(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	_, secret, err := d.core.CreateAdminToken(ctx, "ops", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tok, role, name string
+		ok              bool
+	}{
+		{d.token, "admin", TokenFile, true},
+		{secret, "operator", "ops", true},
+		{"rzt_unknown", "", "", false},
+		{"", "", "", false},
+	} {
+		role, name, ok := d.authenticateUI(tc.tok)
+		if string(role) != tc.role || name != tc.name || ok != tc.ok {
+			t.Errorf("authenticateUI(%.8s…) = %q %q %v, want %q %q %v", tc.tok, role, name, ok, tc.role, tc.name, tc.ok)
+		}
+	}
+	if _, err := d.core.RevokeAdminToken(ctx, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := d.authenticateUI(secret); ok {
+		t.Error("a revoked token signs in to the dashboard")
+	}
+}

@@ -13,6 +13,25 @@ import (
 	"github.com/razor-mk/razor-mk/server/store"
 )
 
+// plainRefused reports whether an admin request (API or dashboard) must
+// be refused: TLS is on, and it came over plain HTTP from another host.
+func (h *Handler) plainRefused(r *http.Request) bool {
+	return h.o.SecureURL != "" && r.TLS == nil && !loopback(r)
+}
+
+// secureOnly guards the dashboard like the admin API: with TLS on, plain
+// HTTP from another host gets a pointer to the HTTPS address.
+func (h *Handler) secureOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.plainRefused(r) {
+			h.log.Warn("ui refused over plain HTTP", "remote", clientIP(r), "path", r.URL.Path)
+			http.Error(w, "the dashboard is served over HTTPS: "+h.o.SecureURL+r.URL.Path, http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // loopback reports whether the request came from this host.
 func loopback(r *http.Request) bool {
 	ip, err := netip.ParseAddr(clientIP(r))
@@ -44,7 +63,7 @@ func (h *Handler) principal(r *http.Request) (core.Principal, error) {
 func (h *Handler) admin(need store.Role, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if h.o.SecureURL != "" && r.TLS == nil && !loopback(r) {
+		if h.plainRefused(r) {
 			// The bearer token would cross the network in clear.
 			msg := "the admin API is served over HTTPS: use " + h.o.SecureURL
 			writeError(w, http.StatusForbidden, "", msg)

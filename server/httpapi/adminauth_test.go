@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/tls"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -143,5 +144,21 @@ func TestAdminOverHTTPSOnly(t *testing.T) {
 	}
 	if _, body := e.do("GET", "/razor/api/node/checkin?hw_id=525400000001", "", ""); !strings.Contains(body, `"mk_uri":"http://10.0.0.1:8026"`) {
 		t.Errorf("checkin over HTTP = %s, want mk_uri http", body)
+	}
+}
+
+// The dashboard is guarded like the admin API once TLS is on.
+func TestDashboardOverHTTPSOnly(t *testing.T) {
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("dashboard")) })
+	e := newEnv(t, envOpts{secureURL: "https://10.0.0.1:8443", ui: ui})
+	if code, body := e.do("GET", "/ui/", "", ""); code != 403 || !strings.Contains(body, "https://10.0.0.1:8443/ui/") {
+		t.Errorf("dashboard over plain HTTP from the network = %d %s", code, body)
+	}
+	req := httptest.NewRequest("GET", "/ui/", nil)
+	req.TLS = &tls.ConnectionState{}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Body.String() != "dashboard" {
+		t.Errorf("dashboard over HTTPS = %d %s", rec.Code, rec.Body.String())
 	}
 }

@@ -73,6 +73,7 @@ type envOpts struct {
 	noImage   bool
 	nodeToken core.TokenMode
 	secureURL string
+	ui        http.Handler
 	logger    *slog.Logger
 	rateLimit float64
 	rateBurst int
@@ -106,7 +107,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	h := New(Options{
-		Core: c, Metrics: m, Gatherer: reg, AdminToken: adminToken, ServerURL: serverURL, Logger: o.logger, SecureURL: o.secureURL,
+		Core: c, Metrics: m, Gatherer: reg, AdminToken: adminToken, ServerURL: serverURL, Logger: o.logger, SecureURL: o.secureURL, UI: o.ui,
 		ClientConfig: wire.DefaultClientConfig(), RateLimit: o.rateLimit, RateBurst: o.rateBurst,
 	})
 	return &env{t: t, st: st, core: c, h: h, clock: clk, reg: reg}

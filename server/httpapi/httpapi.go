@@ -108,7 +108,7 @@ func New(o Options) *Handler {
 		h.mux.Handle("GET /images/", h.observe("images", o.Images))
 	}
 	if o.UI != nil {
-		h.mux.Handle("/ui/", h.observe("ui", o.UI))
+		h.mux.Handle("/ui/", h.observe("ui", h.secureOnly(o.UI)))
 		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	h.adminRoutes()
