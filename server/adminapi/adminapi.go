@@ -23,8 +23,8 @@
 //	POST   /api/v1/tokens                TokenRequest → 201 Token     (role admin)
 //	DELETE /api/v1/tokens/{name}         Token (revoked)              (role admin)
 //
-// GET needs role viewer, every other route role operator, tokens role
-// admin (see tokens.go).
+// GET needs role viewer, every other route role operator, deleting a node
+// and tokens role admin (see tokens.go), as in the dashboard.
 //
 // Errors are {"error": "...", "field": "..."} with a 4xx or 5xx status:
 // 400 bad input (field names the culprit, e.g. "rule[2][1]" or

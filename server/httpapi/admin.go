@@ -40,10 +40,14 @@ func (h *Handler) adminRoutes() {
 		{"DELETE " + b + "/policies/{name}", h.deletePolicy},
 	}
 	for _, rt := range routes {
-		// Reading needs a viewer, acting an operator.
+		// Reading needs a viewer, acting an operator; deleting a node
+		// (its facts and history) is an admin's.
 		need := store.RoleOperator
-		if strings.HasPrefix(rt.pattern, "GET ") {
+		switch {
+		case strings.HasPrefix(rt.pattern, "GET "):
 			need = store.RoleViewer
+		case rt.pattern == "DELETE "+b+"/nodes/{id}":
+			need = store.RoleAdmin
 		}
 		h.mux.Handle(rt.pattern, h.observe("admin", h.admin(need, rt.fn)))
 	}

@@ -53,6 +53,7 @@ func TestAdminTokenRoles(t *testing.T) {
 		{"operator queues a command", operator, "POST", "/nodes/node1/commands", `{"command":"poweroff"}`, 201},
 		{"operator creates a token", operator, "POST", "/tokens", `{"name":"mallory","role":"admin"}`, 403},
 		{"operator revokes a token", operator, "DELETE", "/tokens/alice", "", 403},
+		{"operator deletes a node", operator, "DELETE", "/nodes/node1", "", 403},
 		{"admin lists tokens", admin, "GET", "/tokens", "", 200},
 	} {
 		if code, body := as(tc.tok, tc.method, tc.path, tc.body); code != tc.want {
