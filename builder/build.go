@@ -282,7 +282,7 @@ func (img *image) manifest(s *spec.Spec, b *base.Base, set *modules.Set, o Optio
 		Base:            s.Base,
 		Arch:            s.Arch,
 		KernelVersion:   b.KernelVersion,
-		Cmdline:         s.Cmdline(),
+		Cmdline:         withParams(s.Cmdline(), b.Cmdline),
 		Compression:     s.Initrd.Compression,
 		SourceDateEpoch: o.SourceDateEpoch,
 		SpecSHA256:      s.Layers[len(s.Layers)-1].SHA256,
@@ -357,4 +357,15 @@ func recordSum(r initramfs.Record) (string, int64, error) {
 		return "", 0, fmt.Errorf("builder: %s: %w", r.Name, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// withParams appends to a kernel command line the parameters it lacks.
+func withParams(cmdline string, params []string) string {
+	have := strings.Fields(cmdline)
+	for _, p := range params {
+		if !slices.Contains(have, p) {
+			have = append(have, p)
+		}
+	}
+	return strings.Join(have, " ")
 }

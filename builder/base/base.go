@@ -65,6 +65,10 @@ type Base struct {
 	// Extensions are the Tiny Core extensions the base added to Archive,
 	// for the manifest ("builtin/openssh.tcz", "mirror/open-vm-tools.tcz").
 	Extensions []string
+	// Cmdline are kernel parameters the base needs on top of the spec's
+	// (tinycore: "nozswap" for a release without zram); the builder
+	// appends those the spec's command line lacks.
+	Cmdline []string
 	// Overlay, when set, is called with the assembled initrd after the
 	// builder's own entries and before the spec's files: a base with its
 	// own userland (tinycore) restores what the builder replaced and adds

@@ -45,7 +45,17 @@ type Tinycore struct {
 	// with its dependencies on the tinycore base (default
 	// DefaultSSHExtension). The prod variant never has it.
 	SSHExtension string `yaml:"ssh_extension"`
+	// BuiltinMode is how the built-in extensions reach the running
+	// system: "unpack" unpacks them into the initrd at build time (as
+	// Tiny Core's copy2fs does; no loop or squashfs driver needed),
+	// "mount" leaves the .tcz files for tce-setup to loop-mount at boot
+	// (the release must carry loop and squashfs), "auto" (the default)
+	// mounts when the release can and unpacks otherwise.
+	BuiltinMode string `yaml:"builtin_mode"`
 }
+
+// BuiltinModes are the values of tinycore.builtin_mode.
+var BuiltinModes = []string{"auto", "unpack", "mount"}
 
 // Extensions are the Tiny Core extensions of an image, on any base.
 type Extensions struct {
@@ -164,6 +174,9 @@ func validateTinycore(s *Spec, v *validator) {
 	}
 	if t.SSHExtension != "" {
 		checkTCZName(v, "tinycore.ssh_extension", t.SSHExtension)
+	}
+	if t.BuiltinMode != "" && !slices.Contains(BuiltinModes, t.BuiltinMode) {
+		v.fail("tinycore.builtin_mode", "%q: want one of %s", t.BuiltinMode, strings.Join(BuiltinModes, ", "))
 	}
 	if _, set := s.pos["debian"]; set {
 		v.fail("debian", "the tinycore base takes kernel and userland from the release; remove debian:")

@@ -43,6 +43,10 @@ type Set struct {
 	TCEInstall []string
 	// KmodInstall is kmod-install-list: the kernel modules it then loads.
 	KmodInstall []string
+	// Unpack unpacks the built-in extensions into the image at build
+	// time (copy2fs) instead of adding their .tcz files for tce-setup to
+	// mount at boot.
+	Unpack bool
 }
 
 // Empty reports whether the set adds nothing to an image.
@@ -82,7 +86,7 @@ func (s *Set) Sources() []manifest.Source {
 
 // AddTo adds the set to an image: built-in extensions under
 // /tmp/builtin/optional with onboot.lst (every built-in extension, in
-// load order), and the mirror tree under /tmp/tinycorelinux with the two
+// load order; none when Unpack is set: see unpackBuiltin), and the mirror tree under /tmp/tinycorelinux with the two
 // install lists. Extension files are read from their cached blobs when
 // the archive is written.
 func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
@@ -110,7 +114,7 @@ func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
 			}
 		}
 	}
-	if len(s.Builtin) > 0 {
+	if len(s.Builtin) > 0 && !s.Unpack {
 		dir(BuiltinDir, 0o775)
 		dir(BuiltinDir+"/optional", 0o775)
 		var lst strings.Builder

@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/razor-mk/razor-mk/tcz"
+	"io"
+	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/razor-mk/razor-mk/tcz"
 
 	"github.com/razor-mk/razor-mk/initramfs"
 	"github.com/razor-mk/razor-mk/manifest"
@@ -35,7 +40,8 @@ type Release struct {
 	// usr/share/doc/tc/release.txt ([4.x]).
 	Version string
 	// KernelVersion is the name of the single lib/modules/<kver>
-	// directory of the initrd.
+	// directory of the initrd or, for an initrd without modules, the
+	// version the kernel image's header names.
 	KernelVersion string
 	// Kernel is the verified kernel image.
 	Kernel *Blob
@@ -98,20 +104,30 @@ func OpenRelease(ctx context.Context, r *Repo, kernel string, initrds []string, 
 		return nil, fmt.Errorf("%w: %s holds release %q, the spec pins %q (the mirror's distribution_files are the current release of %s.x: write version: \"%s.x\" to take it, or use a local copy of %s)",
 			ErrRelease, r.Mirror.Describe(r.Dir()+"/release/distribution_files/"), rel.Version, exact, r.Major, r.Major, exact)
 	}
-	kvers := KernelVersions(rel.Archive)
+	kvers := kernelVersions(rel.Archive)
+	header, herr := kernelImageVersion(rel.Kernel.Path)
 	switch len(kvers) {
 	case 0:
-		return nil, fmt.Errorf("%w: no lib/modules/<kernel version> in %s (a rootfs without its modules? add the modules archive to tinycore.initrds)", ErrRelease, strings.Join(initrds, ", "))
+		if herr != nil {
+			return nil, fmt.Errorf("%w: no lib/modules/<kernel version> in %s, and the kernel's version cannot be read from %s: %w", ErrRelease, strings.Join(initrds, ", "), kernel, herr)
+		}
+		rel.KernelVersion = header
 	case 1:
 		rel.KernelVersion = kvers[0]
+		if herr == nil && header != kvers[0] {
+			return nil, fmt.Errorf("%w: %s is kernel %s, the initrd's modules are for %s", ErrRelease, kernel, header, kvers[0])
+		}
 	default:
 		return nil, fmt.Errorf("%w: several kernel versions in lib/modules: %s", ErrRelease, strings.Join(kvers, ", "))
+	}
+	if err := checkMinKernel(rel.KernelVersion); err != nil {
+		return nil, err
 	}
 	return rel, nil
 }
 
-// KernelVersions returns the directories under lib/modules, sorted.
-func KernelVersions(a *initramfs.Archive) []string {
+// kernelVersions returns the directories under lib/modules, sorted.
+func kernelVersions(a *initramfs.Archive) []string {
 	var out []string
 	for _, r := range a.Records() {
 		if r.Type != initramfs.TypeDir {
@@ -145,4 +161,92 @@ func ReleaseVersion(a *initramfs.Archive) string {
 		}
 	}
 	return ""
+}
+
+// MinKernel is the oldest kernel a tinycore image is built for: mk-agent
+// (a static Go program) was verified on Tiny Core 4.x's 3.0.21 (Go itself
+// documents Linux 3.2 as its minimum); older releases are refused.
+const MinKernel = "3.0"
+
+// checkMinKernel refuses a kernel release older than MinKernel.
+func checkMinKernel(kver string) error {
+	maj, minor, ok := kernelMajorMinor(kver)
+	wmaj, wmin, _ := kernelMajorMinor(MinKernel)
+	if !ok {
+		return fmt.Errorf("%w: kernel version %q: want major.minor…", ErrRelease, kver)
+	}
+	if maj < wmaj || maj == wmaj && minor < wmin {
+		return fmt.Errorf("%w: kernel %s is older than %s, the oldest mk-agent runs on", ErrRelease, kver, MinKernel)
+	}
+	return nil
+}
+
+func kernelMajorMinor(kver string) (int, int, bool) {
+	var maj, minor int
+	if n, _ := fmt.Sscanf(kver, "%d.%d", &maj, &minor); n != 2 {
+		return 0, 0, false
+	}
+	return maj, minor, true
+}
+
+// kernelImageVersion reads the version string of an x86 bzImage: the
+// setup header ("HdrS", boot protocol 2.00 or later) points to it with
+// kernel_version (offset 0x20e, relative to 0x200). It returns its first
+// word, the kernel release ("3.0.21-tinycore").
+func kernelImageVersion(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	hdr := make([]byte, 0x210)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return "", fmt.Errorf("not an x86 bzImage (%d bytes of header): %w", len(hdr), err)
+	}
+	if string(hdr[0x202:0x206]) != "HdrS" || binary.LittleEndian.Uint16(hdr[0x206:]) < 0x200 {
+		return "", errors.New("not an x86 bzImage (no HdrS setup header of boot protocol 2.00 or later)")
+	}
+	ptr := binary.LittleEndian.Uint16(hdr[0x20e:])
+	if ptr == 0 {
+		return "", errors.New("the bzImage header names no kernel version")
+	}
+	buf := make([]byte, 256)
+	n, err := f.ReadAt(buf, int64(ptr)+0x200)
+	if n == 0 {
+		return "", fmt.Errorf("kernel version string at %#x: %w", int(ptr)+0x200, err)
+	}
+	s, _, _ := strings.Cut(string(buf[:n]), "\x00")
+	fields := strings.Fields(s)
+	if len(fields) == 0 || !kernelReleaseRE.MatchString(fields[0]) {
+		return "", fmt.Errorf("kernel version string %q is not a kernel release", tcz.Truncate(s, 60))
+	}
+	return fields[0], nil
+}
+
+var kernelReleaseRE = regexp.MustCompile(`^[0-9]+\.[0-9]+[A-Za-z0-9._+~-]*$`)
+
+// kernelFeature reports whether the release's kernel has a driver: as a
+// module under lib/modules/<kver>/ (name.ko, .ko.gz, .ko.xz, .ko.zst) or
+// in its modules.builtin.
+func kernelFeature(a *initramfs.Archive, kver, name string) bool {
+	dir := "lib/modules/" + kver + "/"
+	for _, r := range a.Records() {
+		if !strings.HasPrefix(r.Name, dir) {
+			continue
+		}
+		base := path.Base(r.Name)
+		for _, ext := range []string{".ko", ".ko.gz", ".ko.xz", ".ko.zst"} {
+			if base == name+ext && r.Type != initramfs.TypeDir {
+				return true
+			}
+		}
+	}
+	if data, err := fileContent(a, dir+"modules.builtin"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if path.Base(strings.TrimSpace(l)) == name+".ko" {
+				return true
+			}
+		}
+	}
+	return false
 }

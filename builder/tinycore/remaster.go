@@ -45,6 +45,8 @@ type Overlay struct {
 	SSHServer string
 	// Extensions are added with Set.AddTo, owned by tc:staff.
 	Extensions *Set
+	// Unpacked is set by Apply when it unpacked the built-in extensions.
+	Unpacked *unpackReport
 }
 
 // CheckTinyCore reports whether a looks like a Tiny Core root file
@@ -119,6 +121,13 @@ func (o *Overlay) Apply(a *initramfs.Archive) error {
 	}
 	if o.Extensions != nil {
 		o.Extensions.AddTo(a, tc)
+		if o.Extensions.Unpack && len(o.Extensions.Builtin) > 0 {
+			rep, err := o.Extensions.unpackBuiltin(a, tc)
+			if err != nil {
+				return err
+			}
+			o.Unpacked = &rep
+		}
 	}
 	return a.Err()
 }

@@ -75,6 +75,20 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 			env.Log.Warn("dev image without authorized keys: its SSH server will let nobody in (see ssh.authorized_keys_files, --authorized-keys)")
 		}
 	}
+	mode, notes, err := builtinMode(t.BuiltinMode, rel)
+	if err != nil {
+		return nil, err
+	}
+	set.Unpack = mode == "unpack"
+	var cmdline []string
+	if !kernelFeature(rel.Archive, rel.KernelVersion, "zram") {
+		cmdline = append(cmdline, "nozswap")
+		notes = append(notes, "tinycore: kernel command line: nozswap (the release has no zram driver; without it Tiny Core's init waits for /dev/zram0)")
+	}
+	notes = append(notes, fmt.Sprintf("tinycore: release %s, kernel %s (minimum %s)", rel.Version, rel.KernelVersion, MinKernel))
+	for _, n := range notes {
+		env.Log.Info(n)
+	}
 	ov := &Overlay{
 		Variant:        s.Variant,
 		Hostname:       s.Userland.Hostname,
@@ -92,12 +106,46 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		Archive:       release,
 		Sources:       append(rel.Sources, set.Sources()...),
 		Extensions:    set.Names(),
+		Notes:         notes,
+		Cmdline:       cmdline,
 		Overlay: func(a *initramfs.Archive) error {
 			Restore(a, release)
-			return ov.Apply(a)
+			if err := ov.Apply(a); err != nil {
+				return err
+			}
+			if u := ov.Unpacked; u != nil {
+				env.Log.Info("built-in extensions unpacked", "entries", u.Files, "kept", u.Kept, "install_scripts", len(u.Scripts))
+			}
+			return nil
 		},
 	}
 	return b, nil
+}
+
+// builtinMode decides how the built-in extensions reach the system
+// (spec.BuiltinModes): "mount" needs a release whose kernel has loop and
+// squashfs drivers; "auto" takes it then and "unpack" otherwise. The
+// notes say what was decided and why, for the manifest.
+func builtinMode(want string, rel *Release) (string, []string, error) {
+	var missing []string
+	for _, d := range []string{"loop", "squashfs"} {
+		if !kernelFeature(rel.Archive, rel.KernelVersion, d) {
+			missing = append(missing, d)
+		}
+	}
+	switch want {
+	case "mount":
+		if len(missing) > 0 {
+			return "", nil, fmt.Errorf("%w: tinycore.builtin_mode mount: the release's kernel %s has no %s driver (no module in lib/modules, not in modules.builtin); use unpack", ErrRelease, rel.KernelVersion, strings.Join(missing, " or "))
+		}
+		return "mount", []string{"tinycore: built-in extensions: mounted at boot by tce-setup (builtin_mode mount)"}, nil
+	case "unpack":
+		return "unpack", []string{"tinycore: built-in extensions: unpacked into the initrd at build time, as copy2fs does (builtin_mode unpack)"}, nil
+	}
+	if len(missing) > 0 {
+		return "unpack", []string{fmt.Sprintf("tinycore: built-in extensions: unpacked into the initrd at build time, as copy2fs does (the release has no %s driver to mount them)", strings.Join(missing, " or "))}, nil
+	}
+	return "mount", []string{"tinycore: built-in extensions: mounted at boot by tce-setup (the release has loop and squashfs drivers)"}, nil
 }
 
 // builderOnly are entries an image builder adds for its own Debian-style

@@ -458,8 +458,8 @@ func RootFS(version string) *initramfs.Archive {
 }
 
 // ModulesFS returns the fixture's modules archive: lib/modules/<kver>/
-// with a module stand-in, modules.dep and Tiny Core's kernel.tclocal
-// link into /usr/local.
+// with a module stand-in, modules.dep, a modules.builtin naming loop and
+// zram, and Tiny Core's kernel.tclocal link into /usr/local.
 func ModulesFS(kver string) *initramfs.Archive {
 	a := initramfs.New()
 	base := "lib/modules/" + kver
@@ -468,6 +468,9 @@ func ModulesFS(kver string) *initramfs.Archive {
 	a.AddDir(base, 0o755)
 	a.AddFile(path.Join(base, "kernel/fs/squashfs/squashfs.ko.gz"), []byte("not a module\n"), 0o644)
 	a.AddFile(path.Join(base, "modules.dep"), []byte("kernel/fs/squashfs/squashfs.ko.gz:\n"), 0o644)
+	// loop and zram built in: the fixture is a release that can mount
+	// its extensions and swap to zram, as stock Tiny Core can.
+	a.AddFile(path.Join(base, "modules.builtin"), []byte("kernel/drivers/block/loop.ko\nkernel/drivers/block/zram/zram.ko\n"), 0o644)
 	a.AddSymlink(path.Join(base, "kernel.tclocal"), "/usr/local/lib/modules/"+kver+"/kernel")
 	return a
 }
