@@ -19,6 +19,7 @@ import (
 
 	"github.com/razor-mk/razor-mk/agent/modprobe"
 	"github.com/razor-mk/razor-mk/kmod"
+	"github.com/razor-mk/razor-mk/tcz"
 )
 
 // Defaults of BootConfig: the image layout mkbuild writes (and Tiny
@@ -35,6 +36,9 @@ const (
 const (
 	// FactFailed lists the extensions that failed, comma-separated.
 	FactFailed = "mk_ext_failed"
+	// FactFailedWhy says why each failed: "NAME: reason", "; "-separated
+	// (each reason cut to 200 bytes).
+	FactFailedWhy = "mk_ext_failed_why"
 	// FactKmodFailed lists the kmod-install-list modules that did not load.
 	FactKmodFailed = "mk_kmod_failed"
 )
@@ -103,6 +107,20 @@ func (r *BootReport) Facts() map[string]string {
 	failed := append(r.Builtin.FailedNames(), r.Mirror.FailedNames()...)
 	if len(failed) > 0 {
 		out[FactFailed] = strings.Join(slices.Compact(failed), ",")
+		var why []string
+		seen := map[string]bool{}
+		for _, f := range append(slices.Clone(r.Builtin.Failed), r.Mirror.Failed...) {
+			if seen[f.Name] {
+				continue
+			}
+			seen[f.Name] = true
+			reason := "failed"
+			if f.Err != nil {
+				reason = tcz.Truncate(f.Err.Error(), 200)
+			}
+			why = append(why, f.Name+": "+reason)
+		}
+		out[FactFailedWhy] = strings.Join(why, "; ")
 	}
 	var mods []string
 	for _, f := range r.ModuleFailures {

@@ -65,11 +65,12 @@ func TestIsVMware(t *testing.T) {
 
 func TestBootReportFacts(t *testing.T) {
 	r := &BootReport{
-		Builtin:        Report{Failed: []Failure{{Name: "a.tcz"}, {Name: "b.tcz"}, {Name: "b.tcz"}}},
+		Builtin:        Report{Failed: []Failure{{Name: "a.tcz", Err: ErrNotFound}, {Name: "b.tcz", Err: ErrScript}, {Name: "b.tcz", Err: ErrDependency}}},
 		Mirror:         Report{Failed: []Failure{{Name: "c.tcz"}}},
 		ModuleFailures: []Failure{{Name: "vmxnet"}},
 	}
-	want := map[string]string{FactFailed: "a.tcz,b.tcz,c.tcz", FactKmodFailed: "vmxnet"}
+	want := map[string]string{FactFailed: "a.tcz,b.tcz,c.tcz", FactKmodFailed: "vmxnet",
+		FactFailedWhy: "a.tcz: tce: extension not found; b.tcz: tce: install script failed; c.tcz: failed"}
 	if diff := cmp.Diff(want, r.Facts()); diff != "" {
 		t.Errorf("Facts() mismatch (-want +got):\n%s", diff)
 	}

@@ -108,6 +108,12 @@ type Installer struct {
 	// Copy copies extensions into Root instead of linking to their mount
 	// (Tiny Core's copy2fs); the mount is released afterwards.
 	Copy bool
+	// Unpack installs every extension by reading its image in Go and
+	// copying the tree into Root (copy2fs semantics, no mount). Without
+	// it, an extension is unpacked so only when mounting fails for want
+	// of kernel support (ErrNoKernelSupport: no loop devices or no
+	// squashfs), as on a Tiny Core 4.x kernel without loop.ko.
+	Unpack bool
 	// Mounter mounts the images; nil means loop mounts (Linux).
 	Mounter Mounter
 	// RunScript runs an install script; nil executes it (a script
@@ -330,9 +336,16 @@ func (in *Installer) installOne(ctx context.Context, src Source, name string) er
 	if m == nil {
 		m = &LoopMounter{}
 	}
+	if in.Unpack {
+		os.Remove(mnt)
+		return in.unpackOne(ctx, image, name, start, nil)
+	}
 	if !mounted(mnt) {
 		if err := m.Mount(image, mnt); err != nil {
 			os.Remove(mnt)
+			if errors.Is(err, ErrNoKernelSupport) {
+				return in.unpackOne(ctx, image, name, start, err)
+			}
 			return fmt.Errorf("tce: mounting %s: %w", name, err)
 		}
 	}
@@ -364,6 +377,36 @@ func (in *Installer) installOne(ctx context.Context, src Source, name string) er
 		return err
 	}
 	in.log().Info("extension installed", "extension", name, "copy", in.Copy, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// unpackOne installs an extension by reading its image in Go (copy2fs
+// semantics), then runs its install script or writes its marker.
+// because is the mount error that led here, if any.
+func (in *Installer) unpackOne(ctx context.Context, image, name string, start time.Time, because error) error {
+	u, err := unpackTree(image, in.root())
+	if err != nil {
+		return fmt.Errorf("tce: unpacking %s: %w", name, err)
+	}
+	if u.kept > 0 {
+		in.log().Info("extension: existing files kept", "extension", name, "files", u.kept)
+	}
+	if in.root() == "/" {
+		if u.libs {
+			in.runTool(ctx, "ldconfig")
+		}
+		if u.modules {
+			in.runTool(ctx, "depmod", "-a")
+		}
+	}
+	if err := in.complete(ctx, name); err != nil {
+		return err
+	}
+	attrs := []any{"extension", name, "unpacked", true, "entries", u.entries, "took", time.Since(start).Round(time.Millisecond)}
+	if because != nil {
+		attrs = append(attrs, "why", because.Error())
+	}
+	in.log().Info("extension installed", attrs...)
 	return nil
 }
 
@@ -400,17 +443,7 @@ func (in *Installer) afterLoad(ctx context.Context, mnt string) {
 	if in.root() != "/" {
 		return
 	}
-	run := func(tool string, args ...string) {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			return
-		}
-		c, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if out, err := exec.CommandContext(c, p, args...).CombinedOutput(); err != nil {
-			in.log().Warn(tool+" failed", "err", err, "output", strings.TrimSpace(string(out)))
-		}
-	}
+	run := func(tool string, args ...string) { in.runTool(ctx, tool, args...) }
 	for _, d := range []string{"usr/local/lib", "lib", "usr/lib"} {
 		if fi, err := os.Stat(filepath.Join(mnt, d)); err == nil && fi.IsDir() {
 			run("ldconfig")
@@ -419,6 +452,19 @@ func (in *Installer) afterLoad(ctx context.Context, mnt string) {
 	}
 	if fi, err := os.Stat(filepath.Join(mnt, "usr/local/lib/modules", in.kernel())); err == nil && fi.IsDir() {
 		run("depmod", "-a")
+	}
+}
+
+// runTool runs a system tool when it exists, logging a failure.
+func (in *Installer) runTool(ctx context.Context, tool string, args ...string) {
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		return
+	}
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(c, p, args...).CombinedOutput(); err != nil {
+		in.log().Warn(tool+" failed", "err", err, "output", strings.TrimSpace(string(out)))
 	}
 }
 

@@ -15,9 +15,12 @@ import (
 )
 
 // LoopMounter mounts squashfs images through loop devices: a free device
-// from /dev/loop-control, bound read-only to the image with autoclear
+// from /dev/loop-control (or, on kernels before 3.1, which have none, the
+// first free /dev/loopN), bound read-only to the image with autoclear
 // (LOOP_CONFIGURE, or LOOP_SET_FD and LOOP_SET_STATUS64 on kernels before
-// 5.8), then mount(2) read-only; unmounting releases the device.
+// 5.8), then mount(2) read-only; unmounting releases the device. When the
+// kernel has no loop devices or no squashfs, the error wraps
+// ErrNoKernelSupport.
 type LoopMounter struct {
 	// Prepare, when set, runs once before the first mount when the kernel
 	// lacks squashfs or loop support, to load their modules.
@@ -50,7 +53,7 @@ func (m *LoopMounter) Mount(image, dir string) error {
 	dev.Close()
 	if err != nil {
 		if errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("mount %s: the kernel has no squashfs support (load the squashfs module): %w", image, err)
+			return fmt.Errorf("%w: mount %s: no squashfs file system (load the squashfs module): %w", ErrNoKernelSupport, image, err)
 		}
 		return fmt.Errorf("mount %s on %s: %w", image, dir, err)
 	}
@@ -69,8 +72,11 @@ func (m *LoopMounter) Unmount(dir string) error {
 // retrying when another process takes the same free device first.
 func attachLoop(img *os.File, name string) (*os.File, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return probeLoop(img, name)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("loop devices: %w (load the loop module)", err)
+		return nil, fmt.Errorf("loop devices: %w", err)
 	}
 	defer ctl.Close()
 	var last error
@@ -111,6 +117,48 @@ func attachLoop(img *os.File, name string) (*os.File, error) {
 	return nil, last
 }
 
+// maxProbe bounds the /dev/loopN probing of kernels without
+// /dev/loop-control (the loop driver makes 8 by default, max_loop 256).
+const maxProbe = 256
+
+// probeLoop binds the first free /dev/loopN to img, for kernels before
+// 3.1: a device is free when LOOP_GET_STATUS64 says ENXIO. A device that
+// cannot be opened (ENXIO, ENODEV) means no loop driver.
+func probeLoop(img *os.File, name string) (*os.File, error) {
+	for n := 0; n < maxProbe; n++ {
+		path := fmt.Sprintf("/dev/loop%d", n)
+		dev, err := openLoop(path, n)
+		if err != nil {
+			if n == 0 || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) {
+				return nil, fmt.Errorf("%w: no /dev/loop-control and %w (load the loop module)", ErrNoKernelSupport, err)
+			}
+			return nil, err
+		}
+		if _, err := unix.IoctlLoopGetStatus64(int(dev.Fd())); !errors.Is(err, unix.ENXIO) {
+			dev.Close() // bound already (or not a loop device)
+			continue
+		}
+		err = unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_SET_FD, int(img.Fd()))
+		if errors.Is(err, unix.EBUSY) {
+			dev.Close() // taken meanwhile
+			continue
+		}
+		if err == nil {
+			info := unix.LoopInfo64{Flags: unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR}
+			copy(info.File_name[:], name)
+			if err = unix.IoctlLoopSetStatus64(int(dev.Fd()), &info); err != nil {
+				unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
+			}
+		}
+		if err != nil {
+			dev.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return dev, nil
+	}
+	return nil, fmt.Errorf("loop devices: /dev/loop0 to /dev/loop%d are all busy", maxProbe-1)
+}
+
 // openLoop opens /dev/loopN, creating the node when no devtmpfs made it.
 func openLoop(path string, n int) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)
@@ -119,6 +167,9 @@ func openLoop(path string, n int) (*os.File, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		f, err = os.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			os.Remove(path) // made for nothing: no driver behind it
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

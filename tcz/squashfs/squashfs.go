@@ -316,8 +316,9 @@ type Entry struct {
 
 // Walk calls fn for every entry of the image, a directory before its
 // contents, entries of a directory in the image's (sorted) order. The
-// root comes first, as ".". An error from fn stops the walk and is
-// returned.
+// root comes first, as ".". fs.SkipDir from fn for a directory skips its
+// contents, fs.SkipAll ends the walk; another error from fn stops the
+// walk and is returned.
 func (f *FS) Walk(fn func(e *Entry) error) error {
 	root, err := f.inode(f.sb.RootInode)
 	if err != nil {
@@ -334,6 +335,9 @@ func (f *FS) Walk(fn func(e *Entry) error) error {
 			return fmt.Errorf("%w: more than %d entries", ErrCorrupt, MaxEntries)
 		}
 		if err := fn(d); err != nil {
+			if err == fs.SkipDir && d.Mode.IsDir() {
+				return nil
+			}
 			return err
 		}
 		if !d.Mode.IsDir() {
@@ -353,7 +357,10 @@ func (f *FS) Walk(fn func(e *Entry) error) error {
 		}
 		return nil
 	}
-	return walk(root, 0)
+	if err := walk(root, 0); err != nil && err != fs.SkipAll {
+		return err
+	}
+	return nil
 }
 
 // readDir returns a directory's entries.
