@@ -103,8 +103,8 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 // QEMU or (for UEFI) OVMF is not installed.
 func StartVM(t testing.TB, cfg VMConfig) *VM {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed (make deps installs qemu-system-x86)")
+	if _, err := exec.LookPath(cfg.qemu()); err != nil {
+		t.Skipf("%s not installed (make deps installs qemu-system-x86)", cfg.qemu())
 	}
 	if _, err := os.Stat(OVMFVars); cfg.UEFI && err != nil {
 		t.Skipf("OVMF not installed (make deps installs ovmf): %v", err)

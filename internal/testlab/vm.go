@@ -19,7 +19,10 @@ const (
 // VMConfig describes one QEMU machine. Zero values take the defaults named
 // on each field.
 type VMConfig struct {
-	Name   string // for logs; default "vm"
+	Name string // for logs; default "vm"
+	// QEMU is the emulator: "" = qemu-system-x86_64; qemu-system-i386
+	// for a 32-bit machine.
+	QEMU   string
 	Accel  string // "kvm" or "tcg"; "" = Accel()
 	Memory int    // MiB, default 512
 	CPUs   int    // default 1
@@ -164,9 +167,9 @@ func LaunchVM(cfg VMConfig, dir string, onLine func(Line)) (*VM, error) {
 		}
 	}
 	args := cfg.Args(v.vars)
-	cmd := exec.Command("qemu-system-x86_64", args...)
+	cmd := exec.Command(cfg.qemu(), args...)
 	if cfg.Netns != "" {
-		cmd = exec.Command("ip", append([]string{"netns", "exec", cfg.Netns, "qemu-system-x86_64"}, args...)...)
+		cmd = exec.Command("ip", append([]string{"netns", "exec", cfg.Netns, cfg.qemu()}, args...)...)
 	}
 	p, err := StartProc(cfg.Name, cmd, onLine)
 	if err != nil {
@@ -223,4 +226,12 @@ func ProbeKVM(kernel string) (accel, why string) {
 		return "kvm", "a KVM probe guest booted"
 	}
 	return "tcg", "/dev/kvm present but a probe guest did not reach its kernel panic within 20 s"
+}
+
+// qemu is the emulator to run.
+func (c VMConfig) qemu() string {
+	if c.QEMU == "" {
+		return "qemu-system-x86_64"
+	}
+	return c.QEMU
 }
