@@ -16,6 +16,10 @@ const (
 	// DefaultSSHExtension is the dev variant's SSH server on the tinycore
 	// base.
 	DefaultSSHExtension = "openssh.tcz"
+	// AgentSSH as tinycore.ssh_extension picks mk-agent's own SSH server
+	// (the dev build's devssh) instead of an extension; the default
+	// falls back to it when the mirror has no openssh.tcz.
+	AgentSSH = "mk-agent"
 )
 
 // Tinycore configures the tinycore base (a Tiny Core Linux release: its
@@ -43,7 +47,8 @@ type Tinycore struct {
 	Initrds []string `yaml:"initrds"`
 	// SSHExtension is the dev variant's SSH server extension, built in
 	// with its dependencies on the tinycore base (default
-	// DefaultSSHExtension). The prod variant never has it.
+	// DefaultSSHExtension; when the mirror lacks it, or with AgentSSH,
+	// mk-agent's own SSH server). The prod variant never has it.
 	SSHExtension string `yaml:"ssh_extension"`
 	// BuiltinMode is how the built-in extensions reach the running
 	// system: "unpack" unpacks them into the initrd at build time (as
@@ -172,7 +177,7 @@ func validateTinycore(s *Spec, v *validator) {
 			v.fail(fmt.Sprintf("tinycore.initrds[%d]", i), "%q: want a file name in release/distribution_files", f)
 		}
 	}
-	if t.SSHExtension != "" {
+	if t.SSHExtension != "" && t.SSHExtension != AgentSSH {
 		checkTCZName(v, "tinycore.ssh_extension", t.SSHExtension)
 	}
 	if t.BuiltinMode != "" && !slices.Contains(BuiltinModes, t.BuiltinMode) {

@@ -221,3 +221,49 @@ func checkUnpacked(t *testing.T, a *initramfs.Archive, img string) {
 		t.Errorf("%s: no files", filepath.Base(img))
 	}
 }
+
+// TestRealReleaseDevSSH: the real release has no openssh.tcz, so a dev
+// image gets mk-agent's own SSH server, started by the boot script, with
+// the builder's keys file kept.
+func TestRealReleaseDevSSH(t *testing.T) {
+	f := realMirror(t)
+	keys := filepath.Join(t.TempDir(), "k.pub")
+	os.WriteFile(keys, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHMcvi9Mleg5+e/nAGPdlfHVhHhBw453UGKVLAnBC0yV test\n"), 0o644)
+	s := loadSpec(t, `name: tc-real-dev
+variant: dev
+base: tinycore
+arch: i386
+tinycore: {version: "4.x", build: x86, mirror: `+f.Dir+`}
+ssh:
+  authorized_keys_files: [`+keys+`]
+`)
+	b, err := New(s).Open(context.Background(), testEnv(t))
+	if err != nil {
+		t.Fatalf("Open(dev) = %v", err)
+	}
+	if !strings.Contains(strings.Join(b.Notes, "\n"), "mk-agent's own (the mirror has no openssh.tcz)") {
+		t.Errorf("notes do not say which SSH server: %q", b.Notes)
+	}
+	if len(b.Extensions) != 0 {
+		t.Errorf("extensions = %q, want none", b.Extensions)
+	}
+	a, _ := assembleLike(t, s)
+	script := contentOf(t, a, StartScript)
+	if !strings.Contains(script, "/bin/mk-agent devssh") || strings.Contains(script, "start_sshd") {
+		t.Errorf("start script does not start mk-agent devssh alone:\n%s", script)
+	}
+	if _, ok := a.Get("etc/razor/authorized_keys"); !ok {
+		t.Errorf("/etc/razor/authorized_keys dropped: mk-agent devssh reads it")
+	}
+
+	// Naming an SSH extension the mirror lacks is still an error.
+	s = loadSpec(t, `name: tc-real-dev
+variant: dev
+base: tinycore
+arch: i386
+tinycore: {version: "4.x", build: x86, mirror: `+f.Dir+`, ssh_extension: dropbear.tcz}
+`)
+	if _, err := New(s).Open(context.Background(), testEnv(t)); !errors.Is(err, ErrUnknownExtension) {
+		t.Errorf("Open(ssh_extension dropbear.tcz, absent) = %v, want ErrUnknownExtension", err)
+	}
+}

@@ -43,6 +43,9 @@ type Overlay struct {
 	// SSHServer is the init script the dev variant starts
 	// ("/usr/local/etc/init.d/openssh"); "" starts none.
 	SSHServer string
+	// AgentSSH starts mk-agent's own SSH server ("mk-agent devssh", the
+	// dev build) instead, with the keys at /etc/razor/authorized_keys.
+	AgentSSH bool
 	// Extensions are added with Set.AddTo, owned by tc:staff.
 	Extensions *Set
 	// Unpacked is set by Apply when it unpacked the built-in extensions.
@@ -78,7 +81,7 @@ func (o *Overlay) Apply(a *initramfs.Archive) error {
 	tc := lookupUser(a, "tc", Owner{UID: 1001, GID: 50})
 	dev := o.Variant == "dev"
 
-	a.AddRecord(initramfs.Record{Name: StartScript, Type: initramfs.TypeFile, Perm: 0o755, Data: startScript(dev, o.SSHServer)})
+	a.AddRecord(initramfs.Record{Name: StartScript, Type: initramfs.TypeFile, Perm: 0o755, Data: startScript(dev, o.SSHServer, dev && o.AgentSSH)})
 
 	bootsync, err := fileContent(a, BootsyncPath)
 	if err != nil {
@@ -169,7 +172,7 @@ func fileContent(a *initramfs.Archive, name string) ([]byte, error) {
 // startScript is /etc/init.d/razor-mk. It starts the agent at most once
 // per boot (mkdir is atomic), in a loop that restarts it, with its output
 // on the console.
-func startScript(dev bool, sshServer string) []byte {
+func startScript(dev bool, sshServer string, agentSSH bool) []byte {
 	var b strings.Builder
 	b.WriteString(`#!/bin/sh
 # Razor microkernel: starts mk-agent, the Microkernel Controller, once per
@@ -204,6 +207,18 @@ start)
 `)
 	if dev && sshServer != "" {
 		b.WriteString("\tstart_sshd </dev/null >/dev/console 2>&1\n")
+	}
+	if agentSSH {
+		b.WriteString(`	# dev variant: mk-agent's own SSH server, keys only.
+	(
+		trap '' HUP
+		while :; do
+			/bin/mk-agent devssh
+			echo "razor-mk: mk-agent devssh exited with status $?; restarting in 5 s"
+			sleep 5
+		done
+	) </dev/null >/dev/console 2>&1 &
+`)
 	}
 	b.WriteString(`	(
 		trap '' HUP

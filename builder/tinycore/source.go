@@ -58,9 +58,21 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		return nil, err
 	}
 	env.Log.Info("Tiny Core release", "version", rel.Version, "kernel", rel.KernelVersion, "build", t.Build, "mirror", t.Mirror)
-	ssh := ""
+	ssh, agentSSH := "", false
+	var sshNotes []string
 	if s.Variant == spec.VariantDev {
 		ssh = t.SSHExtension
+		if ssh == spec.AgentSSH {
+			ssh, agentSSH = "", true
+			sshNotes = append(sshNotes, "tinycore: dev SSH server: mk-agent's own (tinycore.ssh_extension "+spec.AgentSSH+")")
+		} else if ssh == spec.DefaultSSHExtension {
+			if _, err := repo.MD5(ctx, ssh); errors.Is(err, ErrUnknownExtension) {
+				ssh, agentSSH = "", true
+				sshNotes = append(sshNotes, "tinycore: dev SSH server: mk-agent's own (the mirror has no "+spec.DefaultSSHExtension+")")
+			} else if err != nil {
+				return nil, err
+			}
+		}
 	}
 	set, err := ResolveExtensions(ctx, repo, s.Extensions, rel.KernelVersion, ssh, s.Variant == spec.VariantProd, env)
 	if err != nil {
@@ -86,6 +98,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		notes = append(notes, "tinycore: kernel command line: nozswap (the release has no zram driver; without it Tiny Core's init waits for /dev/zram0)")
 	}
 	notes = append(notes, fmt.Sprintf("tinycore: release %s, kernel %s (minimum %s)", rel.Version, rel.KernelVersion, MinKernel))
+	notes = append(notes, sshNotes...)
 	for _, n := range notes {
 		env.Log.Info(n)
 	}
@@ -99,6 +112,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 	if ssh != "" {
 		ov.SSHServer = SSHServerScript
 	}
+	ov.AgentSSH = agentSSH
 	release := rel.Archive
 	b := &base.Base{
 		KernelVersion: rel.KernelVersion,
@@ -109,7 +123,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		Notes:         notes,
 		Cmdline:       cmdline,
 		Overlay: func(a *initramfs.Archive) error {
-			Restore(a, release)
+			Restore(a, release, agentSSH)
 			if err := ov.Apply(a); err != nil {
 				return err
 			}
@@ -155,9 +169,10 @@ var builderOnly = []string{"etc/razor/authorized_keys"}
 
 // Restore puts every entry of the release back into a, where a builder
 // may have replaced it (/init, /etc/passwd, /etc/shadow, /etc/os-release,
-// device nodes), and removes builderOnly entries. Entries the release
-// does not have (the agent, /etc/mk-version.json) stay.
-func Restore(a, release *initramfs.Archive) {
+// device nodes), and removes builderOnly entries unless keepKeys (the
+// agent's own SSH server reads them). Entries the release does not have
+// (the agent, /etc/mk-version.json) stay.
+func Restore(a, release *initramfs.Archive, keepKeys bool) {
 	for _, r := range release.Records() {
 		if cur, ok := a.Get(r.Name); ok && sameRecord(cur, r) {
 			continue
@@ -165,6 +180,9 @@ func Restore(a, release *initramfs.Archive) {
 		a.AddRecord(r)
 	}
 	for _, p := range builderOnly {
+		if keepKeys {
+			break
+		}
 		if _, ok := release.Get(p); !ok {
 			a.Remove(p)
 		}

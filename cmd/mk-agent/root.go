@@ -23,5 +23,6 @@ func newRootCmd() *cobra.Command {
                    tree) would report.`,
 	}
 	root.AddCommand(newInitCmd(), newRunCmd(), newFactsCmd(), cli.VersionCmd("mk-agent"))
+	root.AddCommand(devCommands()...)
 	return root
 }
