@@ -46,6 +46,10 @@ type agentBuild struct {
 	Path string
 	Tags []string
 	Info *buildinfo.BuildInfo
+	// Version is the version the builder stamped into an agent it built
+	// itself (go build -trimpath does not record -ldflags); "" for a
+	// prebuilt agent.
+	Version string
 }
 
 // findModule walks up from dir to the directory whose go.mod declares

@@ -171,6 +171,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.AgentPath == "" && s.Agent.Path == "" {
+		agent.Version = o.Version // built above with -X …Version=o.Version
+	}
 
 	o.Progress.Step("assemble initrd")
 	img, err := assemble(s, b, set, agent, o)
@@ -332,6 +335,9 @@ func (img *image) manifest(s *spec.Spec, b *base.Base, set *modules.Set, o Optio
 // internal/version.Version=…) and the Go release that built it.
 func agentVersion(a *agentBuild) string {
 	v := "unknown"
+	if a.Version != "" {
+		v = a.Version
+	}
 	for _, st := range a.Info.Settings {
 		if st.Key != "-ldflags" {
 			continue

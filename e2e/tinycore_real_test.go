@@ -94,6 +94,11 @@ files:
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, src := range m.Sources {
+		if src.Kind == "agent" && strings.HasPrefix(src.Version, "unknown") {
+			t.Errorf("manifest: agent version %q, want the version mkbuild built it with", src.Version)
+		}
+	}
 	if m.KernelVersion != tctest.RealKernelVersion || !slices.Contains(strings.Fields(m.Cmdline), "nozswap") {
 		t.Errorf("manifest: kernel %q, cmdline %q; want %s and nozswap", m.KernelVersion, m.Cmdline, tctest.RealKernelVersion)
 	}

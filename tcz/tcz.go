@@ -95,12 +95,14 @@ func FormatMD5(sum, name string) []byte {
 	return []byte(sum + "  " + name + "\n")
 }
 
-// ParseDep parses NAME.tcz.dep: one dependency a line, as tce-load reads
-// it: spaces and tabs are deleted, blank lines skipped, a missing final
-// newline and an empty file allowed. Names without ".tcz" get it; each
-// name comes once. The "-KERNEL.tcz" placeholder is kept (see
-// WithKernel). A name that is not a valid extension file name is an
-// error naming its line.
+// ParseDep parses NAME.tcz.dep as tce-load reads it ("for d in $(cat
+// NAME.tcz.dep)"): the file split on blanks and newlines, so blank lines,
+// lines of blanks, a missing final newline, CRLF and an empty file are
+// all fine, and two names on a line are two dependencies. Names are taken
+// as they are: one without ".tcz" is an error (tce-load would look for a
+// file of exactly that name), as is one that is not a valid extension
+// file name; the error names the line. Each name comes once; the
+// "-KERNEL.tcz" placeholder is kept (see WithKernel).
 func ParseDep(data []byte) ([]string, error) {
 	if len(data) > MaxDepFile {
 		return nil, fmt.Errorf("%w: .dep larger than %d bytes", ErrBadSidecar, MaxDepFile)
@@ -110,21 +112,22 @@ func ParseDep(data []byte) ([]string, error) {
 	n := 0
 	for line := range bytes.Lines(data) {
 		n++
-		s := strings.NewReplacer(" ", "", "\t", "", "\r", "", "\n", "").Replace(string(line))
-		if s == "" {
-			continue
-		}
-		name, err := CanonicalName(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: .dep line %d: %w", ErrBadSidecar, n, err)
-		}
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		out = append(out, name)
-		if len(out) > MaxDeps {
-			return nil, fmt.Errorf("%w: .dep has more than %d dependencies", ErrBadSidecar, MaxDeps)
+		for _, f := range strings.Fields(string(line)) {
+			if !strings.HasSuffix(f, ".tcz") {
+				return nil, fmt.Errorf("%w: .dep line %d: %q has no .tcz (tce-load would look for a file of exactly that name)", ErrBadSidecar, n, Truncate(f, 60))
+			}
+			name, err := CanonicalName(f)
+			if err != nil {
+				return nil, fmt.Errorf("%w: .dep line %d: %w", ErrBadSidecar, n, err)
+			}
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			out = append(out, name)
+			if len(out) > MaxDeps {
+				return nil, fmt.Errorf("%w: .dep has more than %d dependencies", ErrBadSidecar, MaxDeps)
+			}
 		}
 	}
 	return out, nil

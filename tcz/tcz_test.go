@@ -55,9 +55,10 @@ func TestParseDep(t *testing.T) {
 		{"blank and white lines", "\n  a.tcz \t\n\n\t\nb.tcz\n", []string{"a.tcz", "b.tcz"}, ""},
 		{"crlf", "a.tcz\r\nb.tcz\r\n", []string{"a.tcz", "b.tcz"}, ""},
 		{"kernel placeholder kept", "scsi-KERNEL.tcz\n", []string{"scsi-KERNEL.tcz"}, ""},
-		{"without suffix", "ncurses\n", []string{"ncurses.tcz"}, ""},
-		{"duplicates once", "a.tcz\na.tcz\na\n", []string{"a.tcz"}, ""},
-		{"blanks inside are deleted as tce-load does", "lib x.tcz\n", []string{"libx.tcz"}, ""},
+		{"without suffix", "ncurses.tcz\nncurses\n", nil, "line 2: \"ncurses\" has no .tcz"},
+		{"duplicates once", "a.tcz\na.tcz\n a.tcz\n", []string{"a.tcz"}, ""},
+		{"split on blanks as tce-load does", "lib.tcz x.tcz\n", []string{"lib.tcz", "x.tcz"}, ""},
+		{"real quirks: a line of blanks, trailing blank lines", "libattr.tcz\n \n\n\n", []string{"libattr.tcz"}, ""},
 		{"slash", "../etc.tcz\n", nil, "line 1"},
 		{"control character", "a.tcz\nb\x01.tcz\n", nil, "line 2"},
 	}

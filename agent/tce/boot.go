@@ -227,7 +227,7 @@ func Boot(ctx context.Context, cfg BootConfig) *BootReport {
 			repo = detectRepo(cfg.MirrorDir)
 		}
 		if repo == "" {
-			err := errors.New("tce: cannot tell the mirror's <major>.x/<build>: no tree under " + cfg.MirrorDir + " and no /etc/os-release VERSION_ID")
+			err := errors.New("tce: cannot tell the mirror's <major>.x/<build>: no tree under " + cfg.MirrorDir + ", no /etc/os-release VERSION_ID and no /usr/share/doc/tc/release.txt")
 			for _, n := range names {
 				rep.Mirror.Failed = append(rep.Mirror.Failed, Failure{Name: n, Err: err})
 			}
@@ -318,7 +318,8 @@ func parseInstallList(data []byte) ([]string, error) {
 }
 
 // detectRepo finds <major>.x/<build> under the image's mirror tree, else
-// as Tiny Core's getMirror does: VERSION_ID's major and uname -m.
+// as Tiny Core's getMirror does: the release's major (releaseVersion) and
+// uname -m.
 func detectRepo(mirrorDir string) string {
 	m, _ := filepath.Glob(filepath.Join(mirrorDir, "*.x", "*", "tcz"))
 	if len(m) == 1 {
@@ -327,17 +328,7 @@ func detectRepo(mirrorDir string) string {
 			return filepath.ToSlash(rel)
 		}
 	}
-	data, err := os.ReadFile("/etc/os-release")
-	if err != nil {
-		return ""
-	}
-	major := ""
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VERSION_ID="); ok {
-			v = strings.Trim(v, `"'`)
-			major, _, _ = strings.Cut(v, ".")
-		}
-	}
+	major, _, _ := strings.Cut(releaseVersion("/"), ".")
 	if major == "" || strings.Trim(major, "0123456789") != "" {
 		return ""
 	}
@@ -351,6 +342,24 @@ func detectRepo(mirrorDir string) string {
 		}
 	}
 	return major + ".x/" + build
+}
+
+// releaseVersion returns the Tiny Core release under root: VERSION_ID of
+// /etc/os-release (Tiny Core 5 and later), else the first line of
+// /usr/share/doc/tc/release.txt (4.x has no os-release); "" when neither.
+func releaseVersion(root string) string {
+	if data, err := readLimited(filepath.Join(root, "etc/os-release"), 64<<10); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "VERSION_ID="); ok {
+				return strings.Trim(v, `"'`)
+			}
+		}
+	}
+	if data, err := readLimited(filepath.Join(root, "usr/share/doc/tc/release.txt"), 64<<10); err == nil {
+		line, _, _ := strings.Cut(string(data), "\n")
+		return strings.TrimSpace(line)
+	}
+	return ""
 }
 
 // loadModuleFiles loads kmod-install-list entries (module names, or

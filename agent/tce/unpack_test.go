@@ -168,3 +168,24 @@ func TestProbeLoop(t *testing.T) {
 		t.Errorf("reading through %s: %q, %v", dev.Name(), data, err)
 	}
 }
+
+func TestReleaseVersion(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"os-release", map[string]string{"etc/os-release": "NAME=TinyCore\nVERSION_ID=15.0\n", "usr/share/doc/tc/release.txt": "14.0\n"}, "15.0"},
+		{"4.x release.txt", map[string]string{"usr/share/doc/tc/release.txt": "4.4\n"}, "4.4"},
+		{"neither", nil, ""},
+	} {
+		root := t.TempDir()
+		for p, data := range tt.files {
+			os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
+			os.WriteFile(filepath.Join(root, p), []byte(data), 0o644)
+		}
+		if got := releaseVersion(root); got != tt.want {
+			t.Errorf("%s: releaseVersion = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -102,7 +102,8 @@ func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
 	ext := func(dst string, e *Extension, sidecars bool) {
 		a.AddRecord(initramfs.Record{Name: path.Join(dst, e.Name), Type: initramfs.TypeFile, Perm: 0o644, UID: o.UID, GID: o.GID, Source: e.Blob.Path})
 		file(path.Join(dst, e.Name+".md5.txt"), tcz.FormatMD5(e.Blob.MD5, e.Name))
-		if len(e.Dep) > 0 {
+		if e.Dep != nil {
+			// An empty .dep is published as such (tcl.tcz.dep); keep it.
 			file(path.Join(dst, e.Name+".dep"), e.Dep)
 		}
 		if sidecars {
@@ -127,6 +128,14 @@ func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
 	dir(MirrorDir, 0o755)
 	if len(s.Mirror) > 0 {
 		tcz := path.Join(MirrorDir, s.Repo, "tcz")
+		// Every directory of the tree, not only the leaf, is tc's.
+		var parents []string
+		for d := path.Dir(tcz); d != MirrorDir && d != "." && d != "/"; d = path.Dir(d) {
+			parents = append(parents, d)
+		}
+		for i := len(parents) - 1; i >= 0; i-- {
+			dir(parents[i], 0o755)
+		}
 		dir(tcz, 0o755)
 		for _, e := range s.Mirror {
 			ext(tcz, e, true)

@@ -63,6 +63,11 @@ func TestCheckMinKernel(t *testing.T) {
 // dependency chains, and every core.gz entry kept.
 func TestRealRelease(t *testing.T) {
 	f := realMirror(t)
+	// An empty .dep, as the real mirror publishes for tcl.tcz (this laid-
+	// out copy has none): it is kept in the image's mirror, not dropped.
+	if err := os.WriteFile(filepath.Join(f.TCZDir(), "gmp.tcz.dep"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s := loadSpec(t, `name: tc-real
 base: tinycore
 arch: i386
@@ -144,6 +149,20 @@ extensions:
 	}
 	if got := contentOf(t, a, "tmp/tinycorelinux/tce-install-list"); got != "- coreutils.tcz\n" {
 		t.Errorf("tce-install-list = %q", got)
+	}
+	if r, ok := a.Get("tmp/tinycorelinux/4.x/x86/tcz/gmp.tcz.dep"); !ok || r.Size() != 0 {
+		t.Errorf("the empty gmp.tcz.dep was not kept: %v", ok)
+	}
+	// The whole mirror tree is tc's (1001:50 in this release), also its
+	// directories.
+	for _, d := range []string{"tmp/tinycorelinux", "tmp/tinycorelinux/4.x", "tmp/tinycorelinux/4.x/x86", "tmp/tinycorelinux/4.x/x86/tcz"} {
+		if r, ok := a.Get(d); !ok || r.UID != 1001 || r.GID != 50 {
+			t.Errorf("/%s: owner %d:%d (present %v), want 1001:50", d, r.UID, r.GID, ok)
+		}
+	}
+	// The builder's /etc/os-release is not added to a release without one.
+	if _, ok := a.Get("etc/os-release"); ok {
+		t.Errorf("/etc/os-release added to a 4.x release that has none")
 	}
 }
 

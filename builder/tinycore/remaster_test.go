@@ -68,6 +68,7 @@ func assembleLike(t *testing.T, s *spec.Spec) (*initramfs.Archive, []string) {
 	a.Merge(b.Archive)
 	a.AddFile("etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
 	a.AddFile("etc/shadow", []byte("root:*::0:99999:7:::\n"), 0o600)
+	a.AddFile("etc/os-release", []byte("ID=razor-mk\nVERSION_ID=\"test\"\n"), 0o644)
 	a.AddSymlink("init", "/bin/mk-agent")
 	a.AddDevice("dev/console", initramfs.CharDevice, 5, 1, 0o600)
 	a.AddFile("etc/razor/authorized_keys", []byte("x\n"), 0o600)

@@ -115,8 +115,11 @@ func (r *Repo) DepFile(ctx context.Context, name string) ([]byte, error) {
 	}
 	r.mu.Unlock()
 	data, err := r.Mirror.Get(ctx, r.TCZ(name+".dep"), tcz.MaxDepFile)
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		data, err = nil, nil
+	case err == nil && data == nil:
+		data = []byte{} // published, empty (the real tcl.tcz.dep): kept as such
 	}
 	if err != nil {
 		return nil, err

@@ -167,6 +167,12 @@ func builtinMode(want string, rel *Release) (string, []string, error) {
 // SSH server; Tiny Core's openssh reads /home/tc/.ssh).
 var builderOnly = []string{"etc/razor/authorized_keys"}
 
+// builderFiles are files the image builder writes for every base that a
+// Tiny Core release does without: a release that has none keeps none
+// (Tiny Core 4.x has no /etc/os-release; the builder's would name the
+// image, not the release, and mislead Tiny Core's own scripts).
+var builderFiles = []string{"etc/os-release"}
+
 // Restore puts every entry of the release back into a, where a builder
 // may have replaced it (/init, /etc/passwd, /etc/shadow, /etc/os-release,
 // device nodes), and removes builderOnly entries unless keepKeys (the
@@ -178,6 +184,11 @@ func Restore(a, release *initramfs.Archive, keepKeys bool) {
 			continue
 		}
 		a.AddRecord(r)
+	}
+	for _, p := range builderFiles {
+		if _, ok := release.Get(p); !ok {
+			a.Remove(p)
+		}
 	}
 	for _, p := range builderOnly {
 		if keepKeys {
