@@ -83,8 +83,8 @@ extensions:
 	if b.KernelVersion != tctest.RealKernelVersion {
 		t.Errorf("KernelVersion = %q, want %q (from the bzImage header)", b.KernelVersion, tctest.RealKernelVersion)
 	}
-	if !slices.Equal(b.Cmdline, []string{"nozswap"}) {
-		t.Errorf("Cmdline = %q, want [nozswap]", b.Cmdline)
+	if !slices.Equal(b.Cmdline, []string{"base", "nozswap"}) {
+		t.Errorf("Cmdline = %q, want [base nozswap]", b.Cmdline)
 	}
 	notes := strings.Join(b.Notes, "\n")
 	for _, want := range []string{"unpacked into the initrd", "no loop or squashfs driver", "nozswap", "kernel 3.0.21-tinycore (minimum 3.0)"} {

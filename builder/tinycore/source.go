@@ -93,6 +93,13 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 	}
 	set.Unpack = mode == "unpack"
 	var cmdline []string
+	if set.Unpack {
+		// tce-setup would otherwise load the extensions of a tce directory
+		// it finds on the node's disks, which needs the loop driver this
+		// release lacks (busybox mount then loops on /dev/loopN).
+		cmdline = append(cmdline, "base")
+		notes = append(notes, "tinycore: kernel command line: base (only the image's own extensions: a tce directory on the node's disks is not loaded)")
+	}
 	if !kernelFeature(rel.Archive, rel.KernelVersion, "zram") {
 		cmdline = append(cmdline, "nozswap")
 		notes = append(notes, "tinycore: kernel command line: nozswap (the release has no zram driver; without it Tiny Core's init waits for /dev/zram0)")
