@@ -66,6 +66,7 @@ func TestTinycoreValidation(t *testing.T) {
 		{"bad module entry", "name: x\nbase: tinycore\ntinycore: {version: 15.x}\nextensions:\n  mirror_modules: [\"../vmci.ko\"]\n", "extensions.mirror_modules[0]: \"../vmci.ko\""},
 		{"debian extensions without version", "name: x\nbase: debian\nextensions: {builtin: [hello.tcz]}\n", "extensions: extensions come from a Tiny Core mirror: set tinycore.version"},
 		{"debian extensions without squashfs", "name: x\nbase: debian\ntinycore: {version: 15.x}\nmodules: {include: [e1000, loop]}\nextensions: {builtin: [hello.tcz]}\n", "modules.include: extensions are squashfs images mounted on loop devices: include the squashfs module"},
+		{"bad builtin_mode", "name: x\nbase: tinycore\ntinycore: {version: 15.x, builtin_mode: copy}\n", "tinycore.builtin_mode: \"copy\": want one of auto, unpack, mount"},
 		{"unknown tinycore key", "name: x\nbase: tinycore\ntinycore: {version: 15.x, mirrors: x}\n", "s.yaml:3: tinycore.mirrors: unknown key"},
 	}
 	for _, tt := range tests {
