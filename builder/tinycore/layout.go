@@ -13,31 +13,31 @@ import (
 // Where extensions go in an image (Tiny Core's remaster convention, and
 // the original microkernel's mirror directory).
 const (
-	// BuiltinDir holds built-in extensions: optional/NAME.tcz (with .dep
+	// builtinDir holds built-in extensions: optional/NAME.tcz (with .dep
 	// and .md5.txt) and onboot.lst, loaded at boot by Tiny Core's
 	// tce-setup, or by the agent on the debian base.
-	BuiltinDir = "tmp/builtin"
-	// MirrorDir is the image's TCE mirror, served by the agent on
+	builtinDir = "tmp/builtin"
+	// mirrorDir is the image's TCE mirror, served by the agent on
 	// 127.0.0.1:2157 under /tinycorelinux/: <major>.x/<build>/tcz/ plus
 	// tce-install-list and kmod-install-list.
-	MirrorDir = "tmp/tinycorelinux"
+	mirrorDir = "tmp/tinycorelinux"
 )
 
-// Owner is the owner of the extension files in an image.
-type Owner struct {
+// owner is the owner of the extension files in an image.
+type owner struct {
 	UID, GID uint32
 }
 
-// Set is an image's extensions.
-type Set struct {
+// set is an image's extensions.
+type set struct {
 	// Repo is the mirror directory they come from ("15.x/x86_64"); the
 	// image's mirror tree uses the same path.
 	Repo string
 	// Builtin are the built-in extensions in load order.
-	Builtin []*Extension
+	Builtin []*extension
 	// Mirror are the mirror-only extensions (those of TCEInstall and
 	// their dependencies that are not built in), in load order.
-	Mirror []*Extension
+	Mirror []*extension
 	// TCEInstall is tce-install-list: what the agent installs from its
 	// mirror on VMware.
 	TCEInstall []string
@@ -50,13 +50,13 @@ type Set struct {
 }
 
 // Empty reports whether the set adds nothing to an image.
-func (s *Set) Empty() bool {
+func (s *set) Empty() bool {
 	return s == nil || len(s.Builtin) == 0 && len(s.Mirror) == 0 && len(s.TCEInstall) == 0 && len(s.KmodInstall) == 0
 }
 
 // Names returns every extension of the set, built-in ones first, as the
 // manifest lists them ("builtin/openssh.tcz", "mirror/open-vm-tools.tcz").
-func (s *Set) Names() []string {
+func (s *set) Names() []string {
 	if s == nil {
 		return nil
 	}
@@ -71,12 +71,12 @@ func (s *Set) Names() []string {
 }
 
 // Sources returns the manifest sources of the set's extensions.
-func (s *Set) Sources() []manifest.Source {
+func (s *set) Sources() []manifest.Source {
 	if s == nil {
 		return nil
 	}
 	var out []manifest.Source
-	for _, list := range [][]*Extension{s.Builtin, s.Mirror} {
+	for _, list := range [][]*extension{s.Builtin, s.Mirror} {
 		for _, e := range list {
 			out = append(out, manifest.Source{Kind: "tcz", Name: e.Name, Version: e.Version, URL: e.Blob.URL, SHA256: e.Blob.SHA256})
 		}
@@ -89,7 +89,7 @@ func (s *Set) Sources() []manifest.Source {
 // load order; none when Unpack is set: see unpackBuiltin), and the mirror tree under /tmp/tinycorelinux with the two
 // install lists. Extension files are read from their cached blobs when
 // the archive is written.
-func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
+func (s *set) AddTo(a *initramfs.Archive, o owner) {
 	if s.Empty() {
 		return
 	}
@@ -99,7 +99,7 @@ func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
 	file := func(name string, data []byte) {
 		a.AddRecord(initramfs.Record{Name: name, Type: initramfs.TypeFile, Perm: 0o644, UID: o.UID, GID: o.GID, Data: data})
 	}
-	ext := func(dst string, e *Extension, sidecars bool) {
+	ext := func(dst string, e *extension, sidecars bool) {
 		a.AddRecord(initramfs.Record{Name: path.Join(dst, e.Name), Type: initramfs.TypeFile, Perm: 0o644, UID: o.UID, GID: o.GID, Source: e.Blob.Path})
 		file(path.Join(dst, e.Name+".md5.txt"), tcz.FormatMD5(e.Blob.MD5, e.Name))
 		if e.Dep != nil {
@@ -116,21 +116,21 @@ func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
 		}
 	}
 	if len(s.Builtin) > 0 && !s.Unpack {
-		dir(BuiltinDir, 0o775)
-		dir(BuiltinDir+"/optional", 0o775)
+		dir(builtinDir, 0o775)
+		dir(builtinDir+"/optional", 0o775)
 		var lst strings.Builder
 		for _, e := range s.Builtin {
-			ext(BuiltinDir+"/optional", e, false)
+			ext(builtinDir+"/optional", e, false)
 			lst.WriteString(e.Name + "\n")
 		}
-		file(BuiltinDir+"/onboot.lst", []byte(lst.String()))
+		file(builtinDir+"/onboot.lst", []byte(lst.String()))
 	}
-	dir(MirrorDir, 0o755)
+	dir(mirrorDir, 0o755)
 	if len(s.Mirror) > 0 {
-		tcz := path.Join(MirrorDir, s.Repo, "tcz")
+		tcz := path.Join(mirrorDir, s.Repo, "tcz")
 		// Every directory of the tree, not only the leaf, is tc's.
 		var parents []string
-		for d := path.Dir(tcz); d != MirrorDir && d != "." && d != "/"; d = path.Dir(d) {
+		for d := path.Dir(tcz); d != mirrorDir && d != "." && d != "/"; d = path.Dir(d) {
 			parents = append(parents, d)
 		}
 		for i := len(parents) - 1; i >= 0; i-- {
@@ -141,8 +141,8 @@ func (s *Set) AddTo(a *initramfs.Archive, o Owner) {
 			ext(tcz, e, true)
 		}
 	}
-	file(MirrorDir+"/tce-install-list", installList(s.TCEInstall))
-	file(MirrorDir+"/kmod-install-list", installList(s.KmodInstall))
+	file(mirrorDir+"/tce-install-list", installList(s.TCEInstall))
+	file(mirrorDir+"/kmod-install-list", installList(s.KmodInstall))
 }
 
 // installList renders an install list as the original's YAML files did:

@@ -21,22 +21,22 @@ import (
 	"github.com/razor-mk/razor-mk/builder/base"
 )
 
-// DefaultMirror is Tiny Core's own mirror.
-const DefaultMirror = "http://repo.tinycorelinux.net/"
+// defaultMirror is Tiny Core's own mirror.
+const defaultMirror = "http://repo.tinycorelinux.net/"
 
 // Limits of downloads.
 const (
-	// MaxSidecar bounds the small files (.md5.txt, .dep, .info, .list).
-	MaxSidecar = MaxListFile
-	// MaxDownload bounds an extension or release file.
-	MaxDownload = 2 << 30
+	// maxSidecar bounds the small files (.md5.txt, .dep, .info, .list).
+	maxSidecar = maxListFile
+	// maxDownload bounds an extension or release file.
+	maxDownload = 2 << 30
 )
 
-// Mirror reads a Tiny Core mirror: an http(s) URL or a local directory
+// mirror reads a Tiny Core mirror: an http(s) URL or a local directory
 // in the mirror's layout. Large files are checked against their md5 and
 // kept in a content-addressed cache. The zero value is not usable: set
 // Location.
-type Mirror struct {
+type mirror struct {
 	// Location is the mirror root: "http://repo.tinycorelinux.net/" or a
 	// directory holding "<major>.x/<build>/…".
 	Location string
@@ -50,15 +50,15 @@ type Mirror struct {
 	Progress base.Progress
 }
 
-// IsURL reports whether a mirror location is a URL rather than a directory.
-func IsURL(loc string) bool {
+// isURL reports whether a mirror location is a URL rather than a directory.
+func isURL(loc string) bool {
 	return strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://")
 }
 
 // Describe returns the location of rel on the mirror, for messages and
 // the manifest.
-func (m *Mirror) Describe(rel string) string {
-	if IsURL(m.Location) {
+func (m *mirror) Describe(rel string) string {
+	if isURL(m.Location) {
 		return strings.TrimSuffix(m.Location, "/") + "/" + escapePath(rel)
 	}
 	return filepath.Join(m.Location, filepath.FromSlash(rel))
@@ -72,21 +72,21 @@ func escapePath(rel string) string {
 	return strings.Join(parts, "/")
 }
 
-func (m *Mirror) log() *slog.Logger {
+func (m *mirror) log() *slog.Logger {
 	if m.Log == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return m.Log
 }
 
-func (m *Mirror) progress() base.Progress {
+func (m *mirror) progress() base.Progress {
 	if m.Progress == nil {
 		return base.Discard
 	}
 	return m.Progress
 }
 
-func (m *Mirror) client() *http.Client {
+func (m *mirror) client() *http.Client {
 	if m.Client != nil {
 		return m.Client
 	}
@@ -102,11 +102,11 @@ func checkRel(rel string) error {
 }
 
 // open returns a reader of rel and its size (-1 when unknown).
-func (m *Mirror) open(ctx context.Context, rel string) (io.ReadCloser, int64, error) {
+func (m *mirror) open(ctx context.Context, rel string) (io.ReadCloser, int64, error) {
 	if err := checkRel(rel); err != nil {
 		return nil, 0, err
 	}
-	if !IsURL(m.Location) {
+	if !isURL(m.Location) {
 		root, err := os.OpenRoot(m.Location)
 		if err != nil {
 			return nil, 0, fmt.Errorf("tinycore: mirror directory: %w", err)
@@ -168,7 +168,7 @@ func (m *Mirror) open(ctx context.Context, rel string) (io.ReadCloser, int64, er
 
 // Get returns a small file of the mirror (a sidecar), at most max bytes.
 // A missing file is an error wrapping ErrNotFound.
-func (m *Mirror) Get(ctx context.Context, rel string, max int64) ([]byte, error) {
+func (m *mirror) Get(ctx context.Context, rel string, max int64) ([]byte, error) {
 	r, _, err := m.open(ctx, rel)
 	if err != nil {
 		return nil, err
@@ -184,8 +184,8 @@ func (m *Mirror) Get(ctx context.Context, rel string, max int64) ([]byte, error)
 	return data, nil
 }
 
-// Blob is a file obtained from the mirror and verified.
-type Blob struct {
+// blob is a file obtained from the mirror and verified.
+type blob struct {
 	// Path is the file on disk (in the cache, in the mirror directory, or
 	// in a temporary directory when there is no cache).
 	Path   string
@@ -202,14 +202,14 @@ type Blob struct {
 // cache when it holds a file with that digest, else from the mirror
 // (stored in the cache by its sha256). A file with another digest is an
 // error wrapping ErrChecksum and is not kept.
-func (m *Mirror) Fetch(ctx context.Context, rel, wantMD5 string) (*Blob, error) {
+func (m *mirror) Fetch(ctx context.Context, rel, wantMD5 string) (*blob, error) {
 	wantMD5 = strings.ToLower(wantMD5)
 	if b, ok := m.cached(wantMD5); ok {
 		b.URL = m.Describe(rel)
 		m.log().Debug("from cache", "file", rel, "sha256", b.SHA256)
 		return b, nil
 	}
-	if !IsURL(m.Location) {
+	if !isURL(m.Location) {
 		// A local mirror is its own cache: verify in place.
 		if err := checkRel(rel); err != nil {
 			return nil, err
@@ -228,7 +228,7 @@ func (m *Mirror) Fetch(ctx context.Context, rel, wantMD5 string) (*Blob, error) 
 			return nil, fmt.Errorf("%w: %s has md5 %s, its .md5.txt says %s", ErrChecksum, p, md, wantMD5)
 		}
 		_ = size
-		return &Blob{Path: p, Size: n, MD5: md, SHA256: sh, URL: p}, nil
+		return &blob{Path: p, Size: n, MD5: md, SHA256: sh, URL: p}, nil
 	}
 	m.progress().Step("download " + path.Base(rel))
 	r, size, err := m.open(ctx, rel)
@@ -258,12 +258,12 @@ func (m *Mirror) Fetch(ctx context.Context, rel, wantMD5 string) (*Blob, error) 
 	}()
 	start := time.Now()
 	pw := &progressWriter{w: tmp, p: m.progress(), total: size}
-	md, sh, n, err := hashReader(io.LimitReader(r, MaxDownload+1), pw)
+	md, sh, n, err := hashReader(io.LimitReader(r, maxDownload+1), pw)
 	if err != nil {
 		return nil, fmt.Errorf("tinycore: %s: %w", m.Describe(rel), err)
 	}
-	if n > MaxDownload {
-		return nil, fmt.Errorf("tinycore: %s: larger than %d bytes", m.Describe(rel), int64(MaxDownload))
+	if n > maxDownload {
+		return nil, fmt.Errorf("tinycore: %s: larger than %d bytes", m.Describe(rel), int64(maxDownload))
 	}
 	if size >= 0 && n != size {
 		return nil, fmt.Errorf("tinycore: %s: got %d bytes of %d", m.Describe(rel), n, size)
@@ -278,7 +278,7 @@ func (m *Mirror) Fetch(ctx context.Context, rel, wantMD5 string) (*Blob, error) 
 		return nil, fmt.Errorf("tinycore: cache: %w", err)
 	}
 	m.log().Info("downloaded", "url", m.Describe(rel), "bytes", n, "took", time.Since(start).Round(time.Millisecond))
-	b := &Blob{Path: tmp.Name(), Size: n, MD5: md, SHA256: sh, URL: m.Describe(rel)}
+	b := &blob{Path: tmp.Name(), Size: n, MD5: md, SHA256: sh, URL: m.Describe(rel)}
 	if m.CacheDir == "" {
 		keep = true
 		return b, nil
@@ -300,15 +300,15 @@ func (m *Mirror) Fetch(ctx context.Context, rel, wantMD5 string) (*Blob, error) 
 
 // Cache layout: tinycore/sha256/<hex> holds content; tinycore/md5/<hex>
 // holds the sha256 of the content with that md5.
-func (m *Mirror) blobPath(sha string) string {
+func (m *mirror) blobPath(sha string) string {
 	return filepath.Join(m.CacheDir, "tinycore", "sha256", sha)
 }
 
-func (m *Mirror) indexPath(md string) string {
+func (m *mirror) indexPath(md string) string {
 	return filepath.Join(m.CacheDir, "tinycore", "md5", md)
 }
 
-func (m *Mirror) index(md, sh string) error {
+func (m *mirror) index(md, sh string) error {
 	p := m.indexPath(md)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("tinycore: cache: %w", err)
@@ -325,7 +325,7 @@ func (m *Mirror) index(md, sh string) error {
 
 // cached returns the cached blob with md5 md, re-verified (a damaged
 // cache entry is dropped and fetched again).
-func (m *Mirror) cached(md string) (*Blob, bool) {
+func (m *mirror) cached(md string) (*blob, bool) {
 	if m.CacheDir == "" || len(md) != 32 {
 		return nil, false
 	}
@@ -351,7 +351,7 @@ func (m *Mirror) cached(md string) (*Blob, bool) {
 		os.Remove(m.indexPath(md))
 		return nil, false
 	}
-	return &Blob{Path: p, Size: n, MD5: md, SHA256: sh, Cached: true}, true
+	return &blob{Path: p, Size: n, MD5: md, SHA256: sh, Cached: true}, true
 }
 
 // hashReader copies r to w (when not nil) and returns its md5, sha256

@@ -94,7 +94,7 @@ func TestRepoResolveOverHTTP(t *testing.T) {
 	f := mirrorFixture(t)
 	srv := serve(t, f.Dir)
 	cache := t.TempDir()
-	repo := NewRepo(&Mirror{Location: srv.URL + "/", CacheDir: cache}, f.Major, f.Build)
+	repo := newRepo(&mirror{Location: srv.URL + "/", CacheDir: cache}, f.Major, f.Build)
 	ctx := context.Background()
 	exts, err := repo.Resolve(ctx, []string{"vmtools.tcz", "disk"}, f.KernelVersion, nil)
 	if err != nil {
@@ -128,7 +128,7 @@ func TestRepoResolveOverHTTP(t *testing.T) {
 	}
 
 	// A second build (a new Repo, the same cache) downloads no .tcz.
-	repo2 := NewRepo(&Mirror{Location: srv.URL, CacheDir: cache}, f.Major, f.Build)
+	repo2 := newRepo(&mirror{Location: srv.URL, CacheDir: cache}, f.Major, f.Build)
 	exts2, err := repo2.Resolve(ctx, []string{"vmtools.tcz"}, f.KernelVersion, nil)
 	if err != nil {
 		t.Fatalf("second Resolve = %v", err)
@@ -146,7 +146,7 @@ func TestRepoResolveOverHTTP(t *testing.T) {
 	if err := os.WriteFile(exts2[2].Blob.Path, []byte("damaged"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	repo3 := NewRepo(&Mirror{Location: srv.URL, CacheDir: cache}, f.Major, f.Build)
+	repo3 := newRepo(&mirror{Location: srv.URL, CacheDir: cache}, f.Major, f.Build)
 	e, err := repo3.Fetch(ctx, "vmtools.tcz")
 	if err != nil {
 		t.Fatalf("Fetch after damage = %v", err)
@@ -163,7 +163,7 @@ func TestRepoErrors(t *testing.T) {
 	for _, loc := range []struct{ name, location string }{{"http", srv.URL}, {"directory", f.Dir}} {
 		t.Run(loc.name, func(t *testing.T) {
 			cache := t.TempDir()
-			repo := NewRepo(&Mirror{Location: loc.location, CacheDir: cache}, f.Major, f.Build)
+			repo := newRepo(&mirror{Location: loc.location, CacheDir: cache}, f.Major, f.Build)
 			tests := []struct {
 				roots []string
 				is    error
@@ -192,7 +192,7 @@ func TestRepoErrors(t *testing.T) {
 func TestMirrorRetriesAndConfinement(t *testing.T) {
 	f := mirrorFixture(t)
 	srv := serve(t, f.Dir)
-	repo := NewRepo(&Mirror{Location: srv.URL}, f.Major, f.Build)
+	repo := newRepo(&mirror{Location: srv.URL}, f.Major, f.Build)
 	p := "/" + repo.TCZ("hello.tcz.md5.txt")
 	srv.mu.Lock()
 	srv.fails[p] = 1
@@ -209,7 +209,7 @@ func TestMirrorRetriesAndConfinement(t *testing.T) {
 	defer os.Remove(outside)
 	os.Symlink(outside, filepath.Join(f.TCZDir(), "escape.tcz.md5.txt"))
 	defer os.Remove(filepath.Join(f.TCZDir(), "escape.tcz.md5.txt"))
-	m := &Mirror{Location: f.Dir}
+	m := &mirror{Location: f.Dir}
 	for _, rel := range []string{"../outside-secret", f.Repo + "/tcz/escape.tcz.md5.txt", "/etc/passwd"} {
 		if data, err := m.Get(context.Background(), rel, 100); err == nil {
 			t.Errorf("Get(%q) = %q, want an error (outside the mirror)", rel, data)
@@ -221,9 +221,9 @@ func TestOpenRelease(t *testing.T) {
 	f := mirrorFixture(t)
 	srv := serve(t, f.Dir)
 	ctx := context.Background()
-	repo := NewRepo(&Mirror{Location: srv.URL, CacheDir: t.TempDir()}, f.Major, f.Build)
-	kernel, initrds := ReleaseFiles(f.Build)
-	rel, err := OpenRelease(ctx, repo, kernel, initrds, "")
+	repo := newRepo(&mirror{Location: srv.URL, CacheDir: t.TempDir()}, f.Major, f.Build)
+	kernel, initrds := releaseFiles(f.Build)
+	rel, err := openRelease(ctx, repo, kernel, initrds, "")
 	if err != nil {
 		t.Fatalf("OpenRelease = %v", err)
 	}
@@ -252,7 +252,7 @@ func TestOpenRelease(t *testing.T) {
 		}
 	}
 	// rootfs + modules read separately give the same archive as core.
-	split, err := OpenRelease(ctx, repo, kernel, []string{f.Rootfs, f.Modules}, f.Version)
+	split, err := openRelease(ctx, repo, kernel, []string{f.Rootfs, f.Modules}, f.Version)
 	if err != nil {
 		t.Fatalf("OpenRelease(split, pinned) = %v", err)
 	}
@@ -268,12 +268,12 @@ func TestOpenRelease(t *testing.T) {
 		{[]string{f.Rootfs}, "", "no lib/modules/<kernel version>"},
 		{[]string{"nothere.gz"}, "", "no " + srv.URL},
 	} {
-		_, err := OpenRelease(ctx, repo, kernel, tt.initrds, tt.exact)
+		_, err := openRelease(ctx, repo, kernel, tt.initrds, tt.exact)
 		if !errors.Is(err, ErrRelease) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("OpenRelease(%v, %q) = %v, want ErrRelease containing %q", tt.initrds, tt.exact, err, tt.want)
 		}
 	}
-	if _, err := OpenRelease(ctx, NewRepo(repo.Mirror, "15", "aarch64"), "", nil, ""); !errors.Is(err, ErrRelease) {
+	if _, err := openRelease(ctx, newRepo(repo.Mirror, "15", "aarch64"), "", nil, ""); !errors.Is(err, ErrRelease) {
 		t.Errorf("OpenRelease(aarch64 without files) = %v, want ErrRelease", err)
 	}
 }
@@ -282,13 +282,13 @@ func TestParseVersion(t *testing.T) {
 	for _, tt := range []struct{ in, major, exact string }{
 		{"15.x", "15", ""}, {"15", "15", ""}, {"15.0", "15", "15.0"}, {"4.7.7", "4", "4.7.7"},
 	} {
-		major, exact, err := ParseVersion(tt.in)
+		major, exact, err := parseVersion(tt.in)
 		if err != nil || major != tt.major || exact != tt.exact {
 			t.Errorf("ParseVersion(%q) = %q, %q, %v; want %q, %q", tt.in, major, exact, err, tt.major, tt.exact)
 		}
 	}
 	for _, bad := range []string{"", "x", "15.y", "../15", "15.0.0.0"} {
-		if _, _, err := ParseVersion(bad); err == nil {
+		if _, _, err := parseVersion(bad); err == nil {
 			t.Errorf("ParseVersion(%q) = nil error", bad)
 		}
 	}

@@ -105,7 +105,7 @@ extensions:
 
 	// Every entry of the release is kept as it was, except what the
 	// remaster edits.
-	edited := []string{BootsyncPath, InittabPath, ShadowPath, "etc/hostname"}
+	edited := []string{bootsyncPath, inittabPath, shadowPath, "etc/hostname"}
 	n := 0
 	for _, r := range core.Records() {
 		n++
@@ -267,7 +267,7 @@ ssh:
 		t.Errorf("extensions = %q, want none", b.Extensions)
 	}
 	a, _ := assembleLike(t, s)
-	script := contentOf(t, a, StartScript)
+	script := contentOf(t, a, startScriptPath)
 	if !strings.Contains(script, "/bin/mk-agent devssh") || strings.Contains(script, "start_sshd") {
 		t.Errorf("start script does not start mk-agent devssh alone:\n%s", script)
 	}

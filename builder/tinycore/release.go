@@ -20,11 +20,11 @@ import (
 	"github.com/razor-mk/razor-mk/manifest"
 )
 
-// ReleaseFiles returns the default distribution files of a build: the
+// releaseFiles returns the default distribution files of a build: the
 // kernel and the combined initrd (rootfs + modules). Builds without
 // distribution_files on the mirror (armv7, aarch64: piCore ships SD card
 // images) give empty names.
-func ReleaseFiles(build string) (kernel string, initrds []string) {
+func releaseFiles(build string) (kernel string, initrds []string) {
 	switch build {
 	case "x86_64":
 		return "vmlinuz64", []string{"corepure64.gz"}
@@ -34,8 +34,8 @@ func ReleaseFiles(build string) (kernel string, initrds []string) {
 	return "", nil
 }
 
-// Release is an opened Tiny Core release.
-type Release struct {
+// release is an opened Tiny Core release.
+type release struct {
 	// Version is the release's VERSION_ID (etc/os-release) or
 	// usr/share/doc/tc/release.txt ([4.x]).
 	Version string
@@ -44,7 +44,7 @@ type Release struct {
 	// version the kernel image's header names.
 	KernelVersion string
 	// Kernel is the verified kernel image.
-	Kernel *Blob
+	Kernel *blob
 	// Archive is the initrds read in order (later entries replace
 	// earlier ones, as the kernel unpacks them), with every device node,
 	// owner, symlink and permission.
@@ -53,14 +53,14 @@ type Release struct {
 	Sources []manifest.Source
 }
 
-// OpenRelease fetches and reads a release's kernel and initrds from the
+// openRelease fetches and reads a release's kernel and initrds from the
 // repository's release/distribution_files/, each checked against its
 // .md5.txt. When exact is not empty, the release must be that version.
-func OpenRelease(ctx context.Context, r *Repo, kernel string, initrds []string, exact string) (*Release, error) {
+func openRelease(ctx context.Context, r *repo, kernel string, initrds []string, exact string) (*release, error) {
 	if kernel == "" || len(initrds) == 0 {
 		return nil, fmt.Errorf("%w: the %s build has no default distribution files; name tinycore.kernel and tinycore.initrds", ErrRelease, r.Build)
 	}
-	fetch := func(name string) (*Blob, error) {
+	fetch := func(name string) (*blob, error) {
 		data, err := r.Mirror.Get(ctx, r.Release(name+".md5.txt"), tcz.MaxMD5File)
 		if errors.Is(err, ErrNotFound) {
 			if _, err2 := r.Mirror.Get(ctx, r.Release(name), 1); errors.Is(err2, ErrNotFound) {
@@ -77,7 +77,7 @@ func OpenRelease(ctx context.Context, r *Repo, kernel string, initrds []string, 
 		}
 		return r.Mirror.Fetch(ctx, r.Release(name), sum)
 	}
-	rel := &Release{Archive: initramfs.New()}
+	rel := &release{Archive: initramfs.New()}
 	k, err := fetch(kernel)
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func OpenRelease(ctx context.Context, r *Repo, kernel string, initrds []string, 
 		rel.Archive.Merge(a)
 		rel.Sources = append(rel.Sources, manifest.Source{Kind: "tinycore-release", Name: name, URL: b.URL, SHA256: b.SHA256})
 	}
-	rel.Version = ReleaseVersion(rel.Archive)
+	rel.Version = releaseVersion(rel.Archive)
 	for i := range rel.Sources {
 		rel.Sources[i].Version = rel.Version
 	}
@@ -141,9 +141,9 @@ func kernelVersions(a *initramfs.Archive) []string {
 	return out
 }
 
-// ReleaseVersion returns VERSION_ID of etc/os-release, else the first
+// releaseVersion returns VERSION_ID of etc/os-release, else the first
 // line of usr/share/doc/tc/release.txt, else "".
-func ReleaseVersion(a *initramfs.Archive) string {
+func releaseVersion(a *initramfs.Archive) string {
 	if r, ok := a.Get("etc/os-release"); ok {
 		if data, err := r.Content(); err == nil {
 			sc := bufio.NewScanner(bytes.NewReader(data))
@@ -163,20 +163,20 @@ func ReleaseVersion(a *initramfs.Archive) string {
 	return ""
 }
 
-// MinKernel is the oldest kernel a tinycore image is built for: mk-agent
+// minKernel is the oldest kernel a tinycore image is built for: mk-agent
 // (a static Go program) was verified on Tiny Core 4.x's 3.0.21 (Go itself
 // documents Linux 3.2 as its minimum); older releases are refused.
-const MinKernel = "3.0"
+const minKernel = "3.0"
 
-// checkMinKernel refuses a kernel release older than MinKernel.
+// checkMinKernel refuses a kernel release older than minKernel.
 func checkMinKernel(kver string) error {
 	maj, minor, ok := kernelMajorMinor(kver)
-	wmaj, wmin, _ := kernelMajorMinor(MinKernel)
+	wmaj, wmin, _ := kernelMajorMinor(minKernel)
 	if !ok {
 		return fmt.Errorf("%w: kernel version %q: want major.minor…", ErrRelease, kver)
 	}
 	if maj < wmaj || maj == wmaj && minor < wmin {
-		return fmt.Errorf("%w: kernel %s is older than %s, the oldest mk-agent runs on", ErrRelease, kver, MinKernel)
+		return fmt.Errorf("%w: kernel %s is older than %s, the oldest mk-agent runs on", ErrRelease, kver, minKernel)
 	}
 	return nil
 }

@@ -15,22 +15,22 @@ import (
 
 // Paths the remaster writes or edits.
 const (
-	// AgentPath is where the builder puts mk-agent (as on every base).
-	AgentPath = "bin/mk-agent"
-	// StartScript starts the agent once per boot.
-	StartScript = "etc/init.d/razor-mk"
-	// BootsyncPath is Tiny Core's boot hook, which tc-config waits for.
-	BootsyncPath = "opt/bootsync.sh"
-	// InittabPath is busybox init's configuration.
-	InittabPath = "etc/inittab"
-	// ShadowPath holds the password hashes.
-	ShadowPath = "etc/shadow"
+	// agentPath is where the builder puts mk-agent (as on every base).
+	agentPath = "bin/mk-agent"
+	// startScriptPath is the init script that starts the agent once per boot.
+	startScriptPath = "etc/init.d/razor-mk"
+	// bootsyncPath is Tiny Core's boot hook, which tc-config waits for.
+	bootsyncPath = "opt/bootsync.sh"
+	// inittabPath is busybox init's configuration.
+	inittabPath = "etc/inittab"
+	// shadowPath holds the password hashes.
+	shadowPath = "etc/shadow"
 	// startLine is what bootsync.sh and inittab run.
 	startLine = "/etc/init.d/razor-mk start"
 )
 
-// Overlay is what a remaster adds to a Tiny Core root file system.
-type Overlay struct {
+// overlay is what a remaster adds to a Tiny Core root file system.
+type overlay struct {
 	// Variant is "dev" or "prod".
 	Variant string
 	// Hostname replaces the "sethostname box" of bootsync.sh and
@@ -46,18 +46,18 @@ type Overlay struct {
 	// AgentSSH starts mk-agent's own SSH server ("mk-agent devssh", the
 	// dev build) instead, with the keys at /etc/razor/authorized_keys.
 	AgentSSH bool
-	// Extensions are added with Set.AddTo, owned by tc:staff.
-	Extensions *Set
+	// Extensions are added with set.AddTo, owned by tc:staff.
+	Extensions *set
 	// Unpacked is set by Apply when it unpacked the built-in extensions.
 	Unpacked *unpackReport
 }
 
-// CheckTinyCore reports whether a looks like a Tiny Core root file
+// checkTinyCore reports whether a looks like a Tiny Core root file
 // system: the files the remaster edits and the boot scripts that call
 // them.
-func CheckTinyCore(a *initramfs.Archive) error {
+func checkTinyCore(a *initramfs.Archive) error {
 	var missing []string
-	for _, p := range []string{"etc/init.d/tc-config", BootsyncPath, InittabPath, "etc/passwd"} {
+	for _, p := range []string{"etc/init.d/tc-config", bootsyncPath, inittabPath, "etc/passwd"} {
 		if r, ok := a.Get(p); !ok || (r.Type != initramfs.TypeFile && r.Type != initramfs.TypeSymlink) {
 			missing = append(missing, "/"+p)
 		}
@@ -69,50 +69,50 @@ func CheckTinyCore(a *initramfs.Archive) error {
 }
 
 // Apply remasters a, a Tiny Core root file system that already holds the
-// agent at AgentPath: it adds the agent's start, the extensions and the
+// agent at agentPath: it adds the agent's start, the extensions and the
 // variant's changes, keeping everything else as the release has it.
-func (o *Overlay) Apply(a *initramfs.Archive) error {
-	if err := CheckTinyCore(a); err != nil {
+func (o *overlay) Apply(a *initramfs.Archive) error {
+	if err := checkTinyCore(a); err != nil {
 		return err
 	}
-	if r, ok := a.Get(AgentPath); !ok || r.Type != initramfs.TypeFile {
-		return fmt.Errorf("tinycore: remaster: no agent at /%s", AgentPath)
+	if r, ok := a.Get(agentPath); !ok || r.Type != initramfs.TypeFile {
+		return fmt.Errorf("tinycore: remaster: no agent at /%s", agentPath)
 	}
-	tc := lookupUser(a, "tc", Owner{UID: 1001, GID: 50})
+	tc := lookupUser(a, "tc", owner{UID: 1001, GID: 50})
 	dev := o.Variant == "dev"
 
-	a.AddRecord(initramfs.Record{Name: StartScript, Type: initramfs.TypeFile, Perm: 0o755, Data: startScript(dev, o.SSHServer, dev && o.AgentSSH)})
+	a.AddRecord(initramfs.Record{Name: startScriptPath, Type: initramfs.TypeFile, Perm: 0o755, Data: startScript(dev, o.SSHServer, dev && o.AgentSSH)})
 
-	bootsync, err := fileContent(a, BootsyncPath)
+	bootsync, err := fileContent(a, bootsyncPath)
 	if err != nil {
 		return err
 	}
-	r, _ := a.Get(BootsyncPath)
-	r = regular(r, BootsyncPath)
-	r.Data = EditBootsync(bootsync, o.Hostname)
+	r, _ := a.Get(bootsyncPath)
+	r = regular(r, bootsyncPath)
+	r.Data = editBootsync(bootsync, o.Hostname)
 	a.AddRecord(r)
 
-	inittab, err := fileContent(a, InittabPath)
+	inittab, err := fileContent(a, inittabPath)
 	if err != nil {
 		return err
 	}
-	r, _ = a.Get(InittabPath)
-	r = regular(r, InittabPath)
-	r.Data = EditInittab(inittab, !dev)
+	r, _ = a.Get(inittabPath)
+	r = regular(r, inittabPath)
+	r.Data = editInittab(inittab, !dev)
 	a.AddRecord(r)
 
 	if o.Hostname != "" {
 		a.AddFile("etc/hostname", []byte(o.Hostname+"\n"), 0o644)
 	}
-	if shadow, err := fileContent(a, ShadowPath); err == nil && !dev {
-		r, _ := a.Get(ShadowPath)
-		r = regular(r, ShadowPath)
-		r.Data = LockShadow(shadow)
+	if shadow, err := fileContent(a, shadowPath); err == nil && !dev {
+		r, _ := a.Get(shadowPath)
+		r = regular(r, shadowPath)
+		r.Data = lockShadow(shadow)
 		a.AddRecord(r)
 	} else if !dev {
 		// No shadow file: create one that locks every account of passwd.
 		passwd, _ := fileContent(a, "etc/passwd")
-		a.AddRecord(initramfs.Record{Name: ShadowPath, Type: initramfs.TypeFile, Perm: 0o600, Data: LockShadow(shadowFromPasswd(passwd))})
+		a.AddRecord(initramfs.Record{Name: shadowPath, Type: initramfs.TypeFile, Perm: 0o600, Data: lockShadow(shadowFromPasswd(passwd))})
 	}
 	removeApplets(a, o.BusyboxExclude)
 
@@ -243,10 +243,10 @@ esac
 
 var sethostnameRE = regexp.MustCompile(`^(\s*(?:\S*/)?sethostname)(?:\s+\S+)?\s*$`)
 
-// EditBootsync adds the agent's start to bootsync.sh before the line that
+// editBootsync adds the agent's start to bootsync.sh before the line that
 // starts bootlocal.sh (or at the end), once; with a hostname, the
 // "sethostname box" line names it instead.
-func EditBootsync(data []byte, hostname string) []byte {
+func editBootsync(data []byte, hostname string) []byte {
 	var out []string
 	added := false
 	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
@@ -270,10 +270,10 @@ func EditBootsync(data []byte, hostname string) []byte {
 	return []byte(strings.Join(out, "\n") + "\n")
 }
 
-// EditInittab adds a once entry that starts the agent after the boot
+// editInittab adds a once entry that starts the agent after the boot
 // scripts (a no-op when bootsync.sh already did); noAutologin turns
 // Tiny Core's tty auto-login into a plain login prompt.
-func EditInittab(data []byte, noAutologin bool) []byte {
+func editInittab(data []byte, noAutologin bool) []byte {
 	var out []string
 	has := false
 	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
@@ -291,9 +291,9 @@ func EditInittab(data []byte, noAutologin bool) []byte {
 	return []byte(strings.Join(out, "\n") + "\n")
 }
 
-// LockShadow sets every account's password field to "*" (no password
+// lockShadow sets every account's password field to "*" (no password
 // matches it), keeping the other fields.
-func LockShadow(data []byte) []byte {
+func lockShadow(data []byte) []byte {
 	var out []string
 	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
 		f := strings.Split(l, ":")
@@ -318,7 +318,7 @@ func shadowFromPasswd(passwd []byte) []byte {
 }
 
 // lookupUser returns a user's uid and gid from the archive's etc/passwd.
-func lookupUser(a *initramfs.Archive, name string, def Owner) Owner {
+func lookupUser(a *initramfs.Archive, name string, def owner) owner {
 	f := passwdEntry(a, name)
 	if len(f) < 4 {
 		return def
@@ -328,7 +328,7 @@ func lookupUser(a *initramfs.Archive, name string, def Owner) Owner {
 	if err1 != nil || err2 != nil {
 		return def
 	}
-	return Owner{UID: uint32(uid), GID: uint32(gid)}
+	return owner{UID: uint32(uid), GID: uint32(gid)}
 }
 
 func userHome(a *initramfs.Archive, name, def string) string {

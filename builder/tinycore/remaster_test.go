@@ -23,31 +23,31 @@ func TestEditBootsync(t *testing.T) {
 		{"already there", "#!/bin/sh\n/etc/init.d/razor-mk start\n/opt/bootlocal.sh &\n", "", "#!/bin/sh\n/etc/init.d/razor-mk start\n/opt/bootlocal.sh &\n"},
 	}
 	for _, tt := range tests {
-		if got := string(EditBootsync([]byte(tt.in), tt.host)); got != tt.want {
+		if got := string(editBootsync([]byte(tt.in), tt.host)); got != tt.want {
 			t.Errorf("%s: EditBootsync = %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }
 
 func TestEditInittab(t *testing.T) {
-	got := string(EditInittab([]byte(tctest.Inittab), true))
+	got := string(editInittab([]byte(tctest.Inittab), true))
 	if strings.Contains(got, "autologin") {
 		t.Errorf("EditInittab(prod) kept the auto-login:\n%s", got)
 	}
 	if !strings.Contains(got, "::respawn:/sbin/getty 38400 tty1\n") || !strings.HasSuffix(got, "::once:/etc/init.d/razor-mk start\n") {
 		t.Errorf("EditInittab(prod) = \n%s", got)
 	}
-	dev := string(EditInittab([]byte(tctest.Inittab), false))
+	dev := string(editInittab([]byte(tctest.Inittab), false))
 	if !strings.Contains(dev, "-nl /sbin/autologin") {
 		t.Errorf("EditInittab(dev) removed the auto-login")
 	}
-	if again := string(EditInittab([]byte(dev), false)); again != dev {
+	if again := string(editInittab([]byte(dev), false)); again != dev {
 		t.Errorf("EditInittab is not idempotent:\n%s", again)
 	}
 }
 
 func TestLockShadow(t *testing.T) {
-	got := string(LockShadow([]byte(tctest.Shadow)))
+	got := string(lockShadow([]byte(tctest.Shadow)))
 	want := "root:*:13525:0:99999:7:::\nlp:*:13510:0:99999:7:::\nnobody:*:13509:0:99999:7:::\ntc:*:13646:0:99999:7:::\n"
 	if got != want {
 		t.Errorf("LockShadow = %q, want %q", got, want)
@@ -130,7 +130,7 @@ userland:
 	if _, ok := a.Get("etc/razor/authorized_keys"); ok {
 		t.Errorf("/etc/razor/authorized_keys kept")
 	}
-	if got := content("etc/shadow"); got != string(LockShadow([]byte(tctest.Shadow))) {
+	if got := content("etc/shadow"); got != string(lockShadow([]byte(tctest.Shadow))) {
 		t.Errorf("/etc/shadow = %q, want every account locked", got)
 	}
 	if r, _ := a.Get("etc/shadow"); r.GID != tctest.StaffGID || r.Perm != 0o640 {
@@ -145,8 +145,8 @@ userland:
 	if got := content("etc/inittab"); strings.Contains(got, "autologin") || !strings.Contains(got, "::once:/etc/init.d/razor-mk start") {
 		t.Errorf("/etc/inittab = %q", got)
 	}
-	if got := content(StartScript); strings.Contains(got, "sshd") || !strings.Contains(got, "/bin/mk-agent run") {
-		t.Errorf("%s = %q", StartScript, got)
+	if got := content(startScriptPath); strings.Contains(got, "sshd") || !strings.Contains(got, "/bin/mk-agent run") {
+		t.Errorf("%s = %q", startScriptPath, got)
 	}
 	for _, gone := range []string{"usr/sbin/telnetd", "usr/sbin/httpd"} {
 		if _, ok := a.Get(gone); ok {
@@ -216,15 +216,15 @@ ssh:
 	if d, _ := a.Get("home/tc/.ssh"); d.Type != initramfs.TypeDir || d.Perm != 0o700 || d.UID != tctest.TCUID {
 		t.Errorf("home/tc/.ssh = %+v", d)
 	}
-	script, _ := a.Get(StartScript)
-	if !strings.Contains(string(script.Data), SSHServerScript+" start") || !strings.Contains(string(script.Data), "PasswordAuthentication no") {
+	script, _ := a.Get(startScriptPath)
+	if !strings.Contains(string(script.Data), sshServerScript+" start") || !strings.Contains(string(script.Data), "PasswordAuthentication no") {
 		t.Errorf("dev start script does not start sshd:\n%s", script.Data)
 	}
-	inittab, _ := a.Get(InittabPath)
+	inittab, _ := a.Get(inittabPath)
 	if !strings.Contains(string(inittab.Data), "autologin") {
 		t.Errorf("dev inittab lost the console auto-login")
 	}
-	if shadow, _ := a.Get(ShadowPath); string(shadow.Data) != tctest.Shadow {
+	if shadow, _ := a.Get(shadowPath); string(shadow.Data) != tctest.Shadow {
 		t.Errorf("dev shadow changed: %q", shadow.Data)
 	}
 }
@@ -251,7 +251,7 @@ func TestRemasterRefuses(t *testing.T) {
 	// Not Tiny Core.
 	a := initramfs.New()
 	a.AddFile("etc/passwd", []byte("root:x:0:0::/:/bin/sh\n"), 0o644)
-	if err := CheckTinyCore(a); !errors.Is(err, ErrNotTinyCore) || !strings.Contains(err.Error(), "/etc/init.d/tc-config") {
+	if err := checkTinyCore(a); !errors.Is(err, ErrNotTinyCore) || !strings.Contains(err.Error(), "/etc/init.d/tc-config") {
 		t.Errorf("CheckTinyCore(debian-like) = %v", err)
 	}
 	// An unknown extension names itself.

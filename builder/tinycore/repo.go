@@ -10,13 +10,13 @@ import (
 	"sync"
 )
 
-// Builds are the mirror's build directories.
-var Builds = []string{"x86", "x86_64", "armv6", "armv7", "aarch64"}
+// builds are the mirror's build directories.
+var builds = []string{"x86", "x86_64", "armv6", "armv7", "aarch64"}
 
-// BuildForArch maps an image's Debian architecture to the mirror build of
+// buildForArch maps an image's Debian architecture to the mirror build of
 // the same userland: amd64 → x86_64 (CorePure64), i386 → x86 (Core),
 // arm64 → aarch64. Unknown architectures give "".
-func BuildForArch(arch string) string {
+func buildForArch(arch string) string {
 	switch arch {
 	case "amd64":
 		return "x86_64"
@@ -32,10 +32,10 @@ func BuildForArch(arch string) string {
 
 var versionRE = regexp.MustCompile(`^([0-9]{1,3})(\.x|\.[0-9]{1,3}(\.[0-9]{1,3})?)?$`)
 
-// ParseVersion splits a release version as a spec gives it: "15.x" or
+// parseVersion splits a release version as a spec gives it: "15.x" or
 // "15" (the major's current release) or "15.0" (a pinned release). It
 // returns the major and, when pinned, the exact version.
-func ParseVersion(v string) (major, exact string, err error) {
+func parseVersion(v string) (major, exact string, err error) {
 	m := versionRE.FindStringSubmatch(strings.TrimSpace(v))
 	if m == nil {
 		return "", "", fmt.Errorf("tinycore: version %q: want a release such as 15.x or 15.0", v)
@@ -46,10 +46,10 @@ func ParseVersion(v string) (major, exact string, err error) {
 	return m[1], exact, nil
 }
 
-// Repo is one major release and build of a mirror: the tcz/ and
+// repo is one major release and build of a mirror: the tcz/ and
 // release/ directories under <major>.x/<build>/.
-type Repo struct {
-	Mirror *Mirror
+type repo struct {
+	Mirror *mirror
 	// Major is the release's major version ("15").
 	Major string
 	// Build is the build directory ("x86_64").
@@ -60,26 +60,26 @@ type Repo struct {
 	deps map[string][]byte
 }
 
-// NewRepo returns the repository of major and build on m.
-func NewRepo(m *Mirror, major, build string) *Repo {
-	return &Repo{Mirror: m, Major: major, Build: build}
+// newRepo returns the repository of major and build on m.
+func newRepo(m *mirror, major, build string) *repo {
+	return &repo{Mirror: m, Major: major, Build: build}
 }
 
 // Dir is the repository's path on a mirror: "15.x/x86_64".
-func (r *Repo) Dir() string { return r.Major + ".x/" + r.Build }
+func (r *repo) Dir() string { return r.Major + ".x/" + r.Build }
 
 // TCZ is the mirror path of an extension file or sidecar.
-func (r *Repo) TCZ(file string) string { return r.Dir() + "/tcz/" + file }
+func (r *repo) TCZ(file string) string { return r.Dir() + "/tcz/" + file }
 
 // Release is the mirror path of a distribution file.
-func (r *Repo) Release(file string) string {
+func (r *repo) Release(file string) string {
 	return r.Dir() + "/release/distribution_files/" + file
 }
 
 // MD5 returns the digest the extension's .md5.txt announces. An
 // extension without one is unknown (tce-load counts an extension as
 // present only with its md5).
-func (r *Repo) MD5(ctx context.Context, name string) (string, error) {
+func (r *repo) MD5(ctx context.Context, name string) (string, error) {
 	r.mu.Lock()
 	if s, ok := r.md5s[name]; ok {
 		r.mu.Unlock()
@@ -107,7 +107,7 @@ func (r *Repo) MD5(ctx context.Context, name string) (string, error) {
 }
 
 // DepFile returns the extension's .dep file (nil when it has none).
-func (r *Repo) DepFile(ctx context.Context, name string) ([]byte, error) {
+func (r *repo) DepFile(ctx context.Context, name string) ([]byte, error) {
 	r.mu.Lock()
 	if d, ok := r.deps[name]; ok {
 		r.mu.Unlock()
@@ -133,9 +133,9 @@ func (r *Repo) DepFile(ctx context.Context, name string) ([]byte, error) {
 	return data, nil
 }
 
-// Deps is a DepsFunc over the repository: it checks that the extension
+// Deps is a depsFunc over the repository: it checks that the extension
 // exists (its .md5.txt) and parses its .dep.
-func (r *Repo) Deps(ctx context.Context, name string) ([]string, error) {
+func (r *repo) Deps(ctx context.Context, name string) ([]string, error) {
 	if _, err := r.MD5(ctx, name); err != nil {
 		return nil, err
 	}
@@ -150,12 +150,12 @@ func (r *Repo) Deps(ctx context.Context, name string) ([]string, error) {
 	return deps, nil
 }
 
-// Extension is an extension fetched from a mirror.
-type Extension struct {
+// extension is an extension fetched from a mirror.
+type extension struct {
 	// Name is the file name ("openssh.tcz", placeholders replaced).
 	Name string
 	// Blob is the verified .tcz.
-	Blob *Blob
+	Blob *blob
 	// Dep is the .dep file as published (nil when none).
 	Dep []byte
 	// Info and List are the .info and .list files (nil when the mirror
@@ -167,7 +167,7 @@ type Extension struct {
 
 // Fetch obtains an extension with its sidecars, the .tcz checked against
 // its .md5.txt.
-func (r *Repo) Fetch(ctx context.Context, name string) (*Extension, error) {
+func (r *repo) Fetch(ctx context.Context, name string) (*extension, error) {
 	sum, err := r.MD5(ctx, name)
 	if err != nil {
 		return nil, err
@@ -180,12 +180,12 @@ func (r *Repo) Fetch(ctx context.Context, name string) (*Extension, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Extension{Name: name, Blob: blob, Dep: dep}
+	e := &extension{Name: name, Blob: blob, Dep: dep}
 	for _, side := range []struct {
 		suffix string
 		dst    *[]byte
 		max    int64
-	}{{".info", &e.Info, MaxInfoFile}, {".list", &e.List, MaxListFile}} {
+	}{{".info", &e.Info, maxInfoFile}, {".list", &e.List, maxListFile}} {
 		data, err := r.Mirror.Get(ctx, r.TCZ(name+side.suffix), side.max)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -196,23 +196,23 @@ func (r *Repo) Fetch(ctx context.Context, name string) (*Extension, error) {
 		*side.dst = data
 	}
 	if e.Info != nil {
-		if info, err := ParseInfo(e.Info); err == nil {
+		if info, err := parseInfo(e.Info); err == nil {
 			e.Version = info.Version()
 		}
 	}
 	return e, nil
 }
 
-// Resolve resolves roots on the repository (see Resolver.Resolve) and
+// Resolve resolves roots on the repository (see resolver.Resolve) and
 // fetches every extension of the closure, in load order. Extensions
 // skip reports present are left out with their dependencies.
-func (r *Repo) Resolve(ctx context.Context, roots []string, kver string, skip func(string) bool) ([]*Extension, error) {
-	res := &Resolver{Deps: r.Deps, KernelVersion: kver, Skip: skip}
+func (r *repo) Resolve(ctx context.Context, roots []string, kver string, skip func(string) bool) ([]*extension, error) {
+	res := &resolver{Deps: r.Deps, KernelVersion: kver, Skip: skip}
 	names, err := res.Resolve(ctx, roots)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Extension, 0, len(names))
+	out := make([]*extension, 0, len(names))
 	for _, n := range names {
 		e, err := r.Fetch(ctx, n)
 		if err != nil {

@@ -7,51 +7,51 @@ import (
 	"strings"
 )
 
-// DefaultMaxExtensions bounds a dependency closure (the largest real
+// defaultMaxExtensions bounds a dependency closure (the largest real
 // closures, desktop environments, have a few hundred members).
-const DefaultMaxExtensions = 2000
+const defaultMaxExtensions = 2000
 
-// DepsFunc returns the direct dependencies of extension name (a
+// depsFunc returns the direct dependencies of extension name (a
 // canonical name with the kernel placeholder already replaced), as its
 // .dep file lists them (placeholders kept). It returns an error wrapping
 // ErrUnknownExtension when the extension does not exist.
-type DepsFunc func(ctx context.Context, name string) ([]string, error)
+type depsFunc func(ctx context.Context, name string) ([]string, error)
 
-// CycleError is a dependency cycle; Cycle starts and ends with the same
+// cycleError is a dependency cycle; Cycle starts and ends with the same
 // extension.
-type CycleError struct {
+type cycleError struct {
 	Cycle []string
 }
 
-func (e *CycleError) Error() string {
+func (e *cycleError) Error() string {
 	return fmt.Sprintf("%v: %s", ErrCycle, strings.Join(e.Cycle, " → "))
 }
 
 // Unwrap makes errors.Is(err, ErrCycle) true.
-func (e *CycleError) Unwrap() error { return ErrCycle }
+func (e *cycleError) Unwrap() error { return ErrCycle }
 
-// Resolver orders extensions after their dependencies.
-type Resolver struct {
+// resolver orders extensions after their dependencies.
+type resolver struct {
 	// Deps reads an extension's dependencies; required.
-	Deps DepsFunc
+	Deps depsFunc
 	// KernelVersion replaces "-KERNEL.tcz" (uname -r of the image's kernel).
 	KernelVersion string
 	// Skip, when set, reports extensions that are already present: they
 	// are left out together with their dependencies (as tce-load skips
 	// what is installed).
 	Skip func(name string) bool
-	// Max bounds the closure; 0 means DefaultMaxExtensions.
+	// Max bounds the closure; 0 means defaultMaxExtensions.
 	Max int
 }
 
 // Resolve returns roots and their dependencies, each once, every
 // extension after the ones it depends on, in the order tce-load would
 // load them (depth first, in .dep order). An unknown extension is an
-// error that names the chain that required it; a cycle is a *CycleError.
-func (r *Resolver) Resolve(ctx context.Context, roots []string) ([]string, error) {
+// error that names the chain that required it; a cycle is a *cycleError.
+func (r *resolver) Resolve(ctx context.Context, roots []string) ([]string, error) {
 	max := r.Max
 	if max <= 0 {
-		max = DefaultMaxExtensions
+		max = defaultMaxExtensions
 	}
 	const (
 		visiting = 1
@@ -73,7 +73,7 @@ func (r *Resolver) Resolve(ctx context.Context, roots []string) ([]string, error
 				i--
 			}
 			cycle := append(append([]string{}, stack[i:]...), name)
-			return &CycleError{Cycle: cycle}
+			return &cycleError{Cycle: cycle}
 		}
 		if r.Skip != nil && r.Skip(name) {
 			state[name] = done

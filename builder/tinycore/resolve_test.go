@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fakeDeps is a DepsFunc over a map; a name that is missing is unknown.
-func fakeDeps(m map[string][]string) DepsFunc {
+// fakeDeps is a depsFunc over a map; a name that is missing is unknown.
+func fakeDeps(m map[string][]string) depsFunc {
 	return func(_ context.Context, name string) ([]string, error) {
 		d, ok := m[name]
 		if !ok {
@@ -58,7 +58,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Resolver{Deps: fakeDeps(repo), KernelVersion: "6.6.8-tinycore64"}
+			r := &resolver{Deps: fakeDeps(repo), KernelVersion: "6.6.8-tinycore64"}
 			if tt.skip != nil {
 				r.Skip = func(n string) bool {
 					for _, s := range tt.skip {
@@ -87,9 +87,9 @@ func TestResolve(t *testing.T) {
 }
 
 func TestResolveCycleError(t *testing.T) {
-	r := &Resolver{Deps: fakeDeps(map[string][]string{"x.tcz": {"y.tcz"}, "y.tcz": {"x.tcz"}})}
+	r := &resolver{Deps: fakeDeps(map[string][]string{"x.tcz": {"y.tcz"}, "y.tcz": {"x.tcz"}})}
 	_, err := r.Resolve(context.Background(), []string{"x.tcz"})
-	var ce *CycleError
+	var ce *cycleError
 	if !errors.As(err, &ce) || !errors.Is(err, ErrCycle) {
 		t.Fatalf("Resolve = %v, want a *CycleError wrapping ErrCycle", err)
 	}
@@ -105,13 +105,13 @@ func TestResolveBounded(t *testing.T) {
 		fmt.Sscanf(name, "n%d.tcz", &n)
 		return []string{fmt.Sprintf("n%d.tcz", n+1)}, nil
 	}
-	r := &Resolver{Deps: deps, Max: 50}
+	r := &resolver{Deps: deps, Max: 50}
 	if _, err := r.Resolve(context.Background(), []string{"n0.tcz"}); !errors.Is(err, ErrTooMany) {
 		t.Fatalf("Resolve(endless chain) = %v, want ErrTooMany", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := (&Resolver{Deps: deps}).Resolve(ctx, []string{"n0.tcz"}); !errors.Is(err, context.Canceled) {
+	if _, err := (&resolver{Deps: deps}).Resolve(ctx, []string{"n0.tcz"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Resolve(cancelled) = %v, want context.Canceled", err)
 	}
 }

@@ -8,22 +8,22 @@ import (
 
 // Limits of the sidecar files; real ones are far smaller.
 const (
-	MaxInfoFile = 256 << 10
-	MaxListFile = 16 << 20
+	maxInfoFile = 256 << 10
+	maxListFile = 16 << 20
 )
 
-// Info is NAME.tcz.info: "Key:<TAB>value" lines, continuation lines
+// info is NAME.tcz.info: "Key:<TAB>value" lines, continuation lines
 // indented with blanks joined to the previous value with a newline.
-type Info map[string]string
+type info map[string]string
 
-// ParseInfo parses a .info file. Lines before the first key and lines
+// parseInfo parses a .info file. Lines before the first key and lines
 // that are neither "Key: value" nor continuations are an error naming
 // the line.
-func ParseInfo(data []byte) (Info, error) {
-	if len(data) > MaxInfoFile {
-		return nil, fmt.Errorf("%w: .info larger than %d bytes", ErrBadSidecar, MaxInfoFile)
+func parseInfo(data []byte) (info, error) {
+	if len(data) > maxInfoFile {
+		return nil, fmt.Errorf("%w: .info larger than %d bytes", ErrBadSidecar, maxInfoFile)
 	}
-	info := Info{}
+	info := info{}
 	last := ""
 	n := 0
 	for line := range bytes.Lines(data) {
@@ -51,4 +51,4 @@ func ParseInfo(data []byte) (Info, error) {
 }
 
 // Version is the Version field, or "".
-func (i Info) Version() string { return i["Version"] }
+func (i info) Version() string { return i["Version"] }

@@ -10,11 +10,11 @@ import (
 
 func TestParseInfo(t *testing.T) {
 	data := "Title:          bash.tcz\nDescription:\tThe GNU Bourne Again SHell.\nVersion:        5.2.21\nComments:       Binaries only\n                ----\n\t\tMore text\nChange-log:     2024/01/01 first\n\nCurrent:        2024/02/01\n"
-	got, err := ParseInfo([]byte(data))
+	got, err := parseInfo([]byte(data))
 	if err != nil {
 		t.Fatalf("ParseInfo = %v", err)
 	}
-	want := Info{"Title": "bash.tcz", "Description": "The GNU Bourne Again SHell.", "Version": "5.2.21",
+	want := info{"Title": "bash.tcz", "Description": "The GNU Bourne Again SHell.", "Version": "5.2.21",
 		"Comments": "Binaries only\n----\nMore text", "Change-log": "2024/01/01 first", "Current": "2024/02/01"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseInfo mismatch (-want +got):\n%s", diff)
@@ -23,7 +23,7 @@ func TestParseInfo(t *testing.T) {
 		t.Errorf("Version() = %q, want 5.2.21", got.Version())
 	}
 	for _, bad := range []string{"  continuation first\n", "no colon here\n", "two words: x\n"} {
-		if _, err := ParseInfo([]byte(bad)); !errors.Is(err, ErrBadSidecar) {
+		if _, err := parseInfo([]byte(bad)); !errors.Is(err, ErrBadSidecar) {
 			t.Errorf("ParseInfo(%q) = %v, want ErrBadSidecar", bad, err)
 		}
 	}
@@ -34,7 +34,7 @@ func FuzzParseInfo(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		info, err := ParseInfo(data)
+		info, err := parseInfo(data)
 		if err != nil {
 			return
 		}

@@ -33,12 +33,12 @@ func New(s *spec.Spec) *Source { return &Source{Spec: s} }
 // Kind returns "tinycore".
 func (*Source) Kind() string { return "tinycore" }
 
-// SSHServerScript is the init script of Tiny Core's openssh.tcz, which
+// sshServerScript is the init script of Tiny Core's openssh.tcz, which
 // the dev variant starts.
-const SSHServerScript = "/usr/local/etc/init.d/openssh"
+const sshServerScript = "/usr/local/etc/init.d/openssh"
 
 // Open fetches the release and the extensions and returns the base: the
-// release's kernel and initrd, and an Overlay that remasters the
+// release's kernel and initrd, and an overlay that remasters the
 // assembled archive (restoring the release's own /init, accounts and
 // /etc over what a Debian userland would have, then adding the agent's
 // start, the extensions and the variant).
@@ -50,11 +50,11 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		return nil, err
 	}
 	env.Progress.Step(fmt.Sprintf("Tiny Core %s %s release", t.Version, t.Build))
-	rel, err := OpenRelease(ctx, repo, t.Kernel, t.Initrds, exact)
+	rel, err := openRelease(ctx, repo, t.Kernel, t.Initrds, exact)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckTinyCore(rel.Archive); err != nil {
+	if err := checkTinyCore(rel.Archive); err != nil {
 		return nil, err
 	}
 	env.Log.Info("Tiny Core release", "version", rel.Version, "kernel", rel.KernelVersion, "build", t.Build, "mirror", t.Mirror)
@@ -74,7 +74,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 			}
 		}
 	}
-	set, err := ResolveExtensions(ctx, repo, s.Extensions, rel.KernelVersion, ssh, s.Variant == spec.VariantProd, env)
+	set, err := resolveExtensions(ctx, repo, s.Extensions, rel.KernelVersion, ssh, s.Variant == spec.VariantProd, env)
 	if err != nil {
 		return nil, err
 	}
@@ -104,12 +104,12 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		cmdline = append(cmdline, "nozswap")
 		notes = append(notes, "tinycore: kernel command line: nozswap (the release has no zram driver; without it Tiny Core's init waits for /dev/zram0)")
 	}
-	notes = append(notes, fmt.Sprintf("tinycore: release %s, kernel %s (minimum %s)", rel.Version, rel.KernelVersion, MinKernel))
+	notes = append(notes, fmt.Sprintf("tinycore: release %s, kernel %s (minimum %s)", rel.Version, rel.KernelVersion, minKernel))
 	notes = append(notes, sshNotes...)
 	for _, n := range notes {
 		env.Log.Info(n)
 	}
-	ov := &Overlay{
+	ov := &overlay{
 		Variant:        s.Variant,
 		Hostname:       s.Userland.Hostname,
 		BusyboxExclude: s.Userland.BusyboxExclude,
@@ -117,7 +117,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		Extensions:     set,
 	}
 	if ssh != "" {
-		ov.SSHServer = SSHServerScript
+		ov.SSHServer = sshServerScript
 	}
 	ov.AgentSSH = agentSSH
 	release := rel.Archive
@@ -130,7 +130,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		Notes:         notes,
 		Cmdline:       cmdline,
 		Overlay: func(a *initramfs.Archive) error {
-			Restore(a, release, agentSSH)
+			restore(a, release, agentSSH)
 			if err := ov.Apply(a); err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 // (spec.BuiltinModes): "mount" needs a release whose kernel has loop and
 // squashfs drivers; "auto" takes it then and "unpack" otherwise. The
 // notes say what was decided and why, for the manifest.
-func builtinMode(want string, rel *Release) (string, []string, error) {
+func builtinMode(want string, rel *release) (string, []string, error) {
 	var missing []string
 	for _, d := range []string{"loop", "squashfs"} {
 		if !kernelFeature(rel.Archive, rel.KernelVersion, d) {
@@ -180,12 +180,12 @@ var builderOnly = []string{"etc/razor/authorized_keys"}
 // image, not the release, and mislead Tiny Core's own scripts).
 var builderFiles = []string{"etc/os-release"}
 
-// Restore puts every entry of the release back into a, where a builder
+// restore puts every entry of the release back into a, where a builder
 // may have replaced it (/init, /etc/passwd, /etc/shadow, /etc/os-release,
 // device nodes), and removes builderOnly entries unless keepKeys (the
 // agent's own SSH server reads them). Entries the release does not have
 // (the agent, /etc/mk-version.json) stay.
-func Restore(a, release *initramfs.Archive, keepKeys bool) {
+func restore(a, release *initramfs.Archive, keepKeys bool) {
 	for _, r := range release.Records() {
 		if cur, ok := a.Get(r.Name); ok && sameRecord(cur, r) {
 			continue
@@ -215,14 +215,14 @@ func sameRecord(x, y initramfs.Record) bool {
 }
 
 // repoFor opens the spec's mirror repository.
-func repoFor(s *spec.Spec, env base.Env) (*Repo, string, error) {
+func repoFor(s *spec.Spec, env base.Env) (*repo, string, error) {
 	t := s.Tinycore
-	major, exact, err := ParseVersion(t.Version)
+	major, exact, err := parseVersion(t.Version)
 	if err != nil {
 		return nil, "", err
 	}
-	m := &Mirror{Location: t.Mirror, CacheDir: env.CacheDir, Log: env.Log, Progress: env.Progress}
-	return NewRepo(m, major, t.Build), exact, nil
+	m := &mirror{Location: t.Mirror, CacheDir: env.CacheDir, Log: env.Log, Progress: env.Progress}
+	return newRepo(m, major, t.Build), exact, nil
 }
 
 // sshServers are the programs of SSH servers.
@@ -241,14 +241,14 @@ func sshFile(list []byte) string {
 
 var sshNameRE = regexp.MustCompile(`(?i)^(openssh|dropbear|tinyssh)`)
 
-// ResolveExtensions resolves and fetches the spec's extensions for the
+// resolveExtensions resolves and fetches the spec's extensions for the
 // kernel release kver: the built-in ones (and sshExt, the dev variant's
 // SSH server, when not empty) and the mirror-only ones, less what is
 // built in. In prod, an extension that is or holds an SSH server (by
 // name, or sshd in its .list) is an error wrapping ErrProdSSH that names
 // it and what required it.
-func ResolveExtensions(ctx context.Context, repo *Repo, e spec.Extensions, kver, sshExt string, prod bool, env base.Env) (*Set, error) {
-	set := &Set{Repo: repo.Dir(), KmodInstall: append([]string(nil), e.MirrorModules...)}
+func resolveExtensions(ctx context.Context, repo *repo, e spec.Extensions, kver, sshExt string, prod bool, env base.Env) (*set, error) {
+	set := &set{Repo: repo.Dir(), KmodInstall: append([]string(nil), e.MirrorModules...)}
 	roots := append([]string(nil), e.Builtin...)
 	if sshExt != "" {
 		roots = append(roots, sshExt)
@@ -282,7 +282,7 @@ func ResolveExtensions(ctx context.Context, repo *Repo, e spec.Extensions, kver,
 	}
 	if prod {
 		var bad []string
-		for _, list := range [][]*Extension{set.Builtin, set.Mirror} {
+		for _, list := range [][]*extension{set.Builtin, set.Mirror} {
 			for _, x := range list {
 				switch {
 				case sshNameRE.MatchString(x.Name):
@@ -298,7 +298,7 @@ func ResolveExtensions(ctx context.Context, repo *Repo, e spec.Extensions, kver,
 			return nil, fmt.Errorf("%w: %s (a dependency of the spec's extensions?)", ErrProdSSH, strings.Join(bad, ", "))
 		}
 	}
-	for _, x := range append(append([]*Extension{}, set.Builtin...), set.Mirror...) {
+	for _, x := range append(append([]*extension{}, set.Builtin...), set.Mirror...) {
 		env.Log.Info("extension", "name", x.Name, "version", x.Version, "bytes", x.Blob.Size, "cached", x.Blob.Cached)
 	}
 	return set, nil
@@ -329,14 +329,14 @@ func (w *withExtensions) Open(ctx context.Context, env base.Env) (*base.Base, er
 	if err != nil {
 		return nil, err
 	}
-	set, err := ResolveExtensions(ctx, repo, w.spec.Extensions, b.KernelVersion, "", w.spec.Variant == spec.VariantProd, env)
+	set, err := resolveExtensions(ctx, repo, w.spec.Extensions, b.KernelVersion, "", w.spec.Variant == spec.VariantProd, env)
 	if err != nil {
 		return nil, err
 	}
 	if b.Archive == nil {
 		b.Archive = initramfs.New()
 	}
-	set.AddTo(b.Archive, Owner{})
+	set.AddTo(b.Archive, owner{})
 	b.Sources = append(b.Sources, set.Sources()...)
 	b.Extensions = append(b.Extensions, set.Names()...)
 	return b, nil

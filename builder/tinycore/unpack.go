@@ -44,7 +44,7 @@ type unpackReport struct {
 // it at boot, after ldconfig) and /etc/sysconfig/newmodules for an
 // extension with kernel modules. tce-setup then finds every built-in
 // extension installed and mounts nothing. marker owns the markers (tc:staff).
-func (s *Set) unpackBuiltin(a *initramfs.Archive, marker Owner) (unpackReport, error) {
+func (s *set) unpackBuiltin(a *initramfs.Archive, marker owner) (unpackReport, error) {
 	var rep unpackReport
 	var scripts []string
 	for _, e := range s.Builtin {
@@ -63,7 +63,7 @@ func (s *Set) unpackBuiltin(a *initramfs.Archive, marker Owner) (unpackReport, e
 	return rep, a.Err()
 }
 
-func unpackOne(a *initramfs.Archive, e *Extension, marker Owner, rep *unpackReport, scripts *[]string) error {
+func unpackOne(a *initramfs.Archive, e *extension, marker owner, rep *unpackReport, scripts *[]string) error {
 	f, err := os.Open(e.Blob.Path)
 	if err != nil {
 		return err
