@@ -21,10 +21,16 @@
 // such as uid 1001, symlinks, permissions) and adds the overlay: the agent,
 // its start (an /etc/init.d script called from /opt/bootsync.sh and, should
 // a mydata.tgz restore replace that file, from /etc/inittab), built-in
-// extensions under /tmp/builtin/optional with onboot.lst, the image's TCE
+// extensions (under /tmp/builtin/optional with onboot.lst for tce-setup to
+// mount, or, when the release has no loop or squashfs driver, unpacked
+// into the initrd as copy2fs would with their tce.installed markers and
+// /tmp/setup.lst), the image's TCE
 // mirror under /tmp/tinycorelinux with tce-install-list and
 // kmod-install-list, and the variant (dev: an SSH server extension and the
 // spec's keys for user tc; prod: neither, and every password locked). The
 // extension layout is the same on the debian base, where the agent's own
-// installer (agent/tce) loads them.
+// installer (agent/tce) loads them. docs/tinycore.md says which real
+// releases are verified and how the build adapts to them (the kernel
+// version from the bzImage header, nozswap without zram, the minimum
+// kernel).
 package tinycore

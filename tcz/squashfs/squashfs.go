@@ -72,7 +72,8 @@ const (
 	flagNoFragments = 0x0010
 )
 
-// FS is an opened image.
+// FS is an opened image. It caches metadata and the last fragment read,
+// so it is not safe for concurrent use.
 type FS struct {
 	r     io.ReaderAt
 	size  int64
@@ -80,6 +81,10 @@ type FS struct {
 	ids   []uint32
 	frags []fragment
 	meta  map[int64]metaBlock
+	// last is the last fragment block read: files packed together share
+	// one, and are usually read one after the other.
+	lastFrag int64
+	lastData []byte
 }
 
 type fragment struct {
@@ -95,7 +100,7 @@ type metaBlock struct {
 // Open reads the superblock, the owner table and the fragment table of
 // the image of size bytes in r.
 func Open(r io.ReaderAt, size int64) (*FS, error) {
-	f := &FS{r: r, size: size, meta: map[int64]metaBlock{}}
+	f := &FS{r: r, size: size, meta: map[int64]metaBlock{}, lastFrag: -1}
 	buf := make([]byte, 96)
 	if _, err := r.ReadAt(buf, 0); err != nil {
 		return nil, fmt.Errorf("%w: superblock: %v", ErrNotSquashfs, err)
@@ -611,6 +616,17 @@ func (f *FS) ReadFile(e *Entry) ([]byte, error) {
 }
 
 func (f *FS) fragment(i uint32) ([]byte, error) {
+	if int64(i) == f.lastFrag {
+		return f.lastData, nil
+	}
+	data, err := f.readFragment(i)
+	if err == nil {
+		f.lastFrag, f.lastData = int64(i), data
+	}
+	return data, err
+}
+
+func (f *FS) readFragment(i uint32) ([]byte, error) {
 	fr := f.frags[i]
 	n := int64(fr.size &^ (1 << 24))
 	if n == 0 || n > int64(f.sb.BlockSize) || int64(fr.start)+n > int64(f.sb.BytesUsed) {
