@@ -286,3 +286,50 @@ tinycore: {version: "4.x", build: x86, mirror: `+f.Dir+`, ssh_extension: dropbea
 		t.Errorf("Open(ssh_extension dropbear.tcz, absent) = %v, want ErrUnknownExtension", err)
 	}
 }
+
+// TestBuiltinModes: mount on a release without loop and squashfs fails
+// the build, naming them; unpack on the fixture (which could mount)
+// unpacks, queues the install scripts in /tmp/setup.lst and flags the
+// kernel modules for depmod.
+func TestBuiltinModes(t *testing.T) {
+	f := realMirror(t)
+	s := loadSpec(t, `name: m
+base: tinycore
+arch: i386
+tinycore: {version: "4.x", build: x86, mirror: `+f.Dir+`, builtin_mode: mount}
+extensions: {builtin: [bash.tcz]}
+`)
+	_, err := New(s).Open(context.Background(), testEnv(t))
+	if !errors.Is(err, ErrRelease) || !strings.Contains(err.Error(), "no loop or squashfs driver") {
+		t.Errorf("Open(builtin_mode mount, no drivers) = %v, want ErrRelease naming loop and squashfs", err)
+	}
+
+	fx := mirrorFixture(t)
+	s = loadSpec(t, `name: u
+base: tinycore
+tinycore: {version: "15.x", mirror: `+fx.Dir+`, builtin_mode: unpack}
+extensions: {builtin: [hello.tcz, disk.tcz]}
+`)
+	b, err := New(s).Open(context.Background(), testEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(b.Cmdline, "nozswap") || !slices.Contains(b.Cmdline, "base") {
+		t.Errorf("Cmdline = %q, want base and no nozswap (the fixture has zram)", b.Cmdline)
+	}
+	a, _ := assembleLike(t, s)
+	if got := contentOf(t, a, "tmp/setup.lst"); got != "/usr/local/tce.installed/hello\n" {
+		t.Errorf("/tmp/setup.lst = %q, want hello's install script", got)
+	}
+	if _, ok := a.Get("etc/sysconfig/newmodules"); !ok {
+		t.Errorf("no /etc/sysconfig/newmodules for the scsi-KERNEL modules")
+	}
+	if _, ok := a.Get("tmp/builtin/onboot.lst"); ok {
+		t.Errorf("onboot.lst written in unpack mode")
+	}
+	for _, m := range []string{"marker-bin", "scsi-" + fx.KernelVersion, "disk"} {
+		if r, ok := a.Get("usr/local/tce.installed/" + m); !ok || r.UID != 1001 {
+			t.Errorf("marker %s: %v %+v, want one owned by tc", m, ok, r)
+		}
+	}
+}
