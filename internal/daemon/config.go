@@ -79,6 +79,12 @@ type Config struct {
 	RateBurst     int           `yaml:"rate_burst" help:"node API burst per client address"`
 	FlushInterval time.Duration `yaml:"flush_interval" help:"how often batched checkin times are written"`
 
+	// Connection budgets (docs/operations.md, Hardening).
+	HTTPMaxConns      int `yaml:"http_max_conns" help:"most HTTP connections open at once, 0 for half the file descriptor limit"`
+	HTTPMaxConnsPerIP int `yaml:"http_max_conns_per_ip" help:"most HTTP connections open at once from one client address, 0 for no limit"`
+	TFTPMaxTransfers  int `yaml:"tftp_max_transfers" help:"most TFTP transfers running at once, 0 for no limit"`
+	TFTPMaxPerIP      int `yaml:"tftp_max_per_ip" help:"most TFTP transfers running at once to one client address, 0 for no limit"`
+
 	LogLevel  string `yaml:"log_level" help:"server log level: debug, info, warn or error"`
 	LogFormat string `yaml:"log_format" help:"server log format: text or json"`
 }
@@ -104,6 +110,9 @@ func DefaultConfig() Config {
 		RateLimit:       20,
 		RateBurst:       40,
 		FlushInterval:   time.Second,
+		HTTPMaxConnsPerIP: 64,
+		TFTPMaxTransfers:  256,
+		TFTPMaxPerIP:      8,
 		LogLevel:        "info",
 		LogFormat:       "text",
 	}
@@ -371,6 +380,14 @@ func (c Config) Validate() error {
 	}
 	if c.RateBurst < 0 {
 		return bad("rate_burst", "must be >= 0, got %d", c.RateBurst)
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"http_max_conns", c.HTTPMaxConns}, {"http_max_conns_per_ip", c.HTTPMaxConnsPerIP}, {"tftp_max_transfers", c.TFTPMaxTransfers}, {"tftp_max_per_ip", c.TFTPMaxPerIP}} {
+		if n.v < 0 {
+			return bad(n.key, "must be >= 0, got %d", n.v)
+		}
 	}
 	if c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute {
 		return bad("flush_interval", "10ms to 1m, got %s", c.FlushInterval)

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/razor-mk/razor-mk/netboot/httpimg"
+	"github.com/razor-mk/razor-mk/netboot/netlimit"
 	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/razor-mk/razor-mk/server/httpapi"
 	"github.com/razor-mk/razor-mk/server/metrics"
@@ -58,13 +59,15 @@ type Daemon struct {
 	handler  *httpapi.Handler
 	ln       net.Listener
 	srv      *http.Server
-	tlsLn    net.Listener // nil without TLS
+	tlsLn    net.Listener      // nil without TLS
+	limit    *netlimit.Limiter // HTTP and HTTPS connections, one budget
 	tlsSrv   *http.Server
 	secure   string // https://IP:PORT, "" without TLS
 	caPin    string // the CA's SHA-256, "" when not known
 	token    string
 	url      string
 	registry *prometheus.Registry
+	metrics  *metrics.Metrics
 }
 
 // Open opens the store (creating the data directory), reads or creates
@@ -93,6 +96,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	if d.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("daemon: http: %w", err)
 	}
+	d.limit, err = httpBudget(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d.ln = netlimit.Listen(d.ln, d.limit, netlimit.ListenerOptions{})
 	d.url = cfg.ServerURL()
 	if cfg.HTTPPort() == 0 {
 		if ap, err := netip.ParseAddrPort(d.ln.Addr().String()); err == nil {
@@ -110,6 +118,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: metrics: %w", err)
 	}
+	d.metrics = m
+	d.limit.OnRefuse = func(reason string) { m.Refused("http", reason) }
 	if err := os.MkdirAll(cfg.ImagesDir, 0o755); err != nil {
 		log.Warn("cannot create the images directory", "images_dir", cfg.ImagesDir, "err", err)
 	}
@@ -139,8 +149,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout or WriteTimeout: a connection-wide deadline would
 		// cut long-poll checkins (held up to wire.MaxWait) and large image
-		// downloads; request bodies get their own deadline (httpapi).
-		IdleTimeout:    120 * time.Second,
+		// downloads. Instead request bodies get their own deadline and a
+		// reply that starts before its body was read closes the
+		// connection (httpapi), and each write has a deadline that moves
+		// with progress (netlimit).
+		IdleTimeout:    60 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -252,7 +265,8 @@ func (d *Daemon) listenTLS(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("daemon: https: %w", err)
 	}
-	d.tlsLn = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{b.Certificate}, MinVersion: tls.VersionTLS12})
+	// One budget for HTTP and HTTPS connections together.
+	d.tlsLn = tls.NewListener(netlimit.Listen(ln, d.limit, netlimit.ListenerOptions{}), &tls.Config{Certificates: []tls.Certificate{b.Certificate}, MinVersion: tls.VersionTLS12})
 	port := 0
 	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
 		port = int(ap.Port())
@@ -271,6 +285,9 @@ func (d *Daemon) SecureURL() string { return d.secure }
 // CASHA256 is the SHA-256 of the CA certificate nodes pin, "" when
 // unknown.
 func (d *Daemon) CASHA256() string { return d.caPin }
+
+// Metrics are the server's collectors, for the services run beside it.
+func (d *Daemon) Metrics() *metrics.Metrics { return d.metrics }
 
 // Store is the opened store; DHCP uses it as its lease store.
 func (d *Daemon) Store() store.Store { return d.st }

@@ -17,6 +17,12 @@ func TestAdminAuth(t *testing.T) {
 	if code, _ := e.do("GET", "/api/v1/nope", "", ""); code != 401 {
 		t.Errorf("unknown admin route without token = %d, want 401", code)
 	}
+	// RFC 9110 §11.1: the auth scheme is case-insensitive.
+	for _, auth := range []string{"bearer " + adminToken, "BEARER " + adminToken, "Bearer  " + adminToken} {
+		if code, body := e.do("GET", "/api/v1/nodes", "", "", "Authorization", auth); code != 200 {
+			t.Errorf("GET /api/v1/nodes with Authorization %q = %d %s, want 200", auth, code, body)
+		}
+	}
 	if code, body := e.admin("GET", "/nope", ""); code != 404 || !strings.Contains(body, "no route") {
 		t.Errorf("unknown admin route = %d %s, want 404", code, body)
 	}

@@ -46,9 +46,10 @@ const bootstrapName = "admin.token"
 // token compared in constant time, else a stored token found by its
 // SHA-256.
 func (h *Handler) principal(r *http.Request) (core.Principal, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	// RFC 9110 §11.1: the scheme name is case-insensitive.
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	tok = strings.TrimSpace(tok)
-	if !ok || tok == "" {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return core.Principal{}, core.ErrUnauthenticated
 	}
 	if h.o.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(h.o.AdminToken)) == 1 {

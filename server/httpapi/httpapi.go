@@ -67,6 +67,7 @@ type Handler struct {
 	o       Options
 	log     *slog.Logger
 	mux     *http.ServeMux
+	serve   http.Handler // mux behind closeUnread
 	limit   *limiter
 	replies map[string]map[wire.Command][]byte // base path → command → body
 	// secureReplies are replies for requests over TLS.
@@ -112,10 +113,11 @@ func New(o Options) *Handler {
 		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	h.adminRoutes()
+	h.serve = closeUnread(h.mux, o.BodyTimeout)
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve.ServeHTTP(w, r) }
 
 // clientConfig returns the client_config for requests under base: ours
 // (the original Razor server's keys plus our additions) under

@@ -21,6 +21,8 @@ type Metrics struct {
 	requests      *prometheus.HistogramVec
 	flushErrors   prometheus.Counter
 	nodeRefused   *prometheus.CounterVec
+	refused       *prometheus.CounterVec
+	suppressed    *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them, plus a collector for the
@@ -60,12 +62,20 @@ func New(reg prometheus.Registerer, states func() map[string]int) (*Metrics, err
 			Namespace: "razor", Name: "checkin_flush_errors_total",
 			Help: "Failed batched writes of checkin timestamps.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "razor", Name: "refused_total",
+			Help: "Connections and transfers refused by a connection budget, by service (http, tftp) and reason (total, per_addr).",
+		}, []string{"svc", "reason"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "razor", Name: "log_suppressed_total",
+			Help: "Per-packet warnings not logged because of the log rate limit, by event.",
+		}, []string{"event"}),
 	}
 	m.nodeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "razor", Name: "node_auth_refused_total",
 		Help: "Node requests refused for their boot token, by reason (missing, stale).",
 	}, []string{"reason"})
-	cs := []prometheus.Collector{m.checkins, m.registrations, m.commands, m.bootScripts, m.binds, m.waiters, m.requests, m.flushErrors, m.nodeRefused}
+	cs := []prometheus.Collector{m.checkins, m.registrations, m.commands, m.bootScripts, m.binds, m.waiters, m.requests, m.flushErrors, m.nodeRefused, m.refused, m.suppressed}
 	if states != nil {
 		cs = append(cs, stateCollector{desc: prometheus.NewDesc("razor_nodes", "Nodes by state (active, inactive, bound, booted, failed).", []string{"state"}, nil), states: states})
 	}
@@ -143,6 +153,20 @@ func (m *Metrics) NodeAuthRefused(reason string) {
 func (m *Metrics) FlushError() {
 	if m != nil {
 		m.flushErrors.Inc()
+	}
+}
+
+// Refused counts a connection or transfer refused by svc's budget.
+func (m *Metrics) Refused(svc, reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(svc, reason).Inc()
+	}
+}
+
+// Suppressed counts a log line of event dropped by a rate limit.
+func (m *Metrics) Suppressed(event string) {
+	if m != nil {
+		m.suppressed.WithLabelValues(event).Inc()
 	}
 }
 

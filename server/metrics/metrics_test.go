@@ -19,6 +19,8 @@ func TestNilRecordsNothing(t *testing.T) {
 	m.Waiters(1)
 	m.Request("checkin", 200, time.Millisecond)
 	m.FlushError()
+	m.Refused("http", "total")
+	m.Suppressed("pool-exhausted")
 }
 
 func TestCollect(t *testing.T) {
@@ -31,7 +33,16 @@ func TestCollect(t *testing.T) {
 	m.Checkin("reboot")
 	m.Registration(false)
 	m.Request("register", 413, 2*time.Millisecond)
+	m.Refused("tftp", "per_addr")
+	m.Suppressed("pool-exhausted")
+	m.Suppressed("pool-exhausted")
 	want := `
+# HELP razor_log_suppressed_total Per-packet warnings not logged because of the log rate limit, by event.
+# TYPE razor_log_suppressed_total counter
+razor_log_suppressed_total{event="pool-exhausted"} 2
+# HELP razor_refused_total Connections and transfers refused by a connection budget, by service (http, tftp) and reason (total, per_addr).
+# TYPE razor_refused_total counter
+razor_refused_total{reason="per_addr",svc="tftp"} 1
 # HELP razor_checkins_total Node checkins answered, by command sent.
 # TYPE razor_checkins_total counter
 razor_checkins_total{command="reboot"} 2
@@ -43,7 +54,7 @@ razor_nodes{state="bound"} 1
 # TYPE razor_registrations_total counter
 razor_registrations_total{result="updated"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "razor_checkins_total", "razor_nodes", "razor_registrations_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "razor_checkins_total", "razor_nodes", "razor_registrations_total", "razor_refused_total", "razor_log_suppressed_total"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(m.requests, "razor_http_request_duration_seconds"); n != 1 {
