@@ -140,4 +140,3 @@ type writerOnly struct{ io.Writer }
 func (c *conn) Unwrap() net.Conn { return c.Conn }
 
 var _ io.ReaderFrom = (*conn)(nil)
-
