@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,6 +156,7 @@ func (c Config) Validate() error {
 				return bad("Range", "%v-%v is not inside subnet %v", c.RangeFrom, c.RangeTo, c.Subnet)
 			}
 		}
+		never := unusable(c.Subnet, c.ServerIP)
 		for mac, ip := range c.Reservations {
 			if _, err := NormalizeMAC(mac); err != nil {
 				return bad("Reservations", "%v", err)
@@ -164,6 +166,22 @@ func (c Config) Validate() error {
 			}
 			if c.Subnet.IsValid() && !c.Subnet.Contains(ip) {
 				return bad("Reservations", "%s: %v is not inside subnet %v", mac, ip, c.Subnet)
+			}
+			if slices.Contains(never, ip) {
+				return bad("Reservations", "%s: %v is the network, broadcast or server address", mac, ip)
+			}
+		}
+		// The range may cover the unusable addresses (they are skipped)
+		// but must hold at least one other.
+		if size := uint64(u32(c.RangeTo)) - uint64(u32(c.RangeFrom)) + 1; size <= uint64(len(never)) {
+			left := size
+			for _, a := range never {
+				if !a.Less(c.RangeFrom) && !c.RangeTo.Less(a) {
+					left--
+				}
+			}
+			if left == 0 {
+				return bad("Range", "%v-%v holds only the network, broadcast or server address", c.RangeFrom, c.RangeTo)
 			}
 		}
 	}

@@ -290,7 +290,14 @@ func (s *Server) claimRequest(req *dhcpv4.DHCPv4) (leases.Lease, *dhcpv4.DHCPv4,
 		}
 		ip, _ = netip.AddrFromSlice(reqIP.To4())
 	case reqIP != nil && isZero(req.ClientIPAddr):
-		// INIT-REBOOT: verify the remembered address.
+		// INIT-REBOOT: verify the remembered address. RFC 2131 §4.3.2:
+		// a server with no record of the client MUST remain silent (so
+		// that servers that do not share state can coexist, and so that
+		// a stranger cannot take addresses without a DISCOVER).
+		if !s.pool.knows(mac) {
+			s.event(req, slog.LevelDebug, "dhcp: init-reboot from an unknown client", "event", "init-reboot-unknown")
+			return leases.Lease{}, nil, fmt.Errorf("%w: init-reboot from %s, which has no lease here", errDrop, mac)
+		}
 		ip, _ = netip.AddrFromSlice(reqIP.To4())
 	case !isZero(req.ClientIPAddr):
 		// RENEWING (unicast) or REBINDING (broadcast).
@@ -368,6 +375,11 @@ func (s *Server) released(ctx context.Context, req *dhcpv4.DHCPv4) error {
 func (s *Server) inform(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	if isZero(req.ClientIPAddr) {
 		return nil, fmt.Errorf("%w: inform without ciaddr", errDrop)
+	}
+	// The ACK is unicast to ciaddr: answering an address off our network
+	// would make the server a reflector towards it.
+	if ci, _ := netip.AddrFromSlice(req.ClientIPAddr.To4()); !s.cfg.Subnet.Contains(ci) {
+		return nil, fmt.Errorf("%w: inform from %v, which is not on %v", errDrop, req.ClientIPAddr, s.cfg.Subnet)
 	}
 	resp, err := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{}, 0)
 	if err != nil {

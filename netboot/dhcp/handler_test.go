@@ -114,6 +114,22 @@ func TestValidate(t *testing.T) {
 		{"reservation outside subnet", func(c *Config) {
 			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": netip.MustParseAddr("192.168.1.1")}
 		}, "Reservations"},
+		{"reservation on the broadcast address", func(c *Config) {
+			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": netip.MustParseAddr("10.77.0.255")}
+		}, "Reservations"},
+		{"reservation on the network address", func(c *Config) {
+			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": netip.MustParseAddr("10.77.0.0")}
+		}, "Reservations"},
+		{"reservation on the server address", func(c *Config) {
+			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": srvIP}
+		}, "Reservations"},
+		{"range of only the server address", func(c *Config) { c.RangeFrom, c.RangeTo = srvIP, srvIP }, "Range"},
+		{"range of only network and server", func(c *Config) {
+			c.RangeFrom, c.RangeTo = netip.MustParseAddr("10.77.0.0"), srvIP
+		}, "Range"},
+		{"range covering the reserved addresses", func(c *Config) {
+			c.RangeFrom, c.RangeTo = netip.MustParseAddr("10.77.0.0"), netip.MustParseAddr("10.77.0.255")
+		}, ""},
 		{"proxy without interface or ip", func(c *Config) { *c = Config{Mode: Proxy} }, "ServerIP"},
 		{"short lease", func(c *Config) { c.LeaseTime = time.Second }, "LeaseTime"},
 		{"bad port", func(c *Config) { c.HTTPPort = 70000 }, "HTTPPort"},
@@ -133,6 +149,36 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want ErrConfig naming %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// A range covering the network, broadcast and server addresses never
+// leases them: in 10.77.0.0/30 with the server on .1 only .2 is left.
+func TestReservedAddressesNeverLeased(t *testing.T) {
+	cfg := fullConfig()
+	cfg.Subnet = netip.MustParsePrefix("10.77.0.0/30")
+	cfg.RangeFrom, cfg.RangeTo = netip.MustParseAddr("10.77.0.0"), netip.MustParseAddr("10.77.0.3")
+	s := newServer(t, cfg, &leases.Memory{Now: func() time.Time { return now0 }})
+	for _, bad := range []string{"10.77.0.0", "10.77.0.1", "10.77.0.3"} {
+		offer, _ := exchange(t, s, msg(t, mac(9), dhcpv4.MessageTypeDiscover, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4(bad)))), false)
+		if offer == nil || offer.YourIPAddr.String() != "10.77.0.2" {
+			t.Errorf("DISCOVER asking for %s: offer %v, want 10.77.0.2", bad, offer)
+		}
+		req := msg(t, mac(9), dhcpv4.MessageTypeRequest,
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(srvIP.AsSlice())), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4(bad))))
+		if resp, _ := exchange(t, s, req, false); resp == nil || resp.MessageType() != dhcpv4.MessageTypeNak {
+			t.Errorf("REQUEST for %s: %v, want NAK", bad, resp)
+		}
+		renew := msg(t, mac(9), dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(ip4(bad)))
+		if resp, _ := exchange(t, s, renew, false); resp == nil || resp.MessageType() != dhcpv4.MessageTypeNak {
+			t.Errorf("RENEWING %s: %v, want NAK", bad, resp)
+		}
+	}
+	if ack := dora(t, s, mac(9)); ack.YourIPAddr.String() != "10.77.0.2" {
+		t.Errorf("lease = %v, want 10.77.0.2", ack.YourIPAddr)
+	}
+	if offer, _ := exchange(t, s, msg(t, mac(2), dhcpv4.MessageTypeDiscover), false); offer != nil {
+		t.Errorf("DISCOVER with .2 leased: offer of %v, want none (the rest is unusable)", offer.YourIPAddr)
 	}
 }
 
@@ -227,6 +273,7 @@ func TestRequestStates(t *testing.T) {
 	s := newServer(t, fullConfig(), st)
 	ack := dora(t, s, mac(1))
 	ip := ack.YourIPAddr
+	other := dora(t, s, mac(3)).YourIPAddr
 
 	tests := []struct {
 		name     string
@@ -238,13 +285,20 @@ func TestRequestStates(t *testing.T) {
 		{"rebinding broadcast", msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(ip), dhcpv4.WithBroadcast(true)), dhcpv4.MessageTypeAck, ip.String() + ":68"},
 		{"init-reboot own address", msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip))), dhcpv4.MessageTypeAck, "255.255.255.255:68"},
 		{"init-reboot other network", msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("192.168.9.9")))), dhcpv4.MessageTypeNak, "255.255.255.255:68"},
-		{"address held by another", msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip))), dhcpv4.MessageTypeNak, "255.255.255.255:68"},
-		{"address outside pool", msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.50")))), dhcpv4.MessageTypeNak, "255.255.255.255:68"},
+		{"address held by another", msg(t, mac(3), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip))), dhcpv4.MessageTypeNak, "255.255.255.255:68"},
+		{"address outside pool", msg(t, mac(3), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.50")))), dhcpv4.MessageTypeNak, "255.255.255.255:68"},
+		{"init-reboot own second address", msg(t, mac(3), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(other.To4()))), dhcpv4.MessageTypeAck, "255.255.255.255:68"},
+		// RFC 2131 §4.3.2: no record of the client, so silence, whatever
+		// it asks for.
+		{"init-reboot unknown client, free address", msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.102")))), 0, ""},
+		{"init-reboot unknown client, held address", msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip))), 0, ""},
+		{"init-reboot unknown client, other network", msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("192.168.9.9")))), 0, ""},
 		{"selecting our server, missing address", msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(srvIP.AsSlice()))), dhcpv4.MessageTypeNak, "255.255.255.255:68"},
 		{"selecting another server", msg(t, mac(2), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(ip4("10.77.0.2"))), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.101")))), 0, ""},
 		{"relayed request answered to relay", msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithGatewayIP(ip4("10.77.0.254")), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip))), dhcpv4.MessageTypeAck, "10.77.0.254:67"},
 		{"relay from another network dropped", msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithGatewayIP(ip4("10.99.0.1")), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip))), 0, ""},
 		{"inform", msg(t, mac(5), dhcpv4.MessageTypeInform, dhcpv4.WithClientIP(ip4("10.77.0.9"))), dhcpv4.MessageTypeAck, "10.77.0.9:68"},
+		{"inform from off the subnet", msg(t, mac(5), dhcpv4.MessageTypeInform, dhcpv4.WithClientIP(ip4("198.51.100.7"))), 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,7 +334,7 @@ func TestDeclineReleaseReservation(t *testing.T) {
 		t.Errorf("reserved client got %s, want 10.77.0.20", got)
 	}
 	// Another client may not take the reserved address.
-	if r, _ := exchange(t, s, msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.20")))), false); r == nil || r.MessageType() != dhcpv4.MessageTypeNak {
+	if r, _ := exchange(t, s, msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(srvIP.AsSlice())), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.20")))), false); r == nil || r.MessageType() != dhcpv4.MessageTypeNak {
 		t.Errorf("request for a reserved address by another MAC: %v, want NAK", r)
 	}
 

@@ -23,6 +23,7 @@ type pool struct {
 	declined   map[uint32]time.Time    // address → until
 	reserved   map[string]uint32       // MAC → fixed address
 	reservedBy map[uint32]string       // fixed address → MAC
+	unusable   map[uint32]bool         // never leased: see unusable
 }
 
 type offer struct {
@@ -39,7 +40,22 @@ func addr(u uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)})
 }
 
-func newPool(from, to netip.Addr, subnet netip.Prefix, reservations map[string]netip.Addr) *pool {
+// unusable are the addresses of subnet that are never leased even when
+// a range covers them: the network address and the broadcast address
+// (for prefixes shorter than /31, RFC 3021) and the server's own.
+func unusable(subnet netip.Prefix, server netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	if subnet.IsValid() && subnet.Addr().Is4() && subnet.Bits() < 31 {
+		n := u32(subnet.Masked().Addr())
+		out = append(out, addr(n), addr(n|^uint32(0)>>subnet.Bits()))
+	}
+	if server.Is4() {
+		out = append(out, server)
+	}
+	return out
+}
+
+func newPool(from, to netip.Addr, subnet netip.Prefix, server netip.Addr, reservations map[string]netip.Addr) *pool {
 	p := &pool{
 		from: u32(from), to: u32(to), subnet: subnet,
 		leases: map[string]leases.Lease{}, holder: map[uint32]string{},
@@ -47,6 +63,10 @@ func newPool(from, to netip.Addr, subnet netip.Prefix, reservations map[string]n
 		reserved: map[string]uint32{}, reservedBy: map[uint32]string{},
 	}
 	p.next = p.from
+	p.unusable = map[uint32]bool{}
+	for _, a := range unusable(subnet, server) {
+		p.unusable[u32(a)] = true
+	}
 	for mac, ip := range reservations {
 		m, err := NormalizeMAC(mac)
 		if err != nil {
@@ -103,7 +123,7 @@ func (p *pool) validFor(ip uint32, mac string, now time.Time) bool {
 	if r, ok := p.reserved[mac]; ok {
 		return r == ip
 	}
-	if !p.inRange(ip) {
+	if !p.inRange(ip) || p.unusable[ip] {
 		return false
 	}
 	return p.takenBy(ip, mac, now) == ""
@@ -177,6 +197,17 @@ func (p *pool) committed(l leases.Lease) {
 	delete(p.offers, l.MAC)
 	p.leases[l.MAC] = l
 	p.holder[u32(l.IP)] = l.MAC
+}
+
+// knows reports whether the server has a record of mac: a lease (even
+// an expired one), an offer or a reservation.
+func (p *pool) knows(mac string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, l := p.leases[mac]
+	_, o := p.offers[mac]
+	_, r := p.reserved[mac]
+	return l || o || r
 }
 
 // lease returns mac's committed lease.

@@ -72,7 +72,7 @@ func New(cfg Config, store leases.Store, log *slog.Logger) (*Server, error) {
 		if store == nil {
 			return nil, fmt.Errorf("%w: full mode needs a lease store", ErrConfig)
 		}
-		s.pool = newPool(cfg.RangeFrom, cfg.RangeTo, cfg.Subnet, cfg.Reservations)
+		s.pool = newPool(cfg.RangeFrom, cfg.RangeTo, cfg.Subnet, cfg.ServerIP, cfg.Reservations)
 		ls, err := store.ListLeases(context.Background())
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: load leases: %w", err)
