@@ -23,9 +23,10 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 	}
 	if mode != dhcp.Off {
 		dc := dhcp.Config{
-			Mode:      mode,
-			Interface: cfg.DHCPInterface,
-			HTTPPort:  int(cfg.HTTPPort()),
+			Mode:       mode,
+			Interface:  cfg.DHCPInterface,
+			HTTPPort:   int(cfg.HTTPPort()),
+			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
 		}
 		if cfg.AdvertiseIP != "" {
 			ip, err := netip.ParseAddr(cfg.AdvertiseIP)

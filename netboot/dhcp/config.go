@@ -121,6 +121,9 @@ type Config struct {
 	MaxInFlight int
 	// Now is the clock, default time.Now.
 	Now func() time.Time
+	// LogDropped, if set, is called for each per-packet warning left out
+	// by the log rate limit (package ratelog), with its event name.
+	LogDropped func(event string)
 }
 
 // Validate checks the configuration without touching the network: full

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/razor-mk/razor-mk/internal/syncbuf"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 )
 
@@ -478,5 +480,39 @@ func TestHandlePacketGarbage(t *testing.T) {
 		if out, _ := s.HandlePacket(context.Background(), pkt, peer68, false); out != nil {
 			t.Errorf("HandlePacket(% x…) replied", pkt[:min(len(pkt), 8)])
 		}
+	}
+}
+
+// A DISCOVER flood on an exhausted pool logs a few warnings, not one per
+// packet; the rest are counted through LogDropped.
+func TestExhaustedWarningRateLimited(t *testing.T) {
+	cfg := fullConfig()
+	cfg.RangeFrom, cfg.RangeTo = netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.100")
+	var mu sync.Mutex
+	dropped := 0
+	cfg.LogDropped = func(event string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if event == "exhausted" {
+			dropped++
+		}
+	}
+	var buf syncbuf.Buffer
+	s, err := New(cfg, &leases.Memory{Now: func() time.Time { return now0 }}, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dora(t, s, mac(1))
+	for i := range 500 {
+		exchange(t, s, msg(t, net.HardwareAddr{0x52, 0x54, 1, 0, byte(i >> 8), byte(i)}, dhcpv4.MessageTypeDiscover), false)
+	}
+	lines := strings.Count(buf.String(), "pool exhausted")
+	if lines == 0 || lines > 10 {
+		t.Errorf("%d \"pool exhausted\" lines for 500 DISCOVERs, want a few", lines)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lines+dropped != 500 {
+		t.Errorf("logged %d + dropped %d, want 500 in all", lines, dropped)
 	}
 }

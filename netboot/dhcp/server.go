@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/netboot/ipxe"
+	"github.com/razor-mk/razor-mk/netboot/ratelog"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,6 +57,8 @@ func New(cfg Config, store leases.Store, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Warnings are per packet: a flood must not become a log flood.
+	log = slog.New(ratelog.New(log.Handler(), ratelog.Options{OnDrop: cfg.LogDropped}))
 	s := &Server{
 		cfg: cfg, store: store, log: log.With("component", "dhcp"),
 		server: ipxe.Server{IP: cfg.ServerIP, HTTPPort: cfg.HTTPPort, ScriptPath: cfg.ScriptPath, Files: cfg.BootFiles},
