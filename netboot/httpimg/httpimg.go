@@ -4,7 +4,8 @@
 // Files are opened through os.Root, so "..", absolute paths and symlinks
 // that leave the directory are refused; responses carry Content-Length,
 // a strong ETag and Last-Modified, and honour Range, If-None-Match and
-// If-Modified-Since (http.ServeContent). The body is copied with
+// If-Modified-Since (http.ServeContent); Range headers are checked and
+// normalised first (ranges.go). The body is copied with
 // sendfile(2): ServeContent copies from the *os.File, which net/http hands
 // to the kernel.
 package httpimg
@@ -79,10 +80,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// A strong validator from size and modification time: an image is
 	// rewritten as a whole, so either changes when the content does.
-	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano()))
+	etag := fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano())
+	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "no-cache")
 	if ct := contentType(name); ct != "" {
 		w.Header().Set("Content-Type", ct)
+	}
+	if err := normalizeRange(r, st.Size(), etag, st.ModTime()); err != nil {
+		h.log.Info("httpimg: range refused", "event", "http-range-refused", "path", name, "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", st.Size()))
+		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
+		return
 	}
 	h.log.Info("httpimg: serving", "event", "http-file", "path", name, "remote", r.RemoteAddr, "range", r.Header.Get("Range"), "size", st.Size())
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
