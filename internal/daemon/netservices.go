@@ -61,7 +61,11 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		}
 	}
 	if cfg.TFTP != "off" {
-		ts, err := tftp.New(tftp.Config{Root: cfg.IPXEDir}, log.With("svc", "tftp"))
+		ts, err := tftp.New(tftp.Config{
+			Root: cfg.IPXEDir, MaxTransfers: cfg.TFTPMaxTransfers, MaxPerAddr: cfg.TFTPMaxPerIP,
+			OnRefuse:   func(reason string) { d.Metrics().Refused("tftp", reason) },
+			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
+		}, log.With("svc", "tftp"))
 		if err != nil {
 			return nil, fmt.Errorf("--tftp %s (root --ipxe-dir %s): %w", cfg.TFTP, cfg.IPXEDir, err)
 		}

@@ -1,27 +1,30 @@
 // Package tftp is razor-netboot's read-only TFTP server (RFC 1350, with
-// the blksize and tsize options of RFC 2348/2349), built on
-// github.com/pin/tftp/v3. It serves the iPXE binaries, and images for
+// options per RFC 2347 compared case-insensitively: blksize, tsize and
+// timeout of RFC 2348/2349). It serves the iPXE binaries, and images for
 // clients that cannot do HTTP, from one directory and nothing outside it:
 // request paths are sanitised (CleanPath) and opened through os.Root, so
-// "..", absolute paths and symlinks that leave the root are refused and
-// logged. Write requests are refused.
+// "..", absolute paths and symlinks that leave the root are refused
+// (error 2, access violation) and logged. Write requests are refused
+// with error 2. Transfers are capped in all and per client address; a
+// refused request costs no socket. Every wait has a deadline.
 package tftp
 
 import (
-	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
-	ptftp "github.com/pin/tftp/v3"
+	"github.com/razor-mk/razor-mk/netboot/netlimit"
+	"github.com/razor-mk/razor-mk/netboot/ratelog"
 )
 
 // Errors; callers use errors.Is.
@@ -76,22 +79,39 @@ func trunc(s string) string {
 type Config struct {
 	// Root is the directory served (required).
 	Root string
-	// Timeout per block, default 2 s; Retries per block, default 5.
+	// Timeout per block, default 2 s (a client's timeout option, 1-255
+	// s, overrides it for its transfer); Retries per block, default 5.
 	Timeout time.Duration
 	Retries int
+	// MaxTransfers caps the transfers running at once (0: no cap) and
+	// MaxPerAddr those to one client address (0: no cap); each holds a
+	// socket. A request past a cap gets error 0 "too many transfers" and
+	// costs no socket.
+	MaxTransfers, MaxPerAddr int
+	// OnRefuse, if set, is called with "total" or "per_addr" for each
+	// request refused by a cap (a metrics hook).
+	OnRefuse func(reason string)
+	// LogDropped, if set, is called for each warning left out by the
+	// log rate limit (package ratelog), with its event name.
+	LogDropped func(event string)
 }
 
 // Server serves files from its root.
 type Server struct {
-	root *os.Root
-	log  *slog.Logger
-	srv  *ptftp.Server
+	cfg   Config
+	root  *os.Root
+	log   *slog.Logger
+	limit *netlimit.Limiter
+	wg    sync.WaitGroup
 }
 
 // New opens the root; log may be nil (discard).
 func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.Root == "" {
 		return nil, fmt.Errorf("tftp: Root: required")
+	}
+	if cfg.MaxTransfers < 0 || cfg.MaxPerAddr < 0 {
+		return nil, fmt.Errorf("tftp: MaxTransfers %d, MaxPerAddr %d: must be >= 0", cfg.MaxTransfers, cfg.MaxPerAddr)
 	}
 	root, err := os.OpenRoot(cfg.Root)
 	if err != nil {
@@ -100,17 +120,17 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{root: root, log: log.With("component", "tftp")}
-	s.srv = ptftp.NewServer(s.read, nil)
+	// Refusals are per packet: a flood must not become a log flood.
+	log = slog.New(ratelog.New(log.Handler(), ratelog.Options{OnDrop: cfg.LogDropped}))
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 5
 	}
-	s.srv.SetTimeout(cfg.Timeout)
-	s.srv.SetRetries(cfg.Retries)
-	s.srv.SetHook(hook{s.log})
+	s := &Server{cfg: cfg, root: root, log: log.With("component", "tftp")}
+	s.limit = netlimit.New(cfg.MaxTransfers, cfg.MaxPerAddr)
+	s.limit.OnRefuse = cfg.OnRefuse
 	return s, nil
 }
 
@@ -138,61 +158,63 @@ func (s *Server) Open(name string) (*os.File, int64, error) {
 	return f, st.Size(), nil
 }
 
-// read is the pin/tftp read handler.
-func (s *Server) read(name string, rf io.ReaderFrom) error {
-	var peer string
-	if ot, ok := rf.(ptftp.OutgoingTransfer); ok {
-		a := ot.RemoteAddr()
-		peer = a.String()
-	}
-	f, size, err := s.Open(name)
-	if err != nil {
-		// Refused traversal attempts are worth a warning; a missing file
-		// is ordinary.
-		lvl := slog.LevelInfo
-		if errors.Is(err, ErrBadPath) || errors.Is(err, ErrNotRegular) || strings.Contains(err.Error(), "escapes") {
-			lvl = slog.LevelWarn
-		}
-		s.log.Log(context.Background(), lvl, "tftp: request refused", "event", "tftp-refused", "peer", peer, "file", name, "err", err)
-		return err
-	}
-	defer f.Close()
-	if ot, ok := rf.(ptftp.OutgoingTransfer); ok {
-		ot.SetSize(size)
-	}
-	s.log.Debug("tftp: sending", "peer", peer, "file", name, "size", size)
-	// One read of the file per 64 KiB rather than per block: a 512-byte
-	// block is otherwise a read system call each.
-	if _, err := rf.ReadFrom(bufio.NewReaderSize(f, 64<<10)); err != nil {
-		return fmt.Errorf("tftp: send %q: %w", name, err)
-	}
-	return nil
-}
-
-type hook struct{ log *slog.Logger }
-
-func (h hook) OnSuccess(st ptftp.TransferStats) {
-	h.log.Info("tftp: file sent", "event", "tftp-sent", "ip", st.RemoteAddr, "file", st.Filename,
-		"duration", st.Duration, "blocks", st.DatagramsSent)
-}
-
-func (h hook) OnFailure(st ptftp.TransferStats, err error) {
-	h.log.Info("tftp: transfer failed", "event", "tftp-failed", "ip", st.RemoteAddr, "file", st.Filename, "err", err)
-}
-
-// Serve serves on an open UDP socket until ctx is done, then waits for
-// running transfers and returns nil.
+// Serve serves on an open UDP socket until ctx is done, then closes it,
+// waits for running transfers (each ends within its timeouts) and
+// returns nil. Only a failing socket ends it earlier, with an error.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	stop := context.AfterFunc(ctx, s.srv.Shutdown)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	err := s.srv.Serve(conn)
+	rd := newPacketReader(conn)
+	buf := make([]byte, 4096)
+	var err error
+	for {
+		var p packet
+		p, err = rd.read(buf)
+		if err != nil {
+			break
+		}
+		s.handle(ctx, conn, p)
+	}
+	s.wg.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
+	return fmt.Errorf("tftp: serve: %w", err)
+}
+
+// handle answers one packet on the server port.
+func (s *Server) handle(ctx context.Context, conn net.PacketConn, p packet) {
+	refuse := func(code uint16, msg string) { conn.WriteTo(packError(code, msg), p.peer) }
+	req, err := parseRequest(p.data)
 	if err != nil {
-		return fmt.Errorf("tftp: serve: %w", err)
+		if len(p.data) >= 2 {
+			if op := binary.BigEndian.Uint16(p.data); op == opRRQ || op == opWRQ {
+				s.log.Warn("tftp: malformed request", "event", "tftp-malformed", "peer", p.peer.String(), "err", err)
+				refuse(errIllegalOp, "malformed request")
+			}
+		}
+		// Anything else on the server port is a stray: no answer, so
+		// that the server reflects nothing.
+		return
 	}
-	return nil
+	if req.op == opWRQ {
+		// RFC 1350: error 2, access violation: this server is read-only.
+		s.log.Warn("tftp: write request refused", "event", "tftp-refused", "peer", p.peer.String(), "file", trunc(req.filename))
+		refuse(errAccess, "access violation: read-only server")
+		return
+	}
+	release, err := s.limit.Acquire(netlimit.AddrOf(p.peer))
+	if err != nil {
+		s.log.Warn("tftp: too many transfers", "event", "tftp-busy", "peer", p.peer.String(), "file", trunc(req.filename), "err", err)
+		refuse(errUndefined, "too many transfers, try again later")
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer release()
+		s.transfer(ctx, req, p)
+	}()
 }
 
 // ListenAndServe binds addr (":69" by default) and serves until ctx is

@@ -81,6 +81,12 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // file, a subdirectory file, and symlinks inside and outside the root.
 func serve(t *testing.T) (addr string, data []byte, logs *syncBuf) {
 	t.Helper()
+	return serveWith(t, Config{})
+}
+
+// serveWith is serve with cfg (its Root is set here).
+func serveWith(t *testing.T, cfg Config) (addr string, data []byte, logs *syncBuf) {
+	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(filepath.Join(root, "images", "mk"), 0o755)
@@ -94,7 +100,8 @@ func serve(t *testing.T) (addr string, data []byte, logs *syncBuf) {
 	os.Symlink("undionly.kpxe", filepath.Join(root, "inside-link"))
 
 	logs = &syncBuf{}
-	s, err := New(Config{Root: root}, slog.New(slog.NewTextHandler(logs, nil)))
+	cfg.Root = root
+	s, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
