@@ -163,12 +163,13 @@ func (c *Core) Tag(ctx context.Context, name string) (TagInfo, error) {
 	return TagInfo{Tag: t, Nodes: c.countTag(name)}, nil
 }
 
-// CreateTag validates and adds a tag, then re-evaluates every node.
+// CreateTag validates and adds a tag, then evaluates it for every node.
 func (c *Core) CreateTag(ctx context.Context, name string, rule json.RawMessage) (TagInfo, error) {
 	return c.putTag(ctx, name, rule, true)
 }
 
-// UpdateTag replaces a tag's rule, then re-evaluates every node.
+// UpdateTag replaces a tag's rule, then re-evaluates it and the tags
+// that reference it for every node.
 func (c *Core) UpdateTag(ctx context.Context, name string, rule json.RawMessage) (TagInfo, error) {
 	return c.putTag(ctx, name, rule, false)
 }
@@ -206,6 +207,13 @@ func (c *Core) putTag(ctx context.Context, name string, rule json.RawMessage, cr
 	if err := rules.CheckCycles(set); err != nil {
 		return TagInfo{}, invalid("rule", "%v", err)
 	}
+	// Only this tag and the tags that reference it can change: evaluate
+	// those, for every node, before anything is stored (a rule too
+	// expensive to evaluate is refused).
+	plan, err := c.planTags(ctx, set, name)
+	if err != nil {
+		return TagInfo{}, err
+	}
 	canon, err := r.MarshalJSON()
 	if err != nil {
 		return TagInfo{}, invalid("rule", "%v", err)
@@ -222,9 +230,10 @@ func (c *Core) putTag(ctx context.Context, name string, rule json.RawMessage, cr
 	if err != nil {
 		return TagInfo{}, fmt.Errorf("core: tag %q: %w", name, err)
 	}
-	if err := c.retag(ctx); err != nil {
+	if err := c.loadTags(ctx); err != nil {
 		return TagInfo{}, err
 	}
+	c.applyTags(ctx, c.tags.Load(), plan)
 	c.log.Info("tag saved", "tag", name, "rule", string(canon), "created", create)
 	return TagInfo{Tag: t, Nodes: c.countTag(name)}, nil
 }
@@ -237,7 +246,7 @@ func (c *Core) DeleteTag(ctx context.Context, name string) error {
 		return fmt.Errorf("core: delete tag %q: %w", name, err)
 	}
 	c.log.Info("tag deleted", "tag", name)
-	return c.retag(ctx)
+	return c.untag(ctx, name)
 }
 
 // Policies lists the policies in binding order, with bound counts.

@@ -166,6 +166,10 @@ type Options struct {
 	// CA to pin, so that our agent speaks HTTPS only.
 	SecureURL string
 	CASHA256  string
+	// TagEvalTimeout bounds evaluating a saved tag (and the tags that
+	// reference it) over every node; a rule that takes longer is refused
+	// as too expensive (default DefaultTagEvalTimeout).
+	TagEvalTimeout time.Duration
 }
 
 // Core is the checkin server's logic. Create it with New and run Run.
@@ -206,6 +210,9 @@ func New(ctx context.Context, st store.Store, o Options) (*Core, error) {
 	}
 	if o.MaxWaiters <= 0 {
 		o.MaxWaiters = 10000
+	}
+	if o.TagEvalTimeout <= 0 {
+		o.TagEvalTimeout = DefaultTagEvalTimeout
 	}
 	if o.BootRetry <= 0 {
 		o.BootRetry = 15 * time.Second

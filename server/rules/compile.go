@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"unicode/utf8"
 )
@@ -92,6 +93,9 @@ type node struct {
 	// text is the fact name, the tag name or the like pattern.
 	text string
 	re   *regexp.Regexp
+	// weight is the cost per input byte of a like test: it grows with
+	// the size of the compiled pattern (see Budget).
+	weight int64
 }
 
 // test reports whether n yields a boolean.
@@ -320,6 +324,14 @@ func (c *compiler) like(n *node, args []*raw) (*node, error) {
 	n.args = []*node{subject}
 	n.text = p.s
 	n.re = re
+	// The matcher may step every instruction of the compiled program
+	// for each byte of input: that is the worst case it is charged.
+	n.weight = 1
+	if sre, err := syntax.Parse(p.s, syntax.Perl); err == nil {
+		if prog, err := syntax.Compile(sre.Simplify()); err == nil {
+			n.weight = max(1, int64(len(prog.Inst)))
+		}
+	}
 	return n, nil
 }
 

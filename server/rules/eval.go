@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -110,21 +111,45 @@ func equal(a, b value) bool {
 	return false
 }
 
-// env is what an evaluation reads.
+// env is what an evaluation reads, and its running cost.
 type env struct {
 	facts map[string]string
 	tag   func(name string) (bool, error)
+	cost  *int64
+	limit int64
+}
+
+// MaxCost is the work one rule may do for one node: a unit per operator
+// and, for "like", per byte of the subject times the instructions of the
+// compiled pattern (the matcher's worst case per byte). Past it the
+// evaluation stops, before the expensive match, with ErrTooExpensive. It
+// allows a 64-instruction pattern over a megabyte of facts (about a
+// second at worst) and refuses, for example, a 1000-instruction one over
+// more than 64 kB.
+const MaxCost = 1 << 26
+
+// ErrTooExpensive: a rule went over MaxCost for one node.
+var ErrTooExpensive = errors.New("rules: rule too expensive")
+
+func (e env) spend(units int64) error {
+	*e.cost += units
+	if *e.cost > e.limit {
+		return fmt.Errorf("%w: more than %d units of work for one node (a long regular expression over large facts?)", ErrTooExpensive, e.limit)
+	}
+	return nil
 }
 
 // Match evaluates the rule against facts. tag resolves ["tag", name]
 // references; it may be nil when the rule has none (see Refs), otherwise a
 // reference is an error wrapping ErrUnknownTag. Errors come only from tag;
-// any facts, however odd, give a result. The zero Rule matches nothing.
+// any facts, however odd, give a result, unless the rule does more than
+// MaxCost work (ErrTooExpensive). The zero Rule matches nothing.
 func (r *Rule) Match(facts map[string]string, tag func(name string) (bool, error)) (bool, error) {
 	if r == nil || r.root == nil {
 		return false, nil
 	}
-	v, err := eval(r.root, env{facts: facts, tag: tag})
+	var cost int64
+	v, err := eval(r.root, env{facts: facts, tag: tag, cost: &cost, limit: MaxCost})
 	if err != nil {
 		return false, err
 	}
@@ -133,6 +158,9 @@ func (r *Rule) Match(facts map[string]string, tag func(name string) (bool, error
 
 // eval evaluates n. Tests yield booleans; values may be missing.
 func eval(n *node, e env) (value, error) {
+	if err := e.spend(1); err != nil {
+		return value{}, err
+	}
 	switch n.op {
 	case opLit:
 		return n.lit, nil
@@ -185,7 +213,13 @@ func eval(n *node, e env) (value, error) {
 		return boolValue(false), nil
 	case opLike:
 		s, ok := a.str()
-		return boolValue(ok && n.re.MatchString(s)), nil
+		if !ok {
+			return boolValue(false), nil
+		}
+		if err := e.spend(int64(len(s)) * n.weight); err != nil {
+			return value{}, err
+		}
+		return boolValue(n.re.MatchString(s)), nil
 	case opNum:
 		if f, ok := a.num(); ok {
 			return numberValue(f), nil

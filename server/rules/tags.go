@@ -198,3 +198,59 @@ func (ev *evaluation) tag(name string) (bool, error) {
 	ev.result[name] = ok
 	return ok, nil
 }
+
+// Dependents returns name and every tag whose rule references it,
+// directly or through other tags, in the order of tags (name first): the
+// tags whose results can change when name's rule does.
+func Dependents(tags []Tag, name string) []string {
+	// Reverse references: who refers to whom.
+	by := make(map[string][]string, len(tags))
+	for _, t := range tags {
+		for _, ref := range t.Rule.refsView() {
+			by[ref] = append(by[ref], t.Name)
+		}
+	}
+	seen := map[string]bool{name: true}
+	queue := []string{name}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, d := range by[n] {
+			if !seen[d] {
+				seen[d] = true
+				queue = append(queue, d)
+			}
+		}
+	}
+	out := []string{name}
+	for _, t := range tags {
+		if t.Name != name && seen[t.Name] {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// EvaluateOnly evaluates the named tags of the set for facts (and, as
+// needed, the tags they reference) and returns the names that match,
+// sorted. System tags are not included. The set is checked as by
+// Evaluate; a name not in the set is ErrUnknownTag.
+func EvaluateOnly(tags []Tag, names []string, facts map[string]string) ([]string, error) {
+	index, err := checkTags(tags, false)
+	if err != nil {
+		return nil, err
+	}
+	ev := &evaluation{index: index, facts: facts, result: make(map[string]bool, len(names))}
+	var out []string
+	for _, n := range names {
+		ok, err := ev.tag(n)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}

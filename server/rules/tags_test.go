@@ -213,3 +213,50 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+func TestDependentsAndEvaluateOnly(t *testing.T) {
+	mk := func(name, rule string) Tag {
+		r, err := Parse([]byte(rule))
+		if err != nil {
+			t.Fatalf("Parse(%s) = %v", rule, err)
+		}
+		return Tag{Name: name, Rule: r}
+	}
+	tags := []Tag{
+		mk("big", `[">", ["num", ["fact", "memsize"]], 100]`),
+		mk("big_intel", `["and", ["tag", "big"], ["like", ["fact", "cpu"], "Intel"]]`),
+		mk("big_intel_vm", `["and", ["tag", "big_intel"], ["=", ["fact", "virtual"], "kvm"]]`),
+		mk("other", `["=", ["fact", "x"], "1"]`),
+	}
+	if diff := cmp.Diff([]string{"big", "big_intel", "big_intel_vm"}, Dependents(tags, "big")); diff != "" {
+		t.Errorf("Dependents(big) (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"other"}, Dependents(tags, "other")); diff != "" {
+		t.Errorf("Dependents(other) (-want +got):\n%s", diff)
+	}
+	facts := map[string]string{"memsize": "200", "cpu": "Intel Xeon", "virtual": "kvm", "x": "1"}
+	got, err := EvaluateOnly(tags, []string{"big_intel_vm", "big_intel"}, facts)
+	if err != nil || !cmp.Equal([]string{"big_intel", "big_intel_vm"}, got) {
+		t.Errorf("EvaluateOnly = %v, %v", got, err)
+	}
+	if _, err := EvaluateOnly(tags, []string{"nope"}, facts); !errors.Is(err, ErrUnknownTag) {
+		t.Errorf("EvaluateOnly(unknown) = %v, want ErrUnknownTag", err)
+	}
+}
+
+// A rule that would scan far more than MaxCost for one node stops with
+// ErrTooExpensive; the same rule over small facts is fine.
+func TestCostLimit(t *testing.T) {
+	r, err := Parse([]byte(`["or", ["like", ["fact", "a"], "(x+x+)+y[a-z0-9]{1,40}z"], ["like", ["fact", "b"], "(x+x+)+y[a-z0-9]{1,40}z"]]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Match(map[string]string{"a": "xxxx", "b": "q"}, nil); err != nil {
+		t.Errorf("Match(small facts) = %v", err)
+	}
+	huge := strings.Repeat("x", 16<<20)
+	_, err = r.Match(map[string]string{"a": huge, "b": huge}, nil)
+	if !errors.Is(err, ErrTooExpensive) {
+		t.Errorf("Match(2 × 16 MiB) = %v, want ErrTooExpensive", err)
+	}
+}
