@@ -136,6 +136,16 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 // writerOnly hides ReadFrom so that io.Copy does not recurse.
 type writerOnly struct{ io.Writer }
 
+// CloseWrite half-closes the connection when the one below can (a TCP
+// connection): net/http does so before closing a connection whose client
+// may still be sending, so that the reply is not lost to a reset.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // Unwrap is the connection below, for code that needs the *net.TCPConn.
 func (c *conn) Unwrap() net.Conn { return c.Conn }
 

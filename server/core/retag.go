@@ -27,6 +27,12 @@ type tagPlan struct {
 // Options.TagEvalTimeout: a rule that takes longer, or that goes over
 // rules.MaxCost for a node, is refused as too expensive.
 func (c *Core) planTags(ctx context.Context, set []rules.Tag, name string) (tagPlan, error) {
+	return c.plan(ctx, set, name, true)
+}
+
+// plan is planTags; with limit false a rule is never refused (it was
+// accepted already, by another replica).
+func (c *Core) plan(ctx context.Context, set []rules.Tag, name string, limit bool) (tagPlan, error) {
 	nodes, err := c.st.ListNodes(ctx, true)
 	if err != nil {
 		return tagPlan{}, fmt.Errorf("core: tag %q: %w", name, err)
@@ -35,12 +41,12 @@ func (c *Core) planTags(ctx context.Context, set []rules.Tag, name string) (tagP
 	start := time.Now()
 	deadline := start.Add(c.opts.TagEvalTimeout)
 	for i, n := range nodes {
-		if time.Now().After(deadline) {
+		if limit && time.Now().After(deadline) {
 			return tagPlan{}, invalid("rule", "too expensive: evaluating it took more than %v for %d of the %d nodes; simplify its regular expressions or test fewer or smaller facts",
 				c.opts.TagEvalTimeout, i, len(nodes))
 		}
 		m, err := rules.EvaluateOnly(set, p.affected, n.Facts)
-		if errors.Is(err, rules.ErrTooExpensive) {
+		if limit && errors.Is(err, rules.ErrTooExpensive) {
 			return tagPlan{}, invalid("rule", "too expensive for node %s: %v", n.ID, err)
 		}
 		if err != nil {
@@ -110,5 +116,24 @@ func (c *Core) untag(ctx context.Context, name string) error {
 		c.cache.setTags(n.ID, mergeTags(e.tags, []string{name}, nil, n.Facts), ts.gen)
 	}
 	c.waiters.wakeAll()
+	return nil
+}
+
+// retagOne follows another replica's change of tag name: the tag and the
+// tags referencing it are re-evaluated if it exists, else it leaves the
+// nodes.
+func (c *Core) retagOne(ctx context.Context, name string) error {
+	if err := c.loadTags(ctx); err != nil {
+		return err
+	}
+	ts := c.tags.Load()
+	if !slices.ContainsFunc(ts.tags, func(t rules.Tag) bool { return t.Name == name }) {
+		return c.untag(ctx, name)
+	}
+	p, err := c.plan(ctx, ts.tags, name, false)
+	if err != nil {
+		return err
+	}
+	c.applyTags(ctx, ts, p)
 	return nil
 }

@@ -36,7 +36,11 @@ func (c *Core) apply(ctx context.Context, ch store.Change) {
 		c.waiters.wake(ch.ID)
 	case store.ChangeTags:
 		c.adminMu.Lock()
-		err = c.retag(ctx)
+		if ch.ID != "" {
+			err = c.retagOne(ctx, ch.ID)
+		} else {
+			err = c.retag(ctx)
+		}
 		c.adminMu.Unlock()
 	case store.ChangePolicies:
 		c.adminMu.Lock()

@@ -164,7 +164,7 @@ func TestFollowOtherReplica(t *testing.T) {
 	if cmd, _ := checkin("525400000001", curTok); cmd != wire.Acknowledge {
 		t.Errorf("Checkin before the policy is announced = %s, want acknowledge", cmd)
 	}
-	f.announce(t, store.Change{Kind: store.ChangeTags})
+	f.announce(t, store.Change{Kind: store.ChangeTags, ID: "two"})
 	f.announce(t, store.Change{Kind: store.ChangePolicies})
 	if cmd, _ := checkin("525400000001", curTok); cmd != wire.Reboot {
 		t.Errorf("Checkin after the other replica's policy = %s, want reboot (bound)", cmd)

@@ -373,7 +373,8 @@ const (
 // Change is one announcement of a Watcher.
 type Change struct {
 	Kind ChangeKind `json:"kind"`
-	// ID is the node of ChangeNode and ChangeNodeDeleted.
+	// ID is the node of ChangeNode and ChangeNodeDeleted, and the tag of
+	// ChangeTags ("" when not known: every tag is then re-evaluated).
 	ID string `json:"id,omitempty"`
 	// Keys are the token keys of ChangeTokens.
 	Keys []string `json:"keys,omitempty"`

@@ -256,7 +256,7 @@ func (s *Store) putTag(ctx context.Context, t store.Tag, create bool) (store.Tag
 		return err
 	})
 	if err == nil {
-		s.announce(store.Change{Kind: store.ChangeTags})
+		s.announce(store.Change{Kind: store.ChangeTags, ID: name})
 	}
 	return out, err
 }
@@ -364,7 +364,7 @@ func (s *Store) DeleteTag(ctx context.Context, name string) error {
 		return br.Close()
 	})
 	if err == nil {
-		s.announce(store.Change{Kind: store.ChangeTags})
+		s.announce(store.Change{Kind: store.ChangeTags, ID: name})
 	}
 	return err
 }

@@ -68,7 +68,7 @@ func TestWatch(t *testing.T) {
 		{func() error {
 			_, err := a.CreateTag(ctx, store.Tag{Name: "t", Rule: json.RawMessage(`true`), Updated: at})
 			return err
-		}, []store.Change{{Kind: store.ChangeTags}}},
+		}, []store.Change{{Kind: store.ChangeTags, ID: "t"}}},
 		{func() error {
 			_, err := a.CreatePolicy(ctx, store.Policy{Name: "p", Enabled: true, Tags: []string{"t"}, Target: store.Target{Kind: store.TargetLocal}, Updated: at})
 			return err
