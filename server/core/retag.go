@@ -33,11 +33,16 @@ func (c *Core) planTags(ctx context.Context, set []rules.Tag, name string) (tagP
 // plan is planTags; with limit false a rule is never refused (it was
 // accepted already, by another replica).
 func (c *Core) plan(ctx context.Context, set []rules.Tag, name string, limit bool) (tagPlan, error) {
-	nodes, err := c.st.ListNodes(ctx, true)
+	prepared, err := rules.Prepare(set)
+	if err != nil {
+		return tagPlan{}, invalid("rule", "%v", err)
+	}
+	affected := rules.Dependents(set, name)
+	nodes, err := c.listFacts(ctx, append(prepared.Facts(affected), rules.SystemFacts...))
 	if err != nil {
 		return tagPlan{}, fmt.Errorf("core: tag %q: %w", name, err)
 	}
-	p := tagPlan{affected: rules.Dependents(set, name), nodes: nodes, matched: make(map[string][]string, len(nodes))}
+	p := tagPlan{affected: affected, nodes: nodes, matched: make(map[string][]string, len(nodes))}
 	start := time.Now()
 	deadline := start.Add(c.opts.TagEvalTimeout)
 	for i, n := range nodes {
@@ -45,7 +50,7 @@ func (c *Core) plan(ctx context.Context, set []rules.Tag, name string, limit boo
 			return tagPlan{}, invalid("rule", "too expensive: evaluating it took more than %v for %d of the %d nodes; simplify its regular expressions or test fewer or smaller facts",
 				c.opts.TagEvalTimeout, i, len(nodes))
 		}
-		m, err := rules.EvaluateOnly(set, p.affected, n.Facts)
+		m, err := prepared.EvaluateOnly(p.affected, n.Facts)
 		if limit && errors.Is(err, rules.ErrTooExpensive) {
 			return tagPlan{}, invalid("rule", "too expensive for node %s: %v", n.ID, err)
 		}
@@ -57,6 +62,21 @@ func (c *Core) plan(ctx context.Context, set []rules.Tag, name string, limit boo
 	}
 	c.log.Debug("tags evaluated", "tags", p.affected, "nodes", len(nodes), "took", time.Since(start))
 	return p, nil
+}
+
+// factLister is a store that lists nodes with only some of their facts
+// (the SQLite store picks them out in SQL), which is much cheaper than
+// decoding every fact of every node.
+type factLister interface {
+	ListNodesFacts(ctx context.Context, names []string) ([]store.Node, error)
+}
+
+// listFacts lists every node with at least the named facts.
+func (c *Core) listFacts(ctx context.Context, names []string) ([]store.Node, error) {
+	if fl, ok := c.st.(factLister); ok {
+		return fl.ListNodesFacts(ctx, names)
+	}
+	return c.st.ListNodes(ctx, true)
 }
 
 // applyTags publishes a plan under the tag generation ts (loaded after
@@ -105,12 +125,16 @@ func (c *Core) untag(ctx context.Context, name string) error {
 		return err
 	}
 	ts := c.tags.Load()
-	for _, e := range c.cache.all() {
-		if _, ok := slices.BinarySearch(e.tags, name); !ok {
+	nodes, err := c.listFacts(ctx, rules.SystemFacts)
+	if err != nil {
+		return fmt.Errorf("core: untag %q: %w", name, err)
+	}
+	for _, n := range nodes {
+		e := c.cache.get(n.ID)
+		if e == nil {
 			continue
 		}
-		n, err := c.st.GetNode(ctx, e.node.ID)
-		if err != nil {
+		if _, ok := slices.BinarySearch(e.tags, name); !ok {
 			continue
 		}
 		c.cache.setTags(n.ID, mergeTags(e.tags, []string{name}, nil, n.Facts), ts.gen)

@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// SystemFacts are the facts SystemTags reads; keep in step with it.
+var SystemFacts = []string{"mk_hw_cpu_count", "processorcount", "mk_hw_mem_size", "memorysize_mb", "mk_hw_nic_count", "is_virtual", "virtual", "mk_hw_bus_vendor"}
+
 // SystemTags returns the tags every node gets from its facts, as the
 // original Razor's system tag rules gave them, sorted:
 //

@@ -231,16 +231,28 @@ func Dependents(tags []Tag, name string) []string {
 	return out
 }
 
-// EvaluateOnly evaluates the named tags of the set for facts (and, as
-// needed, the tags they reference) and returns the names that match,
-// sorted. System tags are not included. The set is checked as by
-// Evaluate; a name not in the set is ErrUnknownTag.
-func EvaluateOnly(tags []Tag, names []string, facts map[string]string) ([]string, error) {
+// Set is a checked set of tags, ready to evaluate many nodes without
+// checking the set again for each.
+type Set struct {
+	index map[string]*Rule
+}
+
+// Prepare checks tags as Evaluate does (duplicates, unknown references,
+// cycles) and returns the set.
+func Prepare(tags []Tag) (*Set, error) {
 	index, err := checkTags(tags, false)
 	if err != nil {
 		return nil, err
 	}
-	ev := &evaluation{index: index, facts: facts, result: make(map[string]bool, len(names))}
+	return &Set{index: index}, nil
+}
+
+// EvaluateOnly evaluates the named tags of the set for facts (and, as
+// needed, the tags they reference) and returns the names that match,
+// sorted. System tags are not included. A name not in the set is
+// ErrUnknownTag.
+func (s *Set) EvaluateOnly(names []string, facts map[string]string) ([]string, error) {
+	ev := &evaluation{index: s.index, facts: facts, result: make(map[string]bool, len(names))}
 	var out []string
 	for _, n := range names {
 		ok, err := ev.tag(n)
@@ -253,4 +265,57 @@ func EvaluateOnly(tags []Tag, names []string, facts map[string]string) ([]string
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// EvaluateOnly is Prepare(tags) then Set.EvaluateOnly.
+func EvaluateOnly(tags []Tag, names []string, facts map[string]string) ([]string, error) {
+	s, err := Prepare(tags)
+	if err != nil {
+		return nil, err
+	}
+	return s.EvaluateOnly(names, facts)
+}
+
+// Facts returns the fact names the named tags read, and those the tags
+// they reference read, sorted: what an evaluation of those tags needs of
+// a node's facts.
+func (s *Set) Facts(names []string) []string {
+	seen := map[string]bool{}
+	facts := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		r := s.index[name]
+		if r == nil {
+			return
+		}
+		walkFacts(r.root, facts)
+		for _, ref := range r.refs {
+			visit(ref)
+		}
+	}
+	for _, n := range names {
+		visit(n)
+	}
+	out := make([]string, 0, len(facts))
+	for f := range facts {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func walkFacts(n *node, into map[string]bool) {
+	if n == nil {
+		return
+	}
+	if n.op == opFact {
+		into[n.text] = true
+	}
+	for _, a := range n.args {
+		walkFacts(a, into)
+	}
 }

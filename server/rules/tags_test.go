@@ -260,3 +260,39 @@ func TestCostLimit(t *testing.T) {
 		t.Errorf("Match(2 × 16 MiB) = %v, want ErrTooExpensive", err)
 	}
 }
+
+func TestSetFacts(t *testing.T) {
+	tags := tagSet(t,
+		"a", `["=", ["fact", "x"], "1"]`,
+		"b", `["and", ["tag", "a"], ["like", ["lower", ["fact", "y", "d"]], "z"]]`,
+		"c", `[">", ["num", ["fact", "w"]], 1]`,
+	)
+	s, err := Prepare(tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"x", "y"}, s.Facts([]string{"b"})); diff != "" {
+		t.Errorf("Facts(b) (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"w", "x"}, s.Facts([]string{"a", "c"})); diff != "" {
+		t.Errorf("Facts(a, c) (-want +got):\n%s", diff)
+	}
+}
+
+// SystemTags reads only SystemFacts.
+func TestSystemFactsSuffice(t *testing.T) {
+	facts := map[string]string{"mk_hw_cpu_count": "4", "processorcount": "8", "mk_hw_mem_size": "8GiB", "memorysize_mb": "1024",
+		"mk_hw_nic_count": "2", "is_virtual": "true", "virtual": "kvm", "mk_hw_bus_vendor": "Dell Inc.", "other": "x", "cpus": "9"}
+	only := map[string]string{}
+	for _, f := range SystemFacts {
+		only[f] = facts[f]
+	}
+	if diff := cmp.Diff(SystemTags(facts), SystemTags(only)); diff != "" {
+		t.Errorf("SystemTags(only SystemFacts) differs (-all +only):\n%s", diff)
+	}
+	delete(facts, "mk_hw_mem_size")
+	delete(only, "mk_hw_mem_size")
+	if diff := cmp.Diff(SystemTags(facts), SystemTags(only)); diff != "" {
+		t.Errorf("SystemTags(only SystemFacts, memorysize_mb) differs (-all +only):\n%s", diff)
+	}
+}
