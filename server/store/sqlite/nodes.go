@@ -42,21 +42,9 @@ const nodeFrom = " FROM nodes n LEFT JOIN node_checkins k ON k.node_seq = n.seq 
 // loadNodes runs SELECT nodeCols [, facts] nodeFrom <where> and scans
 // the rows.
 func loadNodes(ctx context.Context, q querier, withFacts bool, where string, args ...any) ([]store.Node, error) {
-	facts := ""
-	if withFacts {
-		facts = "n.facts"
-	}
-	return loadNodesFacts(ctx, q, facts, where, args...)
-}
-
-// loadNodesFacts is loadNodes with factsExpr, an SQL expression giving
-// the facts as a JSON object ("" for none); its parameters come first in
-// args.
-func loadNodesFacts(ctx context.Context, q querier, factsExpr string, where string, args ...any) ([]store.Node, error) {
-	withFacts := factsExpr != ""
 	cols := nodeCols
 	if withFacts {
-		cols += ", " + factsExpr
+		cols += ", n.facts"
 	}
 	rows, err := q.QueryContext(ctx, "SELECT "+cols+nodeFrom+where, args...)
 	if err != nil {
@@ -350,9 +338,11 @@ func (s *Store) ListNodes(ctx context.Context, withFacts bool) ([]store.Node, er
 	return ns, err
 }
 
-// ListNodesFacts is ListNodes with only the named facts: SQLite picks
-// them out of each node's JSON, so that evaluating a few rules over many
-// nodes does not decode every fact of every node.
+// ListNodesFacts lists every node's ID, revision and the named facts
+// only (the other fields are zero), oldest first: SQLite picks the facts
+// out of each node's JSON, so that evaluating a few rules over many
+// nodes neither decodes every fact nor gathers every node's MACs and
+// commands.
 func (s *Store) ListNodesFacts(ctx context.Context, names []string) ([]store.Node, error) {
 	args := make([]any, len(names))
 	for i, n := range names {
@@ -362,11 +352,31 @@ func (s *Store) ListNodesFacts(ctx context.Context, names []string) ([]store.Nod
 	if len(names) > 0 {
 		expr = "(SELECT json_group_object(key, value) FROM json_each(n.facts) WHERE key IN (?" + strings.Repeat(",?", len(names)-1) + "))"
 	}
-	ns, err := loadNodesFacts(ctx, s.r, expr, "ORDER BY n.created_ns, n.seq", args...)
-	if ns == nil && err == nil {
-		ns = []store.Node{}
+	rows, err := s.r.QueryContext(ctx, "SELECT n.seq, n.rev, "+expr+" FROM nodes n ORDER BY n.created_ns, n.seq", args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: nodes: %w", err)
 	}
-	return ns, err
+	defer rows.Close()
+	out := []store.Node{}
+	for rows.Next() {
+		var (
+			n     store.Node
+			seq   int64
+			facts string
+		)
+		if err := rows.Scan(&seq, &n.Rev, &facts); err != nil {
+			return nil, fmt.Errorf("sqlite: nodes: %w", err)
+		}
+		n.ID = nodeID(seq)
+		if err := json.Unmarshal([]byte(facts), &n.Facts); err != nil {
+			return nil, fmt.Errorf("sqlite: node %s: facts: %w", n.ID, err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: nodes: %w", err)
+	}
+	return out, nil
 }
 
 // DeleteNode implements store.Store.
