@@ -72,7 +72,7 @@ echo "Command: \`scripts/bench.sh 21-tftp\` — \`curl [--tftp-blksize 1468] tft
 echo "namespace to the server in another over a veth pair; median of three downloads, MiB/s, content checked."
 echo "dnsmasq runs TFTP as nobody from a world-readable root."
 echo
-echo "| block size | razor-netboot (pin/tftp, os.Root) | dnsmasq | ratio |"
+echo "| block size | razor-netboot (netboot/tftp, os.Root) | dnsmasq | ratio |"
 echo "|---|---|---|---|"
 for b in default 1468; do
   label=$b; [ "$b" = default ] && label="512 (default)"
