@@ -64,16 +64,9 @@ func (c *Core) plan(ctx context.Context, set []rules.Tag, name string, limit boo
 	return p, nil
 }
 
-// factLister is a store that lists nodes with only some of their facts
-// (the SQLite store picks them out in SQL), which is much cheaper than
-// decoding every fact of every node.
-type factLister interface {
-	ListNodesFacts(ctx context.Context, names []string) ([]store.Node, error)
-}
-
 // listFacts lists every node with at least the named facts.
 func (c *Core) listFacts(ctx context.Context, names []string) ([]store.Node, error) {
-	if fl, ok := c.st.(factLister); ok {
+	if fl, ok := c.st.(store.FactLister); ok {
 		return fl.ListNodesFacts(ctx, names)
 	}
 	return c.st.ListNodes(ctx, true)

@@ -370,6 +370,15 @@ const (
 	ChangeTokens ChangeKind = "tokens"
 )
 
+// FactLister is implemented by stores that can list every node with
+// only some of its facts, cheaper than ListNodes(ctx, true) when a few
+// rules are evaluated over many nodes.
+type FactLister interface {
+	// ListNodesFacts returns every node's ID, Rev and the named facts
+	// (those it has), oldest first; the other fields are zero.
+	ListNodesFacts(ctx context.Context, names []string) ([]Node, error)
+}
+
 // Change is one announcement of a Watcher.
 type Change struct {
 	Kind ChangeKind `json:"kind"`

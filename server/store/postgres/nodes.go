@@ -365,6 +365,47 @@ func (s *Store) ListNodes(ctx context.Context, withFacts bool) ([]store.Node, er
 	return ns, err
 }
 
+var _ store.FactLister = (*Store)(nil)
+
+// ListNodesFacts implements store.FactLister: PostgreSQL picks the named
+// facts out of each node's JSON.
+func (s *Store) ListNodesFacts(ctx context.Context, names []string) ([]store.Node, error) {
+	if names == nil {
+		names = []string{}
+	}
+	var out []store.Node
+	err := s.do(ctx, func(q querier) error {
+		out = []store.Node{}
+		rows, err := q.Query(ctx, `SELECT n.seq, n.rev,
+			COALESCE((SELECT json_object_agg(f.key, f.value) FROM json_each_text(n.facts) f WHERE f.key = ANY($1)), '{}'::json)
+			FROM nodes n ORDER BY n.created, n.seq`, names)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				n     store.Node
+				seq   int64
+				facts []byte
+			)
+			if err := rows.Scan(&seq, &n.Rev, &facts); err != nil {
+				return err
+			}
+			n.ID = nodeID(seq)
+			if err := json.Unmarshal(facts, &n.Facts); err != nil {
+				return fmt.Errorf("node %s: facts: %w", n.ID, err)
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: nodes: %w", err)
+	}
+	return out, nil
+}
+
 // DeleteNode implements store.Store.
 func (s *Store) DeleteNode(ctx context.Context, id string) error {
 	seq, ok := nodeSeq(id)

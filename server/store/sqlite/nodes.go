@@ -338,8 +338,10 @@ func (s *Store) ListNodes(ctx context.Context, withFacts bool) ([]store.Node, er
 	return ns, err
 }
 
-// ListNodesFacts lists every node's ID, revision and the named facts
-// only (the other fields are zero), oldest first: SQLite picks the facts
+var _ store.FactLister = (*Store)(nil)
+
+// ListNodesFacts implements store.FactLister: every node's ID, revision
+// and the named facts only, oldest first. SQLite picks the facts
 // out of each node's JSON, so that evaluating a few rules over many
 // nodes neither decodes every fact nor gathers every node's MACs and
 // commands.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/server/store/storetest"
@@ -192,41 +191,5 @@ func TestQueueLease(t *testing.T) {
 	s.Close()
 	if _, err := s.QueueLease(leases.Lease{MAC: "CC:00:00:00:00:01", IP: netip.MustParseAddr("10.0.0.99"), Expires: exp}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("QueueLease after Close = %v, want ErrClosed", err)
-	}
-}
-
-// ListNodesFacts returns every node with just the named facts, values
-// intact (quotes, unicode, numbers as text), missing ones absent.
-func TestListNodesFacts(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "razor.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	facts := []map[string]string{
-		{"a": `say "hi"`, "b": "ünï\ncode", "c": "42", "weird key.$": "v"},
-		{"a": "2"},
-	}
-	for i, f := range facts {
-		if _, err := s.RegisterNode(ctx, store.Registration{MACs: []string{fmt.Sprintf("52540000000%d", i)}, Facts: f, LastState: "idle", At: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ns, err := s.ListNodesFacts(ctx, []string{"a", "c", "weird key.$", "missing"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []map[string]string
-	for _, n := range ns {
-		got = append(got, n.Facts)
-	}
-	want := []map[string]string{{"a": `say "hi"`, "c": "42", "weird key.$": "v"}, {"a": "2"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ListNodesFacts (-want +got):\n%s", diff)
-	}
-	ns, err = s.ListNodesFacts(ctx, nil)
-	if err != nil || len(ns) != 2 || len(ns[0].Facts) != 0 {
-		t.Errorf("ListNodesFacts(none) = %v, %v; want two nodes without facts", ns, err)
 	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BindConcurrentMaxCount", testBindConcurrent},
 		{"RegisterConcurrentMACUnique", testRegisterConcurrent},
 		{"Commands", testCommands},
+		{"ListNodesFacts", testListNodesFacts},
 		{"Tokens", testTokens},
 		{"AdminTokens", testAdminTokens},
 		{"Leases", testLeases},
@@ -858,5 +859,46 @@ func testLeasesConcurrent(t *testing.T, s store.Store) {
 	wg.Wait()
 	if won != 1 {
 		t.Errorf("concurrent PutLease of one address: %d winners, want 1", won)
+	}
+}
+
+// testListNodesFacts: every node with just the named facts, values
+// intact (quotes, unicode, numbers as text), missing ones absent.
+func testListNodesFacts(t *testing.T, s store.Store) {
+	fl, ok := s.(store.FactLister)
+	if !ok {
+		t.Skip("this store does not implement store.FactLister (optional)")
+	}
+	ctx := context.Background()
+	facts := []map[string]string{
+		{"a": `say "hi"`, "b": "ünï\ncode", "c": "42", "weird key.$": "v"},
+		{"a": "2"},
+	}
+	var ids []string
+	for i, f := range facts {
+		r := mustRegister(t, s, reg("", i, f, fmt.Sprintf("52540000f00%d", i)))
+		ids = append(ids, r.Node.ID)
+	}
+	ns, err := fl.ListNodesFacts(ctx, []string{"a", "c", "weird key.$", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Node
+	for _, n := range ns {
+		got = append(got, store.Node{ID: n.ID, Facts: n.Facts})
+	}
+	want := []store.Node{{ID: ids[0], Facts: map[string]string{"a": `say "hi"`, "c": "42", "weird key.$": "v"}}, {ID: ids[1], Facts: map[string]string{"a": "2"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ListNodesFacts (-want +got):\n%s", diff)
+	}
+	for _, n := range ns {
+		full, err := s.GetNode(ctx, n.ID)
+		if err != nil || full.Rev != n.Rev {
+			t.Errorf("ListNodesFacts rev of %s = %d, GetNode = %d, %v", n.ID, n.Rev, full.Rev, err)
+		}
+	}
+	ns, err = fl.ListNodesFacts(ctx, nil)
+	if err != nil || len(ns) != 2 || len(ns[0].Facts) != 0 {
+		t.Errorf("ListNodesFacts(none) = %v, %v; want two nodes without facts", ns, err)
 	}
 }
