@@ -71,6 +71,7 @@ func newPXELab(t *testing.T) *pxeLab {
 		}
 	}
 	ns.AddBridge(pxeBridge, pxeCIDR)
+	startLLDPD(t, ns, pxeBridge)
 	srv := startServer(t, ns, pxeHTTPAddr, pxeServerIP,
 		"--dhcp", "full", "--dhcp-interface", pxeBridge, "--dhcp-range", pxeRange,
 		"--tftp", pxeServerIP+":69", "--images-dir", images,
@@ -325,6 +326,11 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 	if n := lab.node(t, u.ID); n.Policy != "" {
 		t.Errorf("UEFI node bound to %q, want no policy", n.Policy)
 	}
+	// The switch agent on the lab's bridge: the node learns where it is
+	// plugged in and registers it (mk-agent's LLDP facts).
+	lab.srv.waitNode(t, uefiVM, "reporting its switch over LLDP", registerTimeout, func(n adminapi.Node) bool {
+		return n.ID == u.ID && n.Facts["lldp_switch_eth0"] == lldpSwitch && n.Facts["lldp_port_id_eth0"] != ""
+	})
 	if _, _, err := uefiVM.WaitFor(context.Background(), 0, regexp.MustCompile(markerPrefix), time.Millisecond); err == nil {
 		t.Error("UEFI node booted the marker without a matching policy")
 	}

@@ -8,7 +8,7 @@ packages=(
   qemu-system-x86 qemu-utils ovmf ipxe busybox-static squashfs-tools
   kea-admin kea-dhcp4-server dnsmasq-base postgresql cpio zstd xz-utils
   lz4 bzip2 curl iproute2 tftp-hpa ca-certificates openssh-client
-  chromium
+  chromium lldpd
 )
 
 missing=()
@@ -45,4 +45,10 @@ cleanup() { if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap cleanup EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Daemons that only the tests run (in their own namespaces) must not start
+# on the host at its next boot either: lldpd would announce the host on
+# its real network.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable lldpd >/dev/null 2>&1 || true
+fi
 echo "deps: done"

@@ -21,6 +21,7 @@ import (
 	"github.com/razor-mk/razor-mk/agent/discover"
 	"github.com/razor-mk/razor-mk/agent/facts"
 	"github.com/razor-mk/razor-mk/agent/leasefile"
+	"github.com/razor-mk/razor-mk/agent/lldp"
 	"github.com/razor-mk/razor-mk/agent/local"
 	"github.com/razor-mk/razor-mk/internal/version"
 	"github.com/razor-mk/razor-mk/wire"
@@ -31,6 +32,7 @@ import (
 // runFlags are the flags of `mk-agent run`; each also reads RAZOR_<FLAG>
 // from the environment (RAZOR_SERVER, RAZOR_DRY_RUN, …) when not given.
 type runFlags struct {
+	lldpWindow time.Duration
 	config     string
 	stateDir   string
 	cmdline    string
@@ -71,6 +73,8 @@ with exponential backoff and jitter, capped at the interval.
 
 It also serves, on loopback, POST /setMkConfig and GET /status (--web-addr)
 and the Tiny Core extension mirror (--mirror-addr, from --mirror-dir).
+For --lldp-window after start it listens for LLDP frames on every link
+and reports the switch, port and VLAN each is plugged into (lldp_* facts).
 
 Every flag can also be set with RAZOR_<FLAG> in the environment, e.g.
 RAZOR_SERVER=http://10.0.0.1:8026 or RAZOR_DRY_RUN=true.`,
@@ -94,6 +98,7 @@ RAZOR_SERVER=http://10.0.0.1:8026 or RAZOR_DRY_RUN=true.`,
 	fl.StringVar(&f.mirrorAddr, "mirror-addr", "127.0.0.1:2157", `address of the local TCE mirror, or "off"`)
 	fl.StringVar(&f.mirrorDir, "mirror-dir", local.DefaultMirrorDir, "the image's extension mirror directory")
 	fl.StringVar(&f.factsRoot, "facts-root", "/", "gather facts from this captured /proc+/sys tree instead of the live system")
+	fl.DurationVar(&f.lldpWindow, "lldp-window", lldp.DefaultWindow, "listen this long for LLDP frames from the switches the links are plugged into (lldp_* facts; 0: off); the first registration does not wait for it")
 	return cmd
 }
 
@@ -167,6 +172,13 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 		Logger:   log,
 	}
 	factOpts := facts.Options{Root: f.factsRoot, Logger: log.With("component", "facts")}
+	// Switch neighbours are heard beside the controller, never before it:
+	// a neighbour heard later changes the facts, and the controller
+	// registers them at its next checkin.
+	neighbours := &lldp.Listener{Window: f.lldpWindow, Logger: log.With("component", "lldp")}
+	if f.lldpWindow > 0 && f.factsRoot == "/" {
+		go neighbours.Run(ctx)
+	}
 	var extFacts func() map[string]string
 	power := &controller.SystemPower{DryRun: f.dryRun, Logger: log}
 	ctl, err := controller.New(controller.Options{
@@ -187,6 +199,7 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 			if extFacts != nil {
 				maps.Copy(res.Facts, extFacts())
 			}
+			maps.Copy(res.Facts, neighbours.Facts())
 			return res.Facts, errors.Join(errs...)
 		},
 		Power:    power.Do,
