@@ -83,10 +83,11 @@ func newPXELab(t *testing.T) *pxeLab {
 
 // pxeNode is a machine of the lab.
 type pxeNode struct {
-	name string
-	uefi bool
-	hw   vmFacts
-	tap  string
+	name  string
+	uefi  bool
+	hw    vmFacts
+	tap   string
+	extra []string // more QEMU devices
 }
 
 // power switches a node on: a fresh QEMU on the node's tap (created on
@@ -111,8 +112,12 @@ func (l *pxeLab) power(t *testing.T, n *pxeNode) *testlab.VM {
 		// fetch iPXE (snponly.efi) over TFTP.
 		cfg.Extra = []string{"-global", "virtio-net-pci.romfile="}
 	}
+	cfg.Extra = append(cfg.Extra, n.extra...)
 	return testlab.StartVM(t, cfg)
 }
+
+// bmcGUID is the system GUID the UEFI node's BMC holds.
+const bmcGUID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 
 // registeredSince matches the node holding mac once it has registered at
 // or after since.
@@ -271,7 +276,10 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 		uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e0001"}}
 	uefi := &pxeNode{name: "uefi", uefi: true, hw: vmFacts{cpus: 1, memMiB: 512, mac: "52:54:00:77:01:02",
 		manufacturer: "Razor PXE Inc.", product: "PXE UEFI Box", serial: "E2E-PXE-UEFI",
-		uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e0002"}}
+		uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e0002"},
+		// A BMC (QEMU's simulated one on a KCS interface), as servers have.
+		extra: []string{"-device", "ipmi-bmc-sim,id=bmc0,mfg_id=674,product_id=4660,fwrev1=3,fwrev2=0x21,guid=" + bmcGUID,
+			"-device", "isa-ipmi-kcs,bmc=bmc0"}}
 	start := time.Now()
 	biosVM := lab.power(t, bios)
 	uefiVM := lab.power(t, uefi)
@@ -331,6 +339,20 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 	lab.srv.waitNode(t, uefiVM, "reporting its switch over LLDP", registerTimeout, func(n adminapi.Node) bool {
 		return n.ID == u.ID && n.Facts["lldp_switch_eth0"] == lldpSwitch && n.Facts["lldp_port_id_eth0"] != ""
 	})
+	// Its BMC, as QEMU's simulated BMC describes itself (Debian 12's
+	// QEMU 7.2 does not answer Get System GUID, so no bmc_guid here).
+	withBMC := lab.srv.waitNode(t, uefiVM, "reporting its BMC", registerTimeout, func(n adminapi.Node) bool {
+		return n.ID == u.ID && n.Facts["bmc_present"] == "true"
+	})
+	for k, want := range map[string]string{"bmc_ipmi_version": "2.0", "bmc_manufacturer_id": "674", "bmc_manufacturer": "Dell",
+		"bmc_product_id": "4660", "bmc_firmware_version": "3.21"} {
+		if got := withBMC.Facts[k]; got != want {
+			t.Errorf("UEFI node fact %s = %q, want %q (QEMU's BMC)", k, got, want)
+		}
+	}
+	if biosNode := lab.node(t, b.ID); biosNode.Facts["bmc_present"] != "" {
+		t.Errorf("BIOS node (no BMC) reports bmc_present = %q", biosNode.Facts["bmc_present"])
+	}
 	if _, _, err := uefiVM.WaitFor(context.Background(), 0, regexp.MustCompile(markerPrefix), time.Millisecond); err == nil {
 		t.Error("UEFI node booted the marker without a matching policy")
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/razor-mk/razor-mk/agent/bmc"
 	"github.com/razor-mk/razor-mk/agent/controller"
 	"github.com/razor-mk/razor-mk/agent/discover"
 	"github.com/razor-mk/razor-mk/agent/facts"
@@ -179,6 +180,21 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 	if f.lldpWindow > 0 && f.factsRoot == "/" {
 		go neighbours.Run(ctx)
 	}
+	// The BMC is asked once, beside the controller too (a KCS interface
+	// answers slowly); its facts join the next registration.
+	var bmcMu sync.Mutex
+	var bmcFacts map[string]string
+	if f.factsRoot == "/" {
+		go func() {
+			fs, err := bmc.Gather(ctx, bmc.Options{Logger: log.With("component", "bmc")})
+			if err != nil && !errors.Is(err, bmc.ErrNoBMC) {
+				log.Warn("bmc facts", "err", err)
+			}
+			bmcMu.Lock()
+			bmcFacts = fs
+			bmcMu.Unlock()
+		}()
+	}
 	var extFacts func() map[string]string
 	power := &controller.SystemPower{DryRun: f.dryRun, Logger: log}
 	ctl, err := controller.New(controller.Options{
@@ -200,6 +216,9 @@ func runAgent(ctx context.Context, f runFlags, pinLevel bool, stderr io.Writer) 
 				maps.Copy(res.Facts, extFacts())
 			}
 			maps.Copy(res.Facts, neighbours.Facts())
+			bmcMu.Lock()
+			maps.Copy(res.Facts, bmcFacts)
+			bmcMu.Unlock()
 			return res.Facts, errors.Join(errs...)
 		},
 		Power:    power.Do,
