@@ -48,7 +48,7 @@ const (
 var DefaultModules = []string{
 	"virtio_net", "virtio_pci", "e1000", "e1000e", "igb", "ixgbe", "bnx2", "tg3",
 	"mlx5_core", "ahci", "nvme", "virtio_blk", "virtio_scsi", "mpt3sas",
-	"megaraid_sas", "squashfs", "loop", "virtio_rng",
+	"megaraid_sas", "squashfs", "loop", "virtio_rng", "ipmi_si", "ipmi_devintf",
 }
 
 // Spec is an image spec. Paths in it are absolute after Load (relative
