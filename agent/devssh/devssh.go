@@ -47,7 +47,7 @@ type Server struct {
 	Shell          string
 	// Env is the environment of shells and commands; nil means a root
 	// login's PATH, HOME, USER and SHELL.
-	Env []string
+	Env    []string
 	Logger *slog.Logger
 }
 

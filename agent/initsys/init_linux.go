@@ -31,7 +31,7 @@ type Env struct {
 	Cmdline discover.Cmdline
 	// Console is the system console, for services that talk to it.
 	Console *os.File
-	Logger     *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Options configures Run. The zero value plus PID1 is a real init; the
@@ -247,7 +247,7 @@ func (r *run) network(ctx context.Context, coldplug *modprobe.Coldplug, opts Boo
 		ResolvConf: r.cfg.path("/etc/resolv.conf"),
 		Interfaces: opts.Interfaces,
 		Hostname:   Hostname,
-		Logger:        r.log,
+		Logger:     r.log,
 	})
 	// DHCP starts on each link as soon as the coldplug round that loaded
 	// its driver ends, not after the last round's settle wait.

@@ -32,7 +32,7 @@ type Reaper struct {
 	// Interval is how often to look for zombies besides on SIGCHLD; 0
 	// means 5s (signals can coalesce with a wait in progress elsewhere).
 	Interval time.Duration
-	Logger      *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Run reaps orphans on every SIGCHLD until ctx ends.
