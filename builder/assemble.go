@@ -96,7 +96,7 @@ func assemble(s *spec.Spec, b *base.Base, set *modules.Set, agent *agentBuild, o
 			return nil, fmt.Errorf("builder: ssh: %w", err)
 		}
 		if len(keys) == 0 {
-			o.Log.Warn("dev image without authorized keys: its SSH server will let nobody in (see ssh.authorized_keys_files, --authorized-keys)")
+			o.Logger.Warn("dev image without authorized keys: its SSH server will let nobody in (see ssh.authorized_keys_files, --authorized-keys)")
 		}
 		a.AddFile(AuthorizedKeysPath, []byte(strings.Join(keys, "\n")+"\n"), 0o600)
 	}

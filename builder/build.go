@@ -61,8 +61,8 @@ type Options struct {
 	GoTool string
 	// OpenBase returns the spec's base; nil means OpenBase.
 	OpenBase func(*spec.Spec) (base.Source, error)
-	// Log receives details; nil discards them.
-	Log *slog.Logger
+	// Logger receives details; nil discards them.
+	Logger *slog.Logger
 	// Progress shows steps and bytes; nil shows nothing.
 	Progress base.Progress
 }
@@ -107,8 +107,8 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if o.Commit == "" {
 		o.Commit = version.Commit
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Progress == nil {
 		o.Progress = base.Discard
@@ -134,7 +134,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := src.Open(ctx, base.Env{CacheDir: o.CacheDir, Arch: s.Arch, Log: o.Log, Progress: o.Progress})
+	b, err := src.Open(ctx, base.Env{CacheDir: o.CacheDir, Arch: s.Arch, Logger: o.Logger, Progress: o.Progress})
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 				return nil, fmt.Errorf("builder: module %s (%s) is for kernel %q, the kernel is %s", m.Name, m.Path, strings.Fields(v)[0], b.KernelVersion)
 			}
 		}
-		o.Log.Info("modules resolved", "selected", len(s.Modules.Include), "with_dependencies", len(set.Modules), "firmware", len(set.Firmware))
+		o.Logger.Info("modules resolved", "selected", len(s.Modules.Include), "with_dependencies", len(set.Modules), "firmware", len(set.Firmware))
 	}
 
 	o.Progress.Step("agent")

@@ -61,7 +61,7 @@ func TestBuilderIndexesAreWhatTheAgentReads(t *testing.T) {
 	}
 
 	var loaded []string
-	p, err := modprobe.NewProber(modprobe.Config{Dir: img, Load: func(path, _ string) error {
+	p, err := modprobe.NewProber(modprobe.Options{Dir: img, Load: func(path, _ string) error {
 		if _, err := os.Stat(path); err != nil {
 			t.Errorf("agent loads %s, which the image does not hold: %v", path, err)
 		}

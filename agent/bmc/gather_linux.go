@@ -84,7 +84,7 @@ func loadDevintf(dir string, log *slog.Logger) error {
 		}
 		dir = fmt.Sprintf(modprobe.DefaultDir, unix.ByteSliceToString(u.Release[:]))
 	}
-	p, err := modprobe.NewProber(modprobe.Config{Dir: dir, Log: log})
+	p, err := modprobe.NewProber(modprobe.Options{Dir: dir, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -47,15 +47,15 @@ type Server struct {
 	Shell          string
 	// Env is the environment of shells and commands; nil means a root
 	// login's PATH, HOME, USER and SHELL.
-	Env []string
-	Log *slog.Logger
+	Env    []string
+	Logger *slog.Logger
 }
 
 func (s *Server) log() *slog.Logger {
-	if s.Log == nil {
+	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return s.Log
+	return s.Logger
 }
 
 // ListenAndServe listens on Addr and serves until ctx ends.

@@ -31,12 +31,12 @@ type Env struct {
 	Cmdline discover.Cmdline
 	// Console is the system console, for services that talk to it.
 	Console *os.File
-	Log     *slog.Logger
+	Logger  *slog.Logger
 }
 
-// Config configures Run. The zero value plus PID1 is a real init; the
+// Options configures Run. The zero value plus PID1 is a real init; the
 // other fields let tests replace every part that touches the system.
-type Config struct {
+type Options struct {
 	// PID1 makes Run mount the base file systems, take the console, turn
 	// ctrl-alt-del into a signal, and reboot or power off on request.
 	// Without it Run expects a prepared system, becomes the subreaper of
@@ -84,7 +84,7 @@ type Config struct {
 	Ready func(hostname string)
 }
 
-func (c *Config) path(p string) string {
+func (c *Options) path(p string) string {
 	if c.Root == "" {
 		return p
 	}
@@ -95,7 +95,7 @@ func (c *Config) path(p string) string {
 // reboot, power off or halt. As PID 1 it returns only if reboot(2)
 // fails; otherwise it returns after the shutdown sequence or when ctx
 // ends.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg Options) error {
 	r := &run{cfg: cfg, proc: cmpOr(cfg.Proc, "/proc"), sys: cmpOr(cfg.Sys, "/sys")}
 	r.startLogging()
 	sigs := r.catchSignals()
@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	reaper := &Reaper{Proc: r.proc, Log: r.log}
+	reaper := &Reaper{Proc: r.proc, Logger: r.log}
 	r.goRun(func() { reaper.Run(runCtx) })
 
 	cmdline, opts := r.bootOptions()
@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-coldplugDone:
 	case <-runCtx.Done():
 	}
-	r.startServices(runCtx, Env{Options: opts, Cmdline: cmdline, Console: r.out, Log: r.log})
+	r.startServices(runCtx, Env{Options: opts, Cmdline: cmdline, Console: r.out, Logger: r.log})
 	if cfg.Ready != nil {
 		cfg.Ready(hostname)
 	}
@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // run is one Run of init: its configuration and what the phases share.
 type run struct {
-	cfg       Config
+	cfg       Options
 	proc, sys string
 	out       *os.File // the console, else stderr
 	log       *slog.Logger
@@ -240,14 +240,14 @@ func (r *run) network(ctx context.Context, coldplug *modprobe.Coldplug, opts Boo
 			nl = k
 		}
 	}
-	network, err := netup.Start(ctx, netup.Config{
+	network, err := netup.Start(ctx, netup.Options{
 		Netlink:    nl,
 		NewDHCP:    r.cfg.NewDHCP,
 		LeaseDir:   r.cfg.LeaseDir,
 		ResolvConf: r.cfg.path("/etc/resolv.conf"),
 		Interfaces: opts.Interfaces,
 		Hostname:   Hostname,
-		Log:        r.log,
+		Logger:     r.log,
 	})
 	// DHCP starts on each link as soon as the coldplug round that loaded
 	// its driver ends, not after the last round's settle wait.
@@ -295,7 +295,7 @@ func (r *run) startServices(ctx context.Context, env Env) {
 	if r.cfg.Agent == nil {
 		return
 	}
-	sup := &Supervisor{Name: "mk-agent run", Log: r.log, Command: func() *exec.Cmd {
+	sup := &Supervisor{Name: "mk-agent run", Logger: r.log, Command: func() *exec.Cmd {
 		c := r.cfg.Agent()
 		if c.Stdout == nil {
 			c.Stdout = r.out
@@ -325,7 +325,7 @@ func (r *run) waitForAction(ctx context.Context, sigs chan os.Signal) (Action, e
 	}
 }
 
-func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOptions, log *slog.Logger) *modprobe.Coldplug {
+func loadModules(ctx context.Context, cfg *Options, sys, proc string, opts BootOptions, log *slog.Logger) *modprobe.Coldplug {
 	dir := cfg.ModulesDir
 	if dir == "" {
 		var u unix.Utsname
@@ -340,9 +340,9 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 		loaded, _ = modprobe.ReadProcModules(f)
 		f.Close()
 	}
-	p, err := modprobe.NewProber(modprobe.Config{
+	p, err := modprobe.NewProber(modprobe.Options{
 		Dir: dir, Load: cfg.LoadModule, Loaded: loaded,
-		Blacklist: opts.Blacklist, Params: opts.Params, Log: log,
+		Blacklist: opts.Blacklist, Params: opts.Params, Logger: log,
 	})
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -368,7 +368,7 @@ func loadModules(ctx context.Context, cfg *Config, sys, proc string, opts BootOp
 			log.Error("loading requested module", "module", r.Name, "err", err)
 		}
 	}
-	return &modprobe.Coldplug{Prober: p, SysfsRoot: sys, Log: log}
+	return &modprobe.Coldplug{Prober: p, SysfsRoot: sys, Logger: log}
 }
 
 // waitForRNG says so when the kernel's random number generator is not
@@ -426,7 +426,7 @@ func rngReady() bool {
 	return !errors.Is(err, unix.EAGAIN)
 }
 
-func setHostname(cfg *Config, mac net.HardwareAddr, log *slog.Logger) string {
+func setHostname(cfg *Options, mac net.HardwareAddr, log *slog.Logger) string {
 	name := Hostname(mac)
 	set := cfg.Sethostname
 	if set == nil {

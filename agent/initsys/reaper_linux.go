@@ -32,7 +32,7 @@ type Reaper struct {
 	// Interval is how often to look for zombies besides on SIGCHLD; 0
 	// means 5s (signals can coalesce with a wait in progress elsewhere).
 	Interval time.Duration
-	Log      *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Run reaps orphans on every SIGCHLD until ctx ends.
@@ -75,8 +75,8 @@ func (r *Reaper) Reap() []int {
 			continue
 		}
 		reaped = append(reaped, pid)
-		if r.Log != nil {
-			r.Log.Debug("reaped orphan", "pid", pid, "status", exitString(ws))
+		if r.Logger != nil {
+			r.Logger.Debug("reaped orphan", "pid", pid, "status", exitString(ws))
 		}
 	}
 	return reaped

@@ -103,7 +103,7 @@ func TestRun(t *testing.T) {
 		t.Logf("ready, hostname %q", h)
 		syscall.Kill(os.Getpid(), syscall.SIGUSR2)
 	}()
-	err = Run(ctx, Config{
+	err = Run(ctx, Options{
 		Root: root, Proc: proc, Sys: sys, ModulesDir: modDir, Output: logf,
 		LoadModule: func(path, params string) error {
 			mu.Lock()

@@ -31,8 +31,8 @@ type Supervisor struct {
 	// StopGrace is how long the program gets between StopSignal and
 	// SIGKILL; 0 means 5s.
 	StopGrace time.Duration
-	// Log receives one line per start and exit; nil discards.
-	Log *slog.Logger
+	// Logger receives one line per start and exit; nil discards.
+	Logger *slog.Logger
 	// Started, if set, is called with each new process's pid.
 	Started func(pid int)
 }
@@ -44,7 +44,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if s.Command == nil {
 		return errors.New("initsys: Supervisor.Command is nil")
 	}
-	log := s.Log
+	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

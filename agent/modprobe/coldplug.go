@@ -36,8 +36,8 @@ type Coldplug struct {
 	Workers int
 	// Timeout bounds the whole coldplug; 0 means 30s.
 	Timeout time.Duration
-	// Log receives progress; nil discards.
-	Log *slog.Logger
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
 	// AfterRound, when set, is called after each round that loaded
 	// modules, before the settle wait: the init uses it to pick up new
 	// network links at once instead of after the whole coldplug.
@@ -59,7 +59,7 @@ type Report struct {
 // modules that fail to load are logged and listed in the report.
 func (c *Coldplug) Run(ctx context.Context) (Report, error) {
 	start := time.Now()
-	log := c.Log
+	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

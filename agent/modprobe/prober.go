@@ -16,8 +16,8 @@ import (
 	"github.com/razor-mk/razor-mk/kmod"
 )
 
-// Config configures a Prober. Only Dir is required.
-type Config struct {
+// Options configures a Prober. Only Dir is required.
+type Options struct {
 	// Dir is the modules directory holding modules.dep and modules.alias,
 	// e.g. /lib/modules/6.1.0-26-amd64.
 	Dir string
@@ -32,8 +32,8 @@ type Config struct {
 	// Params holds module parameters by module name ("key=value ..."),
 	// e.g. from the kernel command line's "virtio_net.napi_tx=1".
 	Params map[string]string
-	// Log receives one line per module loaded or failed; nil discards.
-	Log *slog.Logger
+	// Logger receives one line per module loaded or failed; nil discards.
+	Logger *slog.Logger
 }
 
 // Prober loads modules by name or by device modalias, with their
@@ -71,11 +71,11 @@ func finished(err error) *loadState {
 // NewProber reads Dir's modules.dep, modules.alias and (if present)
 // modules.builtin. A missing modules.dep or modules.alias is an error
 // wrapping fs.ErrNotExist.
-func NewProber(cfg Config) (*Prober, error) {
+func NewProber(cfg Options) (*Prober, error) {
 	p := &Prober{
 		dir:       cfg.Dir,
 		load:      cfg.Load,
-		log:       cfg.Log,
+		log:       cfg.Logger,
 		builtin:   map[string]bool{},
 		blacklist: map[string]bool{},
 		params:    map[string]string{},

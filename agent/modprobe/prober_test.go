@@ -39,7 +39,7 @@ func (f *fakeLoader) load(path, params string) error {
 	return nil
 }
 
-func newTestProber(t *testing.T, fl *fakeLoader, cfg Config) *Prober {
+func newTestProber(t *testing.T, fl *fakeLoader, cfg Options) *Prober {
 	t.Helper()
 	cfg.Dir = "testdata/lib"
 	cfg.Load = fl.load
@@ -52,7 +52,7 @@ func newTestProber(t *testing.T, fl *fakeLoader, cfg Config) *Prober {
 
 func TestProbe(t *testing.T) {
 	fl := &fakeLoader{fail: map[string]error{"e1000": errors.New("ENODEV")}}
-	p := newTestProber(t, fl, Config{
+	p := newTestProber(t, fl, Options{
 		Loaded: []string{"virtio"},
 		Params: map[string]string{"virtio-net": "napi_tx=1"},
 	})
@@ -91,7 +91,7 @@ func TestProbe(t *testing.T) {
 
 func TestProbeAliasBlacklist(t *testing.T) {
 	fl := &fakeLoader{}
-	p := newTestProber(t, fl, Config{Blacklist: []string{"e1000"}})
+	p := newTestProber(t, fl, Options{Blacklist: []string{"e1000"}})
 	if got, err := p.ProbeAlias("pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"); err != nil || len(got) != 0 {
 		t.Errorf("ProbeAlias(blacklisted e1000) = %v, %v; want nothing", got, err)
 	}
@@ -101,14 +101,14 @@ func TestProbeAliasBlacklist(t *testing.T) {
 }
 
 func TestNewProberMissingIndex(t *testing.T) {
-	_, err := NewProber(Config{Dir: t.TempDir()})
+	_, err := NewProber(Options{Dir: t.TempDir()})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("NewProber(empty dir) = %v, want fs.ErrNotExist", err)
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("a.ko:\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("garbage line\n"), 0o644)
-	if _, err := NewProber(Config{Dir: dir}); !errors.Is(err, kmod.ErrBadIndex) || !strings.Contains(err.Error(), "modules.alias") {
+	if _, err := NewProber(Options{Dir: dir}); !errors.Is(err, kmod.ErrBadIndex) || !strings.Contains(err.Error(), "modules.alias") {
 		t.Errorf("NewProber(bad alias) = %v, want kmod.ErrBadIndex naming modules.alias", err)
 	}
 }
@@ -152,7 +152,7 @@ func TestColdplugRounds(t *testing.T) {
 			}()
 		},
 	}}
-	p := newTestProber(t, fl, Config{})
+	p := newTestProber(t, fl, Options{})
 	var afterRound []time.Duration
 	start := time.Now()
 	c := &Coldplug{Prober: p, SysfsRoot: sys.root, Settle: 2 * time.Second, Poll: 5 * time.Millisecond,
@@ -203,7 +203,7 @@ func TestColdplugBounded(t *testing.T) {
 	sys := fakeSysfs{t.TempDir()}
 	sys.add(t, "pci", "0", "fs-squashfs")
 	fl := &fakeLoader{}
-	p := newTestProber(t, fl, Config{})
+	p := newTestProber(t, fl, Options{})
 	// A chain of devices longer than MaxRounds: loading squashfs makes a
 	// device that needs loop.
 	fl.onLoad = map[string]func(){"squashfs": func() { sys.add(t, "virtio", "v0", "block-major-7-0") }}

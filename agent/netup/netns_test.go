@@ -163,7 +163,7 @@ func dhcpClientHelper(dir string) error {
 	defer k.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := Start(ctx, Config{
+	n, err := Start(ctx, Options{
 		Netlink:    k,
 		LeaseDir:   filepath.Join(dir, "leases"),
 		ResolvConf: filepath.Join(dir, "resolv.conf"),

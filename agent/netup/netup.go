@@ -53,8 +53,8 @@ type DHCPClient interface {
 // sent as option 12.
 type NewDHCPFunc func(link Link, hostname string) (DHCPClient, error)
 
-// Config configures Start. Netlink is required.
-type Config struct {
+// Options configures Start. Netlink is required.
+type Options struct {
 	Netlink Netlink
 	// NewDHCP opens DHCP clients; nil means NClient4.
 	NewDHCP NewDHCPFunc
@@ -83,13 +83,13 @@ type Config struct {
 	// Start (a driver that creates its netdev late, a USB NIC); 0 means
 	// 2s.
 	LinkPoll time.Duration
-	// Log receives one line per lease and failure; nil discards.
-	Log *slog.Logger
+	// Logger receives one line per lease and failure; nil discards.
+	Logger *slog.Logger
 }
 
 // Network is the set of links being kept configured.
 type Network struct {
-	cfg Config
+	cfg Options
 	log *slog.Logger
 	wg  sync.WaitGroup
 
@@ -121,7 +121,7 @@ func Ethernet(links []Link) []Link {
 // each in the background, until ctx ends; links that appear later get
 // the same. Use First to wait for the first lease and Wait to wait for the
 // background work after cancelling ctx.
-func Start(ctx context.Context, cfg Config) (*Network, error) {
+func Start(ctx context.Context, cfg Options) (*Network, error) {
 	if cfg.Netlink == nil {
 		return nil, errors.New("netup: Config.Netlink is nil")
 	}
@@ -139,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	cfg.RetryMin = cmpOr(cfg.RetryMin, time.Second)
 	cfg.RetryMax = cmpOr(cfg.RetryMax, 30*time.Second)
 	cfg.LinkPoll = cmpOr(cfg.LinkPoll, 2*time.Second)
-	n := &Network{cfg: cfg, log: cfg.Log, first: make(chan struct{}), rescan: make(chan struct{}, 1), leases: map[string]Lease{}}
+	n := &Network{cfg: cfg, log: cfg.Logger, first: make(chan struct{}), rescan: make(chan struct{}, 1), leases: map[string]Lease{}}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}

@@ -165,7 +165,7 @@ func TestStartFirstLeaseWins(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := Start(ctx, Config{
+	n, err := Start(ctx, Options{
 		Netlink: nl,
 		NewDHCP: func(l Link, hostname string) (DHCPClient, error) {
 			hmu.Lock()
@@ -255,7 +255,7 @@ func TestRenewal(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := Start(ctx, Config{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
+	n, err := Start(ctx, Options{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
 		LeaseDir: dir, ResolvConf: filepath.Join(dir, "resolv.conf")})
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +305,7 @@ func lateLink(t *testing.T, poll time.Duration, rescan bool) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := Start(ctx, Config{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
+	n, err := Start(ctx, Options{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
 		LeaseDir: dir, ResolvConf: filepath.Join(dir, "resolv.conf"), LinkPoll: poll})
 	if err != nil {
 		t.Fatalf("Start(no Ethernet yet) = %v", err)
@@ -335,7 +335,7 @@ func TestFirstTimeout(t *testing.T) {
 	nl := &fakeNetlink{links: []Link{{Name: "eth0", Index: 2, Encap: "ether", Kind: "device", MAC: mac("52:54:00:00:00:01")}}}
 	c := &fakeDHCP{fails: 1 << 30}
 	ctx, cancel := context.WithCancel(context.Background())
-	n, err := Start(ctx, Config{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
+	n, err := Start(ctx, Options{Netlink: nl, NewDHCP: func(Link, string) (DHCPClient, error) { return c, nil },
 		LeaseDir: t.TempDir(), RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -43,10 +43,10 @@ const (
 	FactKmodFailed = "mk_kmod_failed"
 )
 
-// BootConfig configures Boot. The zero value works in the microkernel;
+// BootOptions configures Boot. The zero value works in the microkernel;
 // MirrorURI and the list URIs come from the agent's configuration
 // (mk_tce_mirror_uri, mk_tce_install_list_uri, mk_kmod_install_list_uri).
-type BootConfig struct {
+type BootOptions struct {
 	// Installer installs; nil means an Installer into / with loop mounts
 	// that loads the squashfs and loop modules when needed.
 	Installer *Installer
@@ -79,8 +79,8 @@ type BootConfig struct {
 	// ListWait is how long the install lists are retried while the local
 	// mirror starts; 0 means 15 s.
 	ListWait time.Duration
-	// Log receives the steps; nil discards.
-	Log *slog.Logger
+	// Logger receives the steps; nil discards.
+	Logger *slog.Logger
 }
 
 // BootReport is what Boot did.
@@ -141,16 +141,16 @@ func IsVMware(facts map[string]string) bool {
 		facts["virtual"] == "vmware"
 }
 
-func (c *BootConfig) defaults() {
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
+func (c *BootOptions) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Installer == nil {
-		c.Installer = &Installer{Log: c.Log, Output: os.Stdout}
+		c.Installer = &Installer{Logger: c.Logger, Output: os.Stdout}
 	}
 	if c.Installer.Mounter == nil {
 		c.Installer.Mounter = &LoopMounter{Prepare: func() error {
-			_, failed := loadModuleFiles(context.Background(), []string{"loop", "squashfs"}, c.Installer.kernel(), c.Log)
+			_, failed := loadModuleFiles(context.Background(), []string{"loop", "squashfs"}, c.Installer.kernel(), c.Logger)
 			if len(failed) > 0 {
 				return failed[0].Err
 			}
@@ -174,7 +174,7 @@ func (c *BootConfig) defaults() {
 	}
 	if c.LoadModules == nil {
 		c.LoadModules = func(ctx context.Context, entries []string) ([]string, []Failure) {
-			return loadModuleFiles(ctx, entries, c.Installer.kernel(), c.Log)
+			return loadModuleFiles(ctx, entries, c.Installer.kernel(), c.Logger)
 		}
 	}
 }
@@ -190,9 +190,9 @@ func cmpOr(a, b string) string {
 // already loaded are skipped), then, on VMware only, the extensions of
 // tce-install-list from the mirror and the modules of kmod-install-list.
 // Failures are in the report, never fatal.
-func Boot(ctx context.Context, cfg BootConfig) *BootReport {
+func Boot(ctx context.Context, cfg BootOptions) *BootReport {
 	cfg.defaults()
-	log := cfg.Log
+	log := cfg.Logger
 	rep := &BootReport{}
 	if data, err := readLimited(cfg.Onboot, 1<<20); err == nil {
 		names, bad := ParseList(data)
@@ -249,7 +249,7 @@ func Boot(ctx context.Context, cfg BootConfig) *BootReport {
 
 // fetchList gets an install list, retrying while the local mirror
 // starts. A JSON array, or one name a line.
-func (c *BootConfig) fetchList(ctx context.Context, uri string) ([]string, error) {
+func (c *BootOptions) fetchList(ctx context.Context, uri string) ([]string, error) {
 	deadline := time.Now().Add(c.ListWait)
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -269,7 +269,7 @@ func (c *BootConfig) fetchList(ctx context.Context, uri string) ([]string, error
 	}
 }
 
-func (c *BootConfig) get(ctx context.Context, uri string) ([]byte, error) {
+func (c *BootOptions) get(ctx context.Context, uri string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, err
@@ -377,7 +377,7 @@ func loadModuleFiles(_ context.Context, entries []string, rel string, log *slog.
 		inKernel, _ = modprobe.ReadProcModules(f)
 		f.Close()
 	}
-	prober, perr := modprobe.NewProber(modprobe.Config{Dir: dirs[0], Loaded: inKernel, Log: log})
+	prober, perr := modprobe.NewProber(modprobe.Options{Dir: dirs[0], Loaded: inKernel, Logger: log})
 	for _, e := range entries {
 		name := kmod.Name(e)
 		if slices.Contains(inKernel, name) {

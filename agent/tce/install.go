@@ -126,8 +126,8 @@ type Installer struct {
 	// Output receives the install scripts' output; nil discards it (it is
 	// logged either way).
 	Output io.Writer
-	// Log receives a line per extension; nil discards.
-	Log *slog.Logger
+	// Logger receives a line per extension; nil discards.
+	Logger *slog.Logger
 
 	mu     sync.Mutex
 	failed map[string]error
@@ -175,10 +175,10 @@ func (in *Installer) root() string {
 }
 
 func (in *Installer) log() *slog.Logger {
-	if in.Log == nil {
+	if in.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return in.Log
+	return in.Logger
 }
 
 func (in *Installer) kernel() string {

@@ -95,7 +95,7 @@ func (s *scripts) run(_ context.Context, script string) ([]byte, error) {
 }
 
 func newInstaller(t *testing.T, f *tctest.Fixture, s *scripts) *Installer {
-	in := &Installer{Root: t.TempDir(), Mounter: unsquashMounter{}, KernelRelease: f.KernelVersion, Log: slog.New(slog.DiscardHandler)}
+	in := &Installer{Root: t.TempDir(), Mounter: unsquashMounter{}, KernelRelease: f.KernelVersion, Logger: slog.New(slog.DiscardHandler)}
 	if s != nil {
 		in.RunScript = s.run
 	}
@@ -316,7 +316,7 @@ func TestBoot(t *testing.T) {
 			onboot := filepath.Join(t.TempDir(), "onboot.lst")
 			os.WriteFile(onboot, []byte("marker-bin.tcz\nhello.tcz\n"), 0o644)
 			var mods []string
-			rep := Boot(context.Background(), BootConfig{
+			rep := Boot(context.Background(), BootOptions{
 				Installer: in, Onboot: onboot, Optional: f.TCZDir(), MirrorDir: mirrorDir,
 				DownloadDir: t.TempDir(), MirrorURI: srv.URL + "/tinycorelinux",
 				Facts: func(context.Context) map[string]string { return tt.facts },

@@ -31,8 +31,8 @@ type Env struct {
 	CacheDir string
 	// Arch is the Debian architecture name of the image (amd64, arm64).
 	Arch string
-	// Log receives details; never nil when passed by the builder.
-	Log *slog.Logger
+	// Logger receives details; never nil when passed by the builder.
+	Logger *slog.Logger
 	// Progress reports steps and bytes; never nil when passed by the builder.
 	Progress Progress
 }

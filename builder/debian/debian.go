@@ -110,7 +110,7 @@ func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 		if s.Debian.KernelDeb == "" {
 			kernel = s.Debian.Kernel
 		}
-		res, err := resolveAll(ctx, apt, cache, kernel, names, env.Log)
+		res, err := resolveAll(ctx, apt, cache, kernel, names, env.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +124,7 @@ func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 				in.pkg = &p
 			case in.optional:
 				b.Notes = append(b.Notes, fmt.Sprintf("%s: not available from apt (its firmware is missing unless firmware.dirs has it)", in.name))
-				env.Log.Info("optional package not available", "package", in.name)
+				env.Logger.Info("optional package not available", "package", in.name)
 			default:
 				return nil, fmt.Errorf("%w: %s (is it in the apt sources? try apt-get update)", ErrUnavailable, in.name)
 			}

@@ -177,7 +177,7 @@ func TestOpenWithApt(t *testing.T) {
 		BusyboxExclude: []string{"telnetd"},
 		Apt:            f.apt,
 	}
-	env := base.Env{CacheDir: t.TempDir(), Arch: "amd64", Log: slog.New(slog.DiscardHandler), Progress: base.Discard}
+	env := base.Env{CacheDir: t.TempDir(), Arch: "amd64", Logger: slog.New(slog.DiscardHandler), Progress: base.Discard}
 	b, err := src.Open(context.Background(), env)
 	if err != nil {
 		t.Fatalf("Open = %v", err)
@@ -238,7 +238,7 @@ func TestOpenWithApt(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	kv := "6.1.0-99-amd64"
 	env := func(t *testing.T) base.Env {
-		return base.Env{CacheDir: t.TempDir(), Arch: "amd64", Log: slog.New(slog.DiscardHandler), Progress: base.Discard}
+		return base.Env{CacheDir: t.TempDir(), Arch: "amd64", Logger: slog.New(slog.DiscardHandler), Progress: base.Discard}
 	}
 	t.Run("kernel unavailable", func(t *testing.T) {
 		f := newFakeApt(t)

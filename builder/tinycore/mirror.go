@@ -44,8 +44,8 @@ type mirror struct {
 	CacheDir string
 	// Client does the HTTP; nil means a client with a 10-minute timeout.
 	Client *http.Client
-	// Log receives a line per download; nil discards.
-	Log *slog.Logger
+	// Logger receives a line per download; nil discards.
+	Logger *slog.Logger
 	// Progress reports downloads; nil reports nothing.
 	Progress base.Progress
 }
@@ -73,10 +73,10 @@ func escapePath(rel string) string {
 }
 
 func (m *mirror) log() *slog.Logger {
-	if m.Log == nil {
+	if m.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return m.Log
+	return m.Logger
 }
 
 func (m *mirror) progress() base.Progress {

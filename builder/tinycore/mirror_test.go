@@ -87,7 +87,7 @@ func (s *server) count(path string) int {
 }
 
 func testEnv(t *testing.T) base.Env {
-	return base.Env{CacheDir: t.TempDir(), Arch: "amd64", Log: slog.New(slog.DiscardHandler), Progress: base.Discard}
+	return base.Env{CacheDir: t.TempDir(), Arch: "amd64", Logger: slog.New(slog.DiscardHandler), Progress: base.Discard}
 }
 
 func TestRepoResolveOverHTTP(t *testing.T) {

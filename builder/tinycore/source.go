@@ -57,7 +57,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 	if err := checkTinyCore(rel.Archive); err != nil {
 		return nil, err
 	}
-	env.Log.Info("Tiny Core release", "version", rel.Version, "kernel", rel.KernelVersion, "build", t.Build, "mirror", t.Mirror)
+	env.Logger.Info("Tiny Core release", "version", rel.Version, "kernel", rel.KernelVersion, "build", t.Build, "mirror", t.Mirror)
 	ssh, agentSSH := "", false
 	var sshNotes []string
 	if s.Variant == spec.VariantDev {
@@ -84,7 +84,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 			return nil, fmt.Errorf("tinycore: ssh: %w", err)
 		}
 		if len(keys) == 0 {
-			env.Log.Warn("dev image without authorized keys: its SSH server will let nobody in (see ssh.authorized_keys_files, --authorized-keys)")
+			env.Logger.Warn("dev image without authorized keys: its SSH server will let nobody in (see ssh.authorized_keys_files, --authorized-keys)")
 		}
 	}
 	mode, notes, err := builtinMode(t.BuiltinMode, rel)
@@ -107,7 +107,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 	notes = append(notes, fmt.Sprintf("tinycore: release %s, kernel %s (minimum %s)", rel.Version, rel.KernelVersion, minKernel))
 	notes = append(notes, sshNotes...)
 	for _, n := range notes {
-		env.Log.Info(n)
+		env.Logger.Info(n)
 	}
 	ov := &overlay{
 		Variant:        s.Variant,
@@ -135,7 +135,7 @@ func (src *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 				return err
 			}
 			if u := ov.Unpacked; u != nil {
-				env.Log.Info("built-in extensions unpacked", "entries", u.Files, "kept", u.Kept, "install_scripts", len(u.Scripts))
+				env.Logger.Info("built-in extensions unpacked", "entries", u.Files, "kept", u.Kept, "install_scripts", len(u.Scripts))
 			}
 			return nil
 		},
@@ -221,7 +221,7 @@ func repoFor(s *spec.Spec, env base.Env) (*repo, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	m := &mirror{Location: t.Mirror, CacheDir: env.CacheDir, Log: env.Log, Progress: env.Progress}
+	m := &mirror{Location: t.Mirror, CacheDir: env.CacheDir, Logger: env.Logger, Progress: env.Progress}
 	return newRepo(m, major, t.Build), exact, nil
 }
 
@@ -299,7 +299,7 @@ func resolveExtensions(ctx context.Context, repo *repo, e spec.Extensions, kver,
 		}
 	}
 	for _, x := range append(append([]*extension{}, set.Builtin...), set.Mirror...) {
-		env.Log.Info("extension", "name", x.Name, "version", x.Version, "bytes", x.Blob.Size, "cached", x.Blob.Cached)
+		env.Logger.Info("extension", "name", x.Name, "version", x.Version, "bytes", x.Blob.Size, "cached", x.Blob.Cached)
 	}
 	return set, nil
 }

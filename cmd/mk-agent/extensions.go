@@ -39,8 +39,8 @@ func extensions(ctx context.Context, cfg wire.ClientConfig, mirrorDir string, fa
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		rep := tce.Boot(ctx, tce.BootConfig{
-			Installer:          &tce.Installer{Log: log, Output: os.Stdout},
+		rep := tce.Boot(ctx, tce.BootOptions{
+			Installer:          &tce.Installer{Logger: log, Output: os.Stdout},
 			MirrorDir:          mirrorDir,
 			MirrorURI:          cfg.TCEMirrorURI,
 			TCEInstallListURI:  cfg.TCEInstallListURI,
@@ -48,7 +48,7 @@ func extensions(ctx context.Context, cfg wire.ClientConfig, mirrorDir string, fa
 			Facts: func(ctx context.Context) map[string]string {
 				return facts.Gather(ctx, factOpts).Facts
 			},
-			Log: log,
+			Logger: log,
 		})
 		f := rep.Facts()
 		log.Info("extensions done", "builtin", len(rep.Builtin.Installed), "present", len(rep.Builtin.Present),

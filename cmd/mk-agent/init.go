@@ -39,7 +39,7 @@ ignored.`,
 			}
 			// PID 1 never stops because a signal cancelled the context:
 			// initsys turns signals into reboot, poweroff and halt.
-			return initsys.Run(context.WithoutCancel(cmd.Context()), initsys.Config{
+			return initsys.Run(context.WithoutCancel(cmd.Context()), initsys.Options{
 				PID1:     true,
 				Agent:    agentCommand,
 				Services: devServices,

@@ -17,10 +17,10 @@ import (
 // devServices are the dev variant's extras: the SSH server, and with
 // razor.debug on the kernel command line a shell on the console.
 func devServices(env initsys.Env) []initsys.Service {
-	ssh := &devssh.Server{Log: env.Log}
+	ssh := &devssh.Server{Logger: env.Logger}
 	svcs := []initsys.Service{{Name: "ssh", Run: ssh.ListenAndServe}}
 	if env.Options.Debug && env.Console != nil {
-		sup := &initsys.Supervisor{Name: "console shell", Log: env.Log, StopSignal: syscall.SIGHUP, Command: func() *exec.Cmd {
+		sup := &initsys.Supervisor{Name: "console shell", Logger: env.Logger, StopSignal: syscall.SIGHUP, Command: func() *exec.Cmd {
 			c := exec.Command(devssh.DefaultShell, "-l")
 			c.Env = append([]string{"PS1=mk# "}, agentEnv...)
 			c.Dir = "/"
@@ -44,7 +44,7 @@ func devCommands() []*cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("prog", "mk-agent", "component", "devssh")
-			s := &devssh.Server{Addr: addr, Log: log}
+			s := &devssh.Server{Addr: addr, Logger: log}
 			log.Info("dev SSH server starting", "addr", cmpOr(addr, devssh.DefaultAddr))
 			return s.ListenAndServe(cmd.Context())
 		},

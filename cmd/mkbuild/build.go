@@ -109,7 +109,7 @@ func runBuild(cmd *cobra.Command, specPath string, c buildConfig) error {
 		logLevel = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
-	opts := builder.Options{Spec: s, OutDir: c.out, CacheDir: c.cache, AgentPath: c.agent, SourceDateEpoch: sde, Log: log}
+	opts := builder.Options{Spec: s, OutDir: c.out, CacheDir: c.cache, AgentPath: c.agent, SourceDateEpoch: sde, Logger: log}
 	var prog *builder.Progress
 	if !c.quiet {
 		prog = builder.NewProgress(stderr)
