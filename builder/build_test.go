@@ -10,8 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
