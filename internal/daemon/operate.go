@@ -249,4 +249,3 @@ func redactStore(s string) string {
 	}
 	return s
 }
-
