@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -274,7 +275,9 @@ func decodeYAML(data []byte, c *Config) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
+	// A file of comments only (the package's conffile as shipped) holds
+	// no document: all defaults.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %v", ErrInvalid, strings.ReplaceAll(err.Error(), "in type config.Config", ""))
 	}
 	return nil

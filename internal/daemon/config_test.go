@@ -162,3 +162,14 @@ func FuzzDecodeYAML(f *testing.F) {
 		_ = c.ServerURL()
 	})
 }
+
+// A file of comments only (the package's conffile as shipped, every key
+// commented out) gives the defaults.
+func TestCommentOnlyFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "razor-netboot.yaml")
+	os.WriteFile(file, []byte("# every key commented out\n# dhcp: proxy\n"), 0o644)
+	c, err := load(t, []string{"--config", file}, nil)
+	if err != nil || c != func() Config { d := Default(); d.fill(); return d }() {
+		t.Errorf("Load(comment-only file) = %+v, %v; want the defaults", c, err)
+	}
+}
