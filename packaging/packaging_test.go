@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,3 +149,10 @@ func readNotify(c *net.UnixConn, timeout time.Duration) (string, error) {
 	return string(buf[:n]), err
 }
 
+// ownerOf returns a file's owner uid.
+func ownerOf(fi os.FileInfo) uint32 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Uid
+	}
+	return ^uint32(0)
+}
