@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/razor-mk/razor-mk/builder/kmod"
+	"github.com/razor-mk/razor-mk/builder/modules"
 )
 
 // ErrMissingFirmware: with Options.StrictFirmware, a module's firmware was
@@ -69,7 +69,7 @@ func FirmwarePackage(name string) string {
 // it and how to supply it: the Debian package (in the spec's
 // debian.firmware, with the apt component enabled), or a firmware.dirs
 // directory holding the file.
-func FirmwareAdvice(missing []string, set *kmod.Set) []string {
+func FirmwareAdvice(missing []string, set *modules.Set) []string {
 	wanted := map[string][]string{}
 	if set != nil {
 		for _, m := range set.Modules {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/razor-mk/razor-mk/internal/pxelab"
+	"github.com/razor-mk/razor-mk/internal/testlab"
 )
 
 // debPaths are the paths the package owns that the test looks at.
@@ -44,9 +44,7 @@ func hostGuard(t *testing.T) {
 			t.Skipf("%s not installed (scripts/deps.sh installs it)", p)
 		}
 	}
-	if err := pxelab.Check(); err != nil {
-		t.Skip(err)
-	}
+	testlab.RequireNetns(t)
 	if out, _ := exec.Command("dpkg-query", "-W", "-f", "${Status}", "razor-mk").Output(); len(out) > 0 && !bytes.Contains(out, []byte("not-installed")) {
 		t.Skipf("razor-mk is already known to dpkg on this host (%s): not touching it", out)
 	}
@@ -236,16 +234,8 @@ func serveWithUnitCaps(t *testing.T, uid int) {
 		t.Fatal(err)
 	}
 	caps := unitCaps(t, unit)
-	srv, err := pxelab.NewNetns(fmt.Sprintf("rzdeb-s%d", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	cli, err := pxelab.NewNetns(fmt.Sprintf("rzdeb-c%d", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	srv := testlab.NewNetns(t, "rzdeb-s")
+	cli := testlab.NewNetns(t, "rzdeb-c")
 	run(t, "ip", "link", "add", "rzs0", "netns", srv.Name, "type", "veth", "peer", "name", "rzc0", "netns", cli.Name)
 	for _, step := range [][]string{{"-n", srv.Name, "addr", "add", "10.231.0.1/24", "dev", "rzs0"}, {"-n", srv.Name, "link", "set", "rzs0", "up"}, {"-n", cli.Name, "link", "set", "rzc0", "up"}} {
 		run(t, "ip", step...)

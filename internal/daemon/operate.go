@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/razor-mk/razor-mk/internal/runlock"
-	"github.com/razor-mk/razor-mk/internal/sdnotify"
+	"github.com/razor-mk/razor-mk/internal/daemon/runlock"
+	"github.com/razor-mk/razor-mk/internal/daemon/sdnotify"
 	"github.com/razor-mk/razor-mk/internal/version"
 )
 
