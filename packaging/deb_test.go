@@ -86,6 +86,17 @@ func TestDebInstallServeRemove(t *testing.T) {
 	hostGuard(t)
 	deb := buildDeb(t)
 	contents := debFiles(t, deb)
+	t.Run("lintian", func(t *testing.T) {
+		if _, err := exec.LookPath("lintian"); err != nil {
+			t.Skip("lintian not installed (scripts/deps.sh installs it)")
+		}
+		// Errors and warnings fail; the package's overrides
+		// (debian/lintian-overrides) say why each remaining one is right.
+		out, err := exec.Command("lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", deb).CombinedOutput()
+		if err != nil {
+			t.Errorf("lintian %s: %v\n%s", deb, err, out)
+		}
+	})
 
 	// Nothing the package ships may start on this host.
 	const policy = "/usr/sbin/policy-rc.d"
