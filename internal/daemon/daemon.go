@@ -327,6 +327,7 @@ func (d *Daemon) Run(ctx context.Context, services ...Service) error {
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		d.stopping()
 		d.core.Shutdown()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -344,7 +345,6 @@ func (d *Daemon) Run(ctx context.Context, services ...Service) error {
 	// set-up), so the listeners are up now.
 	d.started()
 	err := g.Wait()
-	d.stopping()
 	d.log.Info("stopped", "err", err)
 	return err
 }

@@ -42,6 +42,7 @@ type operations struct {
 	mu        sync.Mutex
 	listeners []Listener
 	serving   atomic.Bool
+	stopped   atomic.Bool // shutdown began: no READY=1 after STOPPING=1
 }
 
 // Listener is a socket the daemon serves on, for /readyz and the
@@ -191,6 +192,9 @@ func (d *Daemon) withReadyz(h http.Handler) http.Handler {
 // started marks the listeners up, prints the start-up summary and tells
 // systemd (Type=notify) that the service is ready.
 func (d *Daemon) started() {
+	if d.ops.stopped.Load() {
+		return
+	}
 	d.ops.serving.Store(true)
 	r := d.Readiness()
 	images := strings.Join(r.Images, ", ")
@@ -217,6 +221,7 @@ func (d *Daemon) started() {
 
 // stopping tells systemd the service is on its way down.
 func (d *Daemon) stopping() {
+	d.ops.stopped.Store(true)
 	d.ops.serving.Store(false)
 	_, _ = sdnotify.Notify("STOPPING=1")
 }
