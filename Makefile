@@ -15,7 +15,7 @@ TEST_TIMEOUT ?= 25m
 
 PROGRAMS := mkbuild razor-netboot mk-agent
 
-.PHONY: all build deps test unit e2e bench demo lint clean $(PROGRAMS)
+.PHONY: all build deps test unit e2e bench demo lint clean deb dist $(PROGRAMS)
 
 all: build
 
@@ -27,6 +27,16 @@ $(PROGRAMS):
 
 deps:
 	@bash scripts/deps.sh
+
+# The Debian package (dpkg-deb) in out/deb: static binaries, prebuilt
+# agents for mkbuild, razor-netboot.service, /etc/razor/razor-netboot.yaml.
+# Check it with: lintian out/deb/*.deb
+deb:
+	GO=$(GO) VERSION=$(VERSION) COMMIT=$(COMMIT) bash packaging/build.sh deb out/deb
+
+# Release tarballs for linux amd64 and arm64, with SHA256SUMS, in out/dist.
+dist:
+	GO=$(GO) VERSION=$(VERSION) COMMIT=$(COMMIT) bash packaging/build.sh dist out/dist
 
 # The full suite: lint, unit tests, fuzz seeds, and the QEMU/network tests
 # (which need root, /dev/net/tun and QEMU; they skip with a reason elsewhere).

@@ -55,6 +55,8 @@ var layers = []layer{
 	{"internal/bench", []string{"*", "test"}},
 	{"testdata", []string{"*", "test"}},
 	{"e2e", []string{"*", "test"}},
+	// Release packaging: its tests install the .deb and run it in the lab.
+	{"packaging", []string{"*", "test"}},
 }
 
 // testSupport reports whether p (module-relative) exists for tests: the

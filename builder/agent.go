@@ -29,7 +29,7 @@ const versionPkg = ModulePath + "/internal/version"
 // Errors about the agent; callers test them with errors.Is.
 var (
 	// ErrNoAgentSource: no prebuilt agent was given and no source tree found.
-	ErrNoAgentSource = errors.New("builder: no mk-agent source (run inside the razor-mk tree, or give --agent PATH or agent.path)")
+	ErrNoAgentSource = errors.New("builder: no mk-agent: no prebuilt agent for this image and no source tree to build one (install the razor-mk package, which ships them in /usr/lib/razor-mk/agent; run inside the razor-mk tree with Go; or give --agent PATH or agent.path)")
 	// ErrBadAgent: the agent binary is unfit for the image (not a static
 	// Linux executable for the image's architecture, or built for the
 	// wrong variant).
@@ -75,27 +75,81 @@ func findModule(dir string) (string, bool) {
 	return "", false
 }
 
-// obtainAgent returns the agent for the image: o.AgentPath, the spec's
-// agent.path, or a static build of ./cmd/mk-agent from the module source
-// (agent.source, else the module holding the spec, else the one holding
-// the working directory) into tmp.
-func (o *Options) obtainAgent(ctx context.Context, s *spec.Spec, tmp string) (string, error) {
+// PrebuiltDir is where the razor-mk package and the release tarball put
+// the prebuilt agents, relative to the directory of the mkbuild binary
+// (/usr/bin/mkbuild: /usr/lib/razor-mk/agent).
+const PrebuiltDir = "../lib/razor-mk/agent"
+
+// DefaultAgentDir is PrebuiltDir beside the running executable, or "".
+func DefaultAgentDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return filepath.Join(filepath.Dir(exe), PrebuiltDir)
+}
+
+// PrebuiltName is a prebuilt agent's file name: mk-agent-<arch>, then
+// "-" and the build tags joined with "+" if any (mk-agent-amd64-dev).
+func PrebuiltName(arch string, tags []string) string {
+	n := "mk-agent-" + arch
+	if len(tags) > 0 {
+		n += "-" + strings.Join(tags, "+")
+	}
+	return n
+}
+
+// obtainAgent returns the agent for the image and says where it came
+// from: o.AgentPath, the spec's agent.path, a static build of
+// ./cmd/mk-agent from the module source (agent.source, else the module
+// holding the spec, else the one holding the working directory) into
+// tmp, or, outside a source tree, the prebuilt agent in o.AgentDir.
+func (o *Options) obtainAgent(ctx context.Context, s *spec.Spec, tmp string) (path, origin string, err error) {
 	if o.AgentPath != "" {
-		return o.AgentPath, nil
+		return o.AgentPath, "given with --agent: " + o.AgentPath, nil
 	}
 	if s.Agent.Path != "" {
-		return s.Agent.Path, nil
+		return s.Agent.Path, "agent.path in the spec: " + s.Agent.Path, nil
 	}
 	src := s.Agent.Source
 	if src == "" {
 		var ok bool
 		if src, ok = findModule(filepath.Dir(s.Path)); !ok {
-			wd, _ := os.Getwd()
+			wd := o.WorkDir
+			if wd == "" {
+				wd, _ = os.Getwd()
+			}
 			if src, ok = findModule(wd); !ok {
-				return "", ErrNoAgentSource
+				return o.prebuiltAgent(s)
 			}
 		}
 	}
+	p, err := o.buildAgent(ctx, s, src, tmp)
+	return p, "built from source in " + src, err
+}
+
+// prebuiltAgent returns the prebuilt agent for the spec's architecture
+// and build tags.
+func (o *Options) prebuiltAgent(s *spec.Spec) (string, string, error) {
+	dir := o.AgentDir
+	if dir == "" {
+		dir = DefaultAgentDir()
+	}
+	if dir == "" {
+		return "", "", ErrNoAgentSource
+	}
+	p := filepath.Join(dir, PrebuiltName(s.Arch, s.AgentTags()))
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return "", "", fmt.Errorf("%w; looked for the prebuilt %s", ErrNoAgentSource, p)
+	}
+	return p, "prebuilt " + p, nil
+}
+
+// buildAgent builds ./cmd/mk-agent in src, statically for the image.
+func (o *Options) buildAgent(ctx context.Context, s *spec.Spec, src, tmp string) (string, error) {
 	goTool := o.GoTool
 	if goTool == "" {
 		p, err := exec.LookPath("go")

@@ -59,6 +59,18 @@ type Options struct {
 	Version, Commit string
 	// GoTool is the go command that builds the agent; "" finds it in PATH.
 	GoTool string
+	// AgentDir holds prebuilt agents (PrebuiltName), used outside a source
+	// tree; "" means DefaultAgentDir().
+	AgentDir string
+	// WorkDir is where a source tree is looked for when the spec is not
+	// in one; "" means the working directory.
+	WorkDir string
+	// AgentChosen, if set, is told where the agent came from ("prebuilt
+	// /usr/lib/razor-mk/agent/mk-agent-amd64", "built from source in …").
+	AgentChosen func(origin string)
+	// StrictFirmware makes a module's missing firmware an error
+	// (ErrMissingFirmware) instead of a note in the manifest.
+	StrictFirmware bool
 	// OpenBase returns the spec's base; nil means OpenBase.
 	OpenBase func(*spec.Spec) (base.Source, error)
 	// Logger receives details; nil discards them.
@@ -163,9 +175,13 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 
 	o.Progress.Step("agent")
-	agentPath, err := o.obtainAgent(ctx, s, tmp)
+	agentPath, origin, err := o.obtainAgent(ctx, s, tmp)
 	if err != nil {
 		return nil, err
+	}
+	o.Logger.Info("agent", "origin", origin)
+	if o.AgentChosen != nil {
+		o.AgentChosen(origin)
 	}
 	agent, err := checkAgent(agentPath, s.Arch, s.Variant)
 	if err != nil {
@@ -179,6 +195,14 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	img, err := assemble(s, b, set, agent, o)
 	if err != nil {
 		return nil, err
+	}
+	if advice := FirmwareAdvice(img.missingFirmware, set); len(advice) > 0 {
+		if o.StrictFirmware {
+			return nil, fmt.Errorf("%w (strict): %s", ErrMissingFirmware, strings.Join(advice, "; "))
+		}
+		for _, a := range advice {
+			o.Logger.Warn("firmware", "advice", a)
+		}
 	}
 	if s.Variant == spec.VariantProd {
 		if err := CheckProd(img.archive); err != nil {
@@ -296,7 +320,7 @@ func (img *image) manifest(s *spec.Spec, b *base.Base, set *modules.Set, o Optio
 		Firmware:        img.firmware,
 		MissingFirmware: img.missingFirmware,
 		AgentTags:       img.agent.Tags,
-		Notes:           slices.Clone(b.Notes),
+		Notes:           append(slices.Clone(b.Notes), FirmwareAdvice(img.missingFirmware, set)...),
 		Extensions:      slices.Clone(b.Extensions),
 	}
 	for _, l := range s.Layers[:len(s.Layers)-1] {

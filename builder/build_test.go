@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -554,5 +555,94 @@ func TestBuildKeepsBaseInit(t *testing.T) {
 	}
 	if _, ok := a.Get("lib/modules/6.1.2-tinycore64/modules.dep"); ok {
 		t.Errorf("modules.dep written for an image without modules")
+	}
+}
+
+// Outside a source tree the builder takes the prebuilt agent for the
+// image's architecture and variant from AgentDir, and says so; without
+// one it fails naming the file it looked for.
+func TestPrebuiltAgentOutsideSourceTree(t *testing.T) {
+	dir := fixture(t)
+	agents := filepath.Join(t.TempDir(), "agent")
+	os.MkdirAll(agents, 0o755)
+	copyFile := func(src, dst string) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, variant := range []string{"prod", "dev"} {
+		s := writeSpec(t, dir, variant, "")
+		want := filepath.Join(agents, PrebuiltName(s.Arch, s.AgentTags()))
+		var origin string
+		opts := Options{
+			Spec: s, OutDir: filepath.Join(dir, "out-"+variant), CacheDir: filepath.Join(dir, "cache"),
+			AgentDir: agents, WorkDir: t.TempDir(), AgentChosen: func(o string) { origin = o },
+		}
+		if _, err := Build(context.Background(), opts); !errors.Is(err, ErrNoAgentSource) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Build(%s, no prebuilt agent) = %v, want ErrNoAgentSource naming %s", variant, err, want)
+		}
+		tags := ""
+		if variant == "dev" {
+			tags = "dev"
+		}
+		copyFile(fakeAgent(t, tags), want)
+		m, err := Build(context.Background(), opts)
+		if err != nil {
+			t.Fatalf("Build(%s, prebuilt) = %v", variant, err)
+		}
+		if origin != "prebuilt "+want {
+			t.Errorf("agent origin = %q, want prebuilt %s", origin, want)
+		}
+		sum, _, _ := manifest.HashFile(want)
+		if got := m.Sources[len(m.Sources)-1]; got.Kind != "agent" || got.SHA256 != sum {
+			t.Errorf("manifest agent source = %+v, want the prebuilt's sha256 %s", got, sum)
+		}
+	}
+	if got := PrebuiltName("arm64", nil); got != "mk-agent-arm64" {
+		t.Errorf("PrebuiltName(arm64) = %q", got)
+	}
+}
+
+// Missing firmware is a note saying which module wants it and how to
+// supply it; with StrictFirmware it is an error saying the same.
+func TestMissingFirmwareAdvice(t *testing.T) {
+	dir := fixture(t)
+	s := writeSpec(t, dir, "prod", "")
+	m, err := build(t, s, fakeAgent(t, ""), filepath.Join(dir, "out"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "missing firmware bnx2/bnx2-rv2p-09-6.0.17.fw (for module bnx2): it is in Debian's firmware-bnx2 package (apt component non-free-firmware): add firmware-bnx2 to debian.firmware in the spec and enable non-free-firmware in the apt sources (Components: main non-free-firmware, then apt-get update); or put the file in a directory listed in firmware.dirs"
+	if !slices.Contains(m.Notes, want) {
+		t.Errorf("manifest notes = %q, want %q", m.Notes, want)
+	}
+	_, err = Build(context.Background(), Options{
+		Spec: s, OutDir: filepath.Join(dir, "strict"), CacheDir: filepath.Join(dir, "cache"),
+		AgentPath: fakeAgent(t, ""), StrictFirmware: true,
+	})
+	if !errors.Is(err, ErrMissingFirmware) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Build(strict) = %v, want ErrMissingFirmware with the advice", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "strict", manifest.FileName)); !os.IsNotExist(err) {
+		t.Errorf("strict build wrote a manifest (stat: %v)", err)
+	}
+}
+
+func TestFirmwarePackage(t *testing.T) {
+	for name, want := range map[string]string{
+		"bnx2x/bnx2x-e2-7.13.21.0.fw":      "firmware-bnx2x",
+		"bnx2/bnx2-mips-09-6.2.1b.fw":      "firmware-bnx2",
+		"rtl_nic/rtl8168h-2.fw":            "firmware-realtek",
+		"tigon/tg3_tso5.bin":               "firmware-misc-nonfree",
+		"qed/qed_init_values-8.59.1.0.bin": "firmware-qlogic",
+		"unknown/thing.bin":                "",
+	} {
+		if got := FirmwarePackage(name); got != want {
+			t.Errorf("FirmwarePackage(%q) = %q, want %q", name, got, want)
+		}
 	}
 }

@@ -8,7 +8,7 @@ packages=(
   qemu-system-x86 qemu-utils ovmf ipxe busybox-static squashfs-tools
   kea-admin kea-dhcp4-server dnsmasq-base postgresql cpio zstd xz-utils
   lz4 bzip2 curl iproute2 tftp-hpa ca-certificates openssh-client
-  chromium lldpd
+  chromium lldpd systemd lintian adduser
 )
 
 missing=()

@@ -19,6 +19,8 @@ type buildConfig struct {
 	cache           string
 	variant         string
 	agent           string
+	agentDir        string
+	strict          bool
 	authorizedKeys  []string
 	sourceDateEpoch string
 	quiet           bool
@@ -33,9 +35,12 @@ func newBuildCmd() *cobra.Command {
 		Long: `build reads an image spec (images/prod.yaml, images/dev.yaml; see
 the README, "Spec reference"), obtains the kernel and busybox (apt-get download into the
 cache, or the .deb files the spec names), resolves the kernel modules with
-their dependencies and firmware, builds mk-agent (static; with the dev tag
-for the dev variant) and writes DIR/vmlinuz, DIR/initrd and
-DIR/manifest.json. The same spec, inputs and SOURCE_DATE_EPOCH give the
+their dependencies and firmware (a missing file is a note saying which
+Debian package and apt component has it; --strict makes it an error),
+builds mk-agent (static; with the dev tag for the dev variant) inside a
+source tree, or outside one takes the prebuilt agent the package ships
+(/usr/lib/razor-mk/agent; the summary says which), and writes
+DIR/vmlinuz, DIR/initrd and DIR/manifest.json. The same spec, inputs and SOURCE_DATE_EPOCH give the
 same bytes.
 
 Every flag can also be set with RAZOR_<FLAG> in the environment
@@ -56,6 +61,8 @@ Every flag can also be set with RAZOR_<FLAG> in the environment
 	f.StringVar(&c.cache, "cache", "", "download and unpack cache (default ~/.cache/razor-mk)")
 	f.StringVar(&c.variant, "variant", "", "dev or prod: overrides the spec's variant")
 	f.StringVar(&c.agent, "agent", "", "a prebuilt static mk-agent to use instead of building one")
+	f.StringVar(&c.agentDir, "agent-dir", "", "prebuilt agents (mk-agent-ARCH[-TAGS]), used outside a source tree (default ../lib/razor-mk/agent beside mkbuild: /usr/lib/razor-mk/agent)")
+	f.BoolVar(&c.strict, "strict", false, "fail when a listed module's firmware is missing (default: a note saying how to add it)")
 	f.StringArrayVar(&c.authorizedKeys, "authorized-keys", nil, "authorized_keys file for the dev variant (repeatable)")
 	f.StringVar(&c.sourceDateEpoch, "source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "timestamp of every initrd entry, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	f.BoolVarP(&c.quiet, "quiet", "q", false, "no progress output")
@@ -109,7 +116,9 @@ func runBuild(cmd *cobra.Command, specPath string, c buildConfig) error {
 		logLevel = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
-	opts := builder.Options{Spec: s, OutDir: c.out, CacheDir: c.cache, AgentPath: c.agent, SourceDateEpoch: sde, Logger: log}
+	var agentOrigin string
+	opts := builder.Options{Spec: s, OutDir: c.out, CacheDir: c.cache, AgentPath: c.agent, AgentDir: c.agentDir,
+		SourceDateEpoch: sde, Logger: log, StrictFirmware: c.strict, AgentChosen: func(o string) { agentOrigin = o }}
 	var prog *builder.Progress
 	if !c.quiet {
 		prog = builder.NewProgress(stderr)
@@ -127,6 +136,7 @@ func runBuild(cmd *cobra.Command, specPath string, c buildConfig) error {
 	fmt.Fprintf(out, "  vmlinuz        %s  sha256 %s\n", builder.Size(m.Kernel.Size), m.Kernel.SHA256)
 	fmt.Fprintf(out, "  initrd         %s  sha256 %s (%s, %s unpacked)\n", builder.Size(m.Initrd.Size), m.Initrd.SHA256, m.Compression, builder.Size(m.Sizes.InitrdUnpacked))
 	fmt.Fprintf(out, "  modules        %d (%s), firmware %d, missing firmware %d\n", len(m.Modules), builder.Size(m.Sizes.ModulesUnpacked), len(m.Firmware), len(m.MissingFirmware))
+	fmt.Fprintf(out, "  agent          %s\n", agentOrigin)
 	fmt.Fprintf(out, "  cmdline        %s\n", m.Cmdline)
 	for _, n := range m.Notes {
 		fmt.Fprintf(out, "  note: %s\n", n)

@@ -19,6 +19,8 @@ type policyFlags struct {
 	cmdline, script string
 	local           string
 	poweroff, once  bool
+	// allowUnknownTags saves the policy even if a tag does not exist.
+	allowUnknownTags bool
 }
 
 func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
@@ -34,6 +36,7 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 	fs.StringVar(&p.local, "local", "", "target: boot the local disk: exit or sanboot (kind local)")
 	fs.BoolVar(&p.poweroff, "poweroff", false, "target: power the node off (kind poweroff)")
 	fs.BoolVar(&p.once, "once", false, "serve a kernel or ipxe target on the first boot after binding only")
+	fs.BoolVar(&p.allowUnknownTags, "allow-unknown-tags", false, "save the policy even if a tag in --tags does not exist (yet)")
 	return p
 }
 
@@ -137,7 +140,7 @@ func newPoliciesCmd() *cobra.Command {
 		en := !cf.disabled
 		p, err := c.CreatePolicy(cmd.Context(), adminapi.Policy{
 			Name: args[0], Order: cf.order, Enabled: &en, Tags: cf.tags, MaxCount: cf.maxCount, Target: t,
-		})
+		}, adminapi.PolicyOptions{AllowUnknownTags: cf.allowUnknownTags})
 		if err != nil {
 			return err
 		}
@@ -183,7 +186,7 @@ func newPoliciesCmd() *cobra.Command {
 			}
 			p.Target = t
 		}
-		if p, err = c.UpdatePolicy(cmd.Context(), p); err != nil {
+		if p, err = c.UpdatePolicy(cmd.Context(), p, adminapi.PolicyOptions{AllowUnknownTags: uf.allowUnknownTags}); err != nil {
 			return err
 		}
 		return print(cmd, p)

@@ -74,6 +74,17 @@ func TestAdminCLI(t *testing.T) {
 	if err != nil || out != "NAME  NODES  RULE\ndell  1      [\"like\",[\"fact\",\"manufacturer\"],\"Dell.*\"]\n" {
 		t.Errorf("tags list = %q, %v", out, err)
 	}
+	// A tag that does not exist is refused, unless asked for.
+	_, _, err = runCLI(t, "policies", "create", "typo", "--tags", "del", "--local", "exit")
+	if err == nil || !strings.Contains(err.Error(), `tag "del" does not exist`) || !strings.Contains(err.Error(), "--allow-unknown-tags") {
+		t.Errorf("policies create with an unknown tag = %v, want it refused naming the tag and --allow-unknown-tags", err)
+	}
+	if _, _, err = runCLI(t, "policies", "create", "later", "--tags", "rack9", "--local", "exit", "--allow-unknown-tags"); err != nil {
+		t.Errorf("policies create --allow-unknown-tags = %v", err)
+	}
+	if _, _, err = runCLI(t, "policies", "delete", "later"); err != nil {
+		t.Error(err)
+	}
 	out, _, err = runCLI(t, "policies", "create", "install", "--order", "10", "--tags", "dell,cpus_4", "--max-count", "5",
 		"--kernel", "http://10.0.0.1/linux", "--cmdline", "node={{.Node}}")
 	want := "NAME     ORDER  ENABLED  TAGS         BOUND  TARGET\ninstall  10     true     cpus_4,dell  0/5    kernel http://10.0.0.1/linux\n"

@@ -263,3 +263,102 @@ func TestServeConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// Start-up refusals, each naming what is wrong and how to fix it.
+func TestServeRefusals(t *testing.T) {
+	dir := t.TempDir()
+	noIPXE := filepath.Join(dir, "ipxe-empty")
+	os.Mkdir(noIPXE, 0o755)
+	os.WriteFile(filepath.Join(noIPXE, "undionly.kpxe"), []byte("x"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want []string
+	}{
+		{"interface", []string{"--dhcp", "proxy", "--dhcp-interface", "nosuch0", "--tftp", "off"}, nil,
+			[]string{`dhcp_interface "nosuch0": no such network interface`, "it has: lo"}},
+		{"ipxe dir lacks files", []string{"--dhcp", "off", "--tftp", "127.0.0.1:0", "--ipxe-dir", noIPXE}, nil,
+			[]string{"ipxe_dir " + noIPXE + " lacks snponly.efi", "apt-get install ipxe", "--tftp off"}},
+		{"ipxe dir missing", []string{"--dhcp", "off", "--tftp", "127.0.0.1:0", "--ipxe-dir", filepath.Join(dir, "none")}, nil,
+			[]string{"none does not exist", "--ipxe-dir"}},
+		{"images dir", []string{"--dhcp", "off", "--tftp", "off", "--images-dir", filepath.Join(dir, "imgs")}, nil,
+			[]string{"images directory does not exist: images_dir " + filepath.Join(dir, "imgs"), "mkbuild build"}},
+		{"env value", []string{"--tftp", "off"}, []string{"RAZOR_DHCP=sometimes"},
+			[]string{"dhcp (from RAZOR_DHCP)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"serve", "--data-dir", data, "--http-addr", "127.0.0.1:0"}, tc.args...)
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Env = append(append(os.Environ(), "RAZOR_NETBOOT_TEST_MAIN=1"), tc.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("razor-netboot %v started; want a refusal", args)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("razor-netboot %v: output lacks %q:\n%s", args, w, out)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "imgs")); !os.IsNotExist(err) {
+		t.Errorf("a missing images_dir was created: %v", err)
+	}
+}
+
+// A data directory the server's user cannot write is refused in words,
+// naming the user. Root writes anywhere, so the server runs without
+// CAP_DAC_OVERRIDE (setpriv) against a directory owned by nobody.
+func TestServeDataDirNotWritable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop CAP_DAC_OVERRIDE with setpriv")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(data, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--inh-caps", "-all",
+		os.Args[0], "serve", "--data-dir", data, "--dhcp", "off", "--tftp", "off", "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "RAZOR_NETBOOT_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("serve started on an unwritable data dir")
+	}
+	if want := "data_dir " + data + " is not writable by user root (uid 0): permission denied"; !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// A second serve on the same data directory refuses to start and names
+// the running one (its pid); the first keeps serving.
+func TestSecondServeRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	cmd := exec.Command(os.Args[0], "serve", "--dhcp", "off", "--tftp", "off", "--data-dir", dir, "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "RAZOR_NETBOOT_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("second serve started on the same data directory")
+	}
+	want := fmt.Sprintf("razor-netboot serve, pid %d", s.cmd.Process.Pid)
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "already in use") {
+		t.Errorf("second serve output lacks %q:\n%s", want, out)
+	}
+	resp, err := http.Get(s.url + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first server after the refusal: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

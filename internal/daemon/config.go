@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -234,11 +235,13 @@ func LoadConfig(fl *Flags, getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: %s: %w", path, err)
 		}
 	}
+	from := map[string]string{}
 	for _, f := range fields() {
 		if s, ok := lookup(getenv, f.env); ok {
 			if err := set(&c, f, s); err != nil {
 				return c, fmt.Errorf("%w: %s (from %s): %v", ErrInvalid, f.key, f.env, err)
 			}
+			from[f.key] = f.env
 		}
 	}
 	for _, f := range fields() {
@@ -249,9 +252,15 @@ func LoadConfig(fl *Flags, getenv func(string) string) (Config, error) {
 		if err := set(&c, f, fv.Value.String()); err != nil {
 			return c, fmt.Errorf("%w: --%s: %v", ErrInvalid, f.flag, err)
 		}
+		from[f.key] = "--" + f.flag
 	}
 	c.fill()
-	return c, c.Validate()
+	err := c.Validate()
+	var fe *FieldError
+	if errors.As(err, &fe) && fe.From == "" {
+		fe.From = from[fe.Key]
+	}
+	return c, err
 }
 
 func lookup(getenv func(string) string, k string) (string, bool) {
@@ -266,7 +275,9 @@ func decodeYAML(data []byte, c *Config) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
+	// A file of comments only (the package's conffile as shipped) holds
+	// no document: all defaults.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %v", ErrInvalid, strings.ReplaceAll(err.Error(), "in type config.Config", ""))
 	}
 	return nil
@@ -282,8 +293,24 @@ func (c *Config) fill() {
 	}
 }
 
+// FieldError is a validation error naming the field's key and, when
+// Load knows it, where the bad value came from (RAZOR_DHCP, --dhcp).
+type FieldError struct {
+	Key, From, Msg string
+}
+
+func (e *FieldError) Error() string {
+	if e.From != "" {
+		return fmt.Sprintf("%v: %s (from %s): %s", ErrInvalid, e.Key, e.From, e.Msg)
+	}
+	return fmt.Sprintf("%v: %s: %s", ErrInvalid, e.Key, e.Msg)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
 func bad(key, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, key, fmt.Sprintf(format, args...))
+	return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Validate checks every field and names the first bad one by its key.

@@ -69,9 +69,13 @@ func TestErrorsNameTheField(t *testing.T) {
 	}{
 		{"unknown yaml key", []string{"--config", write("data_dir: /x\nhttp_adr: :1\n")}, nil, "http_adr"},
 		{"yaml type", []string{"--config", write("checkin_interval: often\n")}, nil, "often"},
-		{"env type", nil, map[string]string{"RAZOR_REGISTER_TIMEOUT": "soon"}, "register_timeout"},
+		{"env type", nil, map[string]string{"RAZOR_REGISTER_TIMEOUT": "soon"}, "register_timeout (from RAZOR_REGISTER_TIMEOUT)"},
+		{"env value", nil, map[string]string{"RAZOR_DHCP": "maybe"}, "dhcp (from RAZOR_DHCP): off, proxy or full"},
+		{"env range", nil, map[string]string{"RAZOR_CHECKIN_WAIT": "999"}, "checkin_wait (from RAZOR_CHECKIN_WAIT)"},
+		{"env store", nil, map[string]string{"RAZOR_STORE": "mysql://x"}, "store (from RAZOR_STORE)"},
+		{"flag beats env", []string{"--log-level", "loud"}, map[string]string{"RAZOR_LOG_LEVEL": "info"}, "log_level (from --log-level)"},
 		{"flag type", []string{"--checkin-interval", "x"}, nil, "--checkin-interval"},
-		{"dhcp", []string{"--dhcp", "maybe"}, nil, "dhcp:"},
+		{"dhcp", []string{"--dhcp", "maybe"}, nil, "dhcp (from --dhcp):"},
 		{"node token", []string{"--node-token", "sometimes"}, nil, "node_token"},
 		{"full without interface", []string{"--dhcp", "full"}, nil, "dhcp_interface"},
 		{"full without range", []string{"--dhcp", "full", "--dhcp-interface", "eth1"}, nil, "dhcp_range"},
@@ -157,4 +161,15 @@ func FuzzDecodeYAML(f *testing.F) {
 		_, _, _ = c.StoreKind()
 		_ = c.ServerURL()
 	})
+}
+
+// A file of comments only (the package's conffile as shipped, every key
+// commented out) gives the defaults.
+func TestCommentOnlyFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "razor-netboot.yaml")
+	os.WriteFile(file, []byte("# every key commented out\n# dhcp: proxy\n"), 0o644)
+	c, err := load(t, []string{"--config", file}, nil)
+	if err != nil || c != func() Config { d := DefaultConfig(); d.fill(); return d }() {
+		t.Errorf("Load(comment-only file) = %+v, %v; want the defaults", c, err)
+	}
 }

@@ -68,6 +68,8 @@ type Daemon struct {
 	url      string
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
+	images   *mkimage.Finder
+	ops      operations
 }
 
 // Open opens the store (creating the data directory), reads or creates
@@ -76,20 +78,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("daemon: data directory: %w", err)
-	}
-	st, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	d := &Daemon{cfg: cfg, log: log, st: st}
+	d := &Daemon{cfg: cfg, log: log}
 	ok := false
 	defer func() {
 		if !ok {
 			d.Close()
 		}
 	}()
+	if err := d.prepare(); err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d.st = st
 	if d.token, err = adminToken(cfg); err != nil {
 		return nil, err
 	}
@@ -120,10 +123,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	d.metrics = m
 	d.limit.OnRefuse = func(reason string) { m.Refused("http", reason) }
-	if err := os.MkdirAll(cfg.ImagesDir, 0o755); err != nil {
-		log.Warn("cannot create the images directory", "images_dir", cfg.ImagesDir, "err", err)
-	}
 	images := mkimage.New(cfg.ImagesDir, log)
+	d.images = images
 	if d.core, err = core.New(ctx, st, core.Options{
 		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,
 		MaxWaiters: cfg.MaxWaiters, ServerURL: d.url, Images: images, KernelArgs: cfg.KernelArgs, BootRetry: cfg.BootRetry,
@@ -145,7 +146,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		UI:     ui,
 	})
 	d.srv = &http.Server{
-		Handler:           d.handler,
+		Handler:           d.withReadyz(d.handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout or WriteTimeout: a connection-wide deadline would
 		// cut long-poll checkins (held up to wire.MaxWait) and large image
@@ -159,12 +160,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	if d.tlsLn != nil {
 		d.tlsSrv = &http.Server{
-			Handler: d.handler, ReadHeaderTimeout: d.srv.ReadHeaderTimeout, IdleTimeout: d.srv.IdleTimeout,
+			Handler: d.withReadyz(d.handler), ReadHeaderTimeout: d.srv.ReadHeaderTimeout, IdleTimeout: d.srv.IdleTimeout,
 			MaxHeaderBytes: d.srv.MaxHeaderBytes, ErrorLog: d.srv.ErrorLog,
 		}
 	}
-	if _, err := images.Current(); err != nil {
-		log.Warn("no microkernel to boot yet: nodes get an error script until one is installed", "images_dir", cfg.ImagesDir, "err", err)
+	d.AddListener("http", d.ln.Addr().String())
+	if d.tlsLn != nil {
+		d.AddListener("https", d.tlsLn.Addr().String())
 	}
 	ok = true
 	return d, nil
@@ -325,6 +327,7 @@ func (d *Daemon) Run(ctx context.Context, services ...Service) error {
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		d.stopping()
 		d.core.Shutdown()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -338,6 +341,9 @@ func (d *Daemon) Run(ctx context.Context, services ...Service) error {
 	for _, s := range services {
 		g.Go(func() error { return s(gctx) })
 	}
+	// Every socket was bound before Run (Open, and the services' own
+	// set-up), so the listeners are up now.
+	d.started()
 	err := g.Wait()
 	d.log.Info("stopped", "err", err)
 	return err
@@ -358,6 +364,10 @@ func (d *Daemon) Close() error {
 	if d.st != nil {
 		errs = append(errs, d.st.Close())
 	}
+	for _, l := range d.ops.locks {
+		l.Release()
+	}
+	d.ops.locks = nil
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 
 	"github.com/razor-mk/razor-mk/netboot/dhcp"
@@ -21,6 +22,20 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dhcp: %w", err)
 	}
+	if err := checkNetConfig(cfg); err != nil {
+		return nil, err
+	}
+	// Sockets bound here are closed by their service's run; on an error
+	// before Run nothing runs them, so close what was bound.
+	var cleanup []func()
+	ok := false
+	defer func() {
+		if !ok {
+			for _, f := range cleanup {
+				f()
+			}
+		}
+	}()
 	if mode != dhcp.Off {
 		dc := dhcp.Config{
 			Mode:       mode,
@@ -49,7 +64,17 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--dhcp %s: %w", mode, err)
 		}
-		services = append(services, srv.Serve)
+		run, err := srv.Listen()
+		if err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = run(ctx)
+		})
+		d.AddListener("dhcp", dhcpListenerName(mode, cfg.DHCPInterface))
+		services = append(services, run)
 		if cfg.DHCPInterface != "" {
 			// iPXE waits ~13 s for IPv6 autoconfiguration unless a router
 			// answers its solicitation; answer it (no route, no prefix).
@@ -69,11 +94,28 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--tftp %s (root --ipxe-dir %s): %w", cfg.TFTP, cfg.IPXEDir, err)
 		}
-		addr := cfg.TFTP
+		conn, err := net.ListenPacket("udp", cfg.TFTP)
+		if err != nil {
+			ts.Close()
+			return nil, fmt.Errorf("--tftp %s: %w", cfg.TFTP, err)
+		}
+		cleanup = append(cleanup, func() { conn.Close(); ts.Close() })
+		d.AddListener("tftp", conn.LocalAddr().String())
 		services = append(services, func(ctx context.Context) error {
 			defer ts.Close()
-			return ts.ListenAndServe(ctx, addr)
+			return ts.Serve(ctx, conn)
 		})
 	}
+	ok = true
 	return services, nil
+}
+
+func dhcpListenerName(mode dhcp.Mode, iface string) string {
+	if iface == "" {
+		iface = "all interfaces"
+	}
+	if mode == dhcp.Proxy {
+		return iface + " ports 67, 4011"
+	}
+	return iface + " port 67"
 }

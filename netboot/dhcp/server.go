@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 	"github.com/razor-mk/razor-mk/netboot/ipxe"
 	"github.com/razor-mk/razor-mk/netboot/ratelog"
@@ -96,41 +95,11 @@ func (s *Server) ServerIP() netip.Addr { return s.cfg.ServerIP }
 // proxy mode, the proxyDHCP port 4011) and serves until ctx is done or a
 // socket fails. It returns nil after ctx is done.
 func (s *Server) Serve(ctx context.Context) error {
-	c67, err := server4.NewIPv4UDPConn(s.cfg.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+	run, err := s.Listen()
 	if err != nil {
-		return fmt.Errorf("dhcp: listen on %s port 67: %w", s.ifName(), err)
+		return err
 	}
-	s.growReadBuffer(c67)
-	conns := []struct {
-		c  net.PacketConn
-		on port
-	}{{c67, port67}}
-	if s.cfg.Mode == Proxy {
-		c4011, err := server4.NewIPv4UDPConn(s.cfg.Interface, &net.UDPAddr{Port: PXEPort})
-		if err != nil {
-			c67.Close()
-			return fmt.Errorf("dhcp: listen on %s port %d: %w", s.ifName(), PXEPort, err)
-		}
-		s.growReadBuffer(c4011)
-		conns = append(conns, struct {
-			c  net.PacketConn
-			on port
-		}{c4011, port4011})
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(conns))
-	for _, c := range conns {
-		go func() { errs <- s.serve(ctx, c.c, c.on) }()
-	}
-	var first error
-	for range conns {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			cancel()
-		}
-	}
-	return first
+	return run(ctx)
 }
 
 // readBuffer is the socket receive buffer the server asks for: a burst of

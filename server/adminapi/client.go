@@ -183,16 +183,32 @@ func (c *Client) Policy(ctx context.Context, name string) (Policy, error) {
 	return p, c.do(ctx, http.MethodGet, "/policies/"+esc(name), nil, &p)
 }
 
+// PolicyOptions change how a policy is saved.
+type PolicyOptions struct {
+	// AllowUnknownTags saves a policy naming a tag that does not exist
+	// (the server refuses it otherwise): ?allow_unknown_tags=true.
+	AllowUnknownTags bool
+}
+
 // CreatePolicy adds a policy.
-func (c *Client) CreatePolicy(ctx context.Context, p Policy) (Policy, error) {
+func (c *Client) CreatePolicy(ctx context.Context, p Policy, opts ...PolicyOptions) (Policy, error) {
 	var out Policy
-	return out, c.do(ctx, http.MethodPost, "/policies", p, &out)
+	return out, c.do(ctx, http.MethodPost, "/policies"+policyQuery(opts), p, &out)
 }
 
 // UpdatePolicy replaces a policy.
-func (c *Client) UpdatePolicy(ctx context.Context, p Policy) (Policy, error) {
+func (c *Client) UpdatePolicy(ctx context.Context, p Policy, opts ...PolicyOptions) (Policy, error) {
 	var out Policy
-	return out, c.do(ctx, http.MethodPut, "/policies/"+esc(p.Name), p, &out)
+	return out, c.do(ctx, http.MethodPut, "/policies/"+esc(p.Name)+policyQuery(opts), p, &out)
+}
+
+func policyQuery(opts []PolicyOptions) string {
+	for _, o := range opts {
+		if o.AllowUnknownTags {
+			return "?allow_unknown_tags=true"
+		}
+	}
+	return ""
 }
 
 // DeletePolicy removes a policy.

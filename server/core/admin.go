@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -267,18 +268,75 @@ func (c *Core) Policy(ctx context.Context, name string) (store.Policy, error) {
 	return p, nil
 }
 
-// CreatePolicy validates and adds a policy.
-func (c *Core) CreatePolicy(ctx context.Context, p store.Policy) (store.Policy, error) {
-	return c.putPolicy(ctx, p, true)
+// PolicyOptions change how a policy is saved.
+type PolicyOptions struct {
+	// AllowUnknownTags saves a policy naming a tag that does not exist
+	// (yet): by default that is refused, as a typo would leave the policy
+	// matching nothing.
+	AllowUnknownTags bool
+}
+
+// CreatePolicy validates and adds a policy. Each of its tags must exist
+// (KnownTag) unless opts allows unknown tags.
+func (c *Core) CreatePolicy(ctx context.Context, p store.Policy, opts ...PolicyOptions) (store.Policy, error) {
+	return c.putPolicy(ctx, p, true, opts)
 }
 
 // UpdatePolicy validates and replaces a policy; its bound nodes stay
-// bound.
-func (c *Core) UpdatePolicy(ctx context.Context, p store.Policy) (store.Policy, error) {
-	return c.putPolicy(ctx, p, false)
+// bound. Tags it adds must exist unless opts allows unknown tags (tags it
+// already had are not checked again, so that a policy whose tag was
+// deleted can still be disabled).
+func (c *Core) UpdatePolicy(ctx context.Context, p store.Policy, opts ...PolicyOptions) (store.Policy, error) {
+	return c.putPolicy(ctx, p, false, opts)
 }
 
-func (c *Core) putPolicy(ctx context.Context, p store.Policy, create bool) (store.Policy, error) {
+// systemTagForm matches the system tags derived from numbers and the
+// virtualisation fact (rules.SystemTags), which exist for any node that
+// has such facts; the vendor tag is known only from a node carrying it.
+var systemTagForm = regexp.MustCompile(`^(cpus_[0-9]+|nics_[0-9]+|memsize_[0-9]+(GiB|MiB)|[A-Za-z0-9_%=+-]+_vm)$`)
+
+// KnownTag reports whether name is a stored tag, a tag some known node
+// carries (system tags included), or has a system tag's form.
+func (c *Core) KnownTag(name string) bool {
+	if systemTagForm.MatchString(name) {
+		return true
+	}
+	if ts := c.tags.Load(); ts != nil {
+		for _, t := range ts.tags {
+			if t.Name == name {
+				return true
+			}
+		}
+	}
+	for _, e := range c.cache.all() {
+		if slices.Contains(e.tags, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Core) checkPolicyTags(ctx context.Context, p store.Policy, create bool) error {
+	var had []string
+	if !create {
+		if old, err := c.st.GetPolicy(ctx, p.Name); err == nil {
+			had = old.Tags
+		}
+	}
+	for i, t := range p.Tags {
+		if slices.Contains(had, t) || c.KnownTag(t) {
+			continue
+		}
+		// Another replica may have created it a moment ago.
+		if _, err := c.st.GetTag(ctx, t); err == nil {
+			continue
+		}
+		return invalid(fmt.Sprintf("tags[%d]", i), "tag %q does not exist: no stored tag has that name, no known node carries it, and it is not a system tag (cpus_N, memsize_NGiB, nics_N, NAME_vm); create the tag first or fix the name, or allow unknown tags (--allow-unknown-tags, API ?allow_unknown_tags=true) to save the policy anyway", t)
+	}
+	return nil
+}
+
+func (c *Core) putPolicy(ctx context.Context, p store.Policy, create bool, opts []PolicyOptions) (store.Policy, error) {
 	if err := rules.ValidName(p.Name); err != nil {
 		return store.Policy{}, invalid("name", "%v", err)
 	}
@@ -298,7 +356,16 @@ func (c *Core) putPolicy(ctx context.Context, p store.Policy, create bool) (stor
 		return store.Policy{}, invalid("target", "%v", err)
 	}
 	// Tags may be stored tags or system tags (cpus_2, kvm_vm…), which
-	// are not stored: their names are only checked for form.
+	// are not stored.
+	allow := false
+	for _, o := range opts {
+		allow = allow || o.AllowUnknownTags
+	}
+	if !allow {
+		if err := c.checkPolicyTags(ctx, p, create); err != nil {
+			return store.Policy{}, err
+		}
+	}
 	p.Updated = c.now()
 	c.adminMu.Lock()
 	defer c.adminMu.Unlock()

@@ -353,12 +353,18 @@ func (h *Handler) getPolicy(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, policyJSON(p))
 }
 
+// policyOptions reads ?allow_unknown_tags=true (or 1).
+func policyOptions(r *http.Request) core.PolicyOptions {
+	v := r.URL.Query().Get("allow_unknown_tags")
+	return core.PolicyOptions{AllowUnknownTags: v == "true" || v == "1"}
+}
+
 func (h *Handler) createPolicy(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.Policy
 	if !h.decode(w, r, &req) {
 		return
 	}
-	p, err := h.o.Core.CreatePolicy(r.Context(), policyFrom(req))
+	p, err := h.o.Core.CreatePolicy(r.Context(), policyFrom(req), policyOptions(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -379,7 +385,7 @@ func (h *Handler) updatePolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "name", fmt.Sprintf("name: %q differs from the URL's %q (policies cannot be renamed)", req.Name, name))
 		return
 	}
-	p, err := h.o.Core.UpdatePolicy(r.Context(), policyFrom(req))
+	p, err := h.o.Core.UpdatePolicy(r.Context(), policyFrom(req), policyOptions(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return

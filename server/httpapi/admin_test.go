@@ -157,3 +157,34 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// A policy naming a tag that does not exist is refused (a typo would
+// match nothing), unless ?allow_unknown_tags=true; system tag forms and
+// tags a known node carries exist.
+func TestAdminPolicyUnknownTags(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.register("525400000001", "", "", map[string]string{"processorcount": "4", "mk_hw_bus_vendor": "Dell Inc."})
+	code, body := e.admin("POST", "/policies", `{"name":"p","tags":["cpus_4","bigg"],"target":{"kind":"local"}}`)
+	if code != 400 || !strings.Contains(body, `"field":"tags[1]"`) || !strings.Contains(body, `tag \"bigg\" does not exist`) || !strings.Contains(body, "allow_unknown_tags") {
+		t.Errorf("POST /policies with an unknown tag = %d %s, want 400 naming tags[1] and the way round", code, body)
+	}
+	for _, tags := range []string{`["cpus_64","memsize_16GiB","nics_2","kvm_vm"]`, `["DellInc"]`} {
+		if code, body := e.admin("POST", "/policies", `{"name":"sys","tags":`+tags+`,"target":{"kind":"local"}}`); code != 201 {
+			t.Errorf("POST /policies with tags %s = %d %s, want 201", tags, code, body)
+		}
+		e.admin("DELETE", "/policies/sys", "")
+	}
+	if code, body := e.admin("POST", "/policies?allow_unknown_tags=true", `{"name":"p","tags":["bigg"],"target":{"kind":"local"}}`); code != 201 {
+		t.Errorf("POST /policies?allow_unknown_tags=true = %d %s, want 201", code, body)
+	}
+	// An update keeps the tags it had, but a tag it adds must exist.
+	if code, body := e.admin("PUT", "/policies/p", `{"enabled":false,"tags":["bigg"],"target":{"kind":"local"}}`); code != 200 {
+		t.Errorf("PUT keeping the unknown tag = %d %s, want 200", code, body)
+	}
+	if code, body := e.admin("PUT", "/policies/p", `{"tags":["bigg","other"],"target":{"kind":"local"}}`); code != 400 || !strings.Contains(body, `"field":"tags[1]"`) {
+		t.Errorf("PUT adding an unknown tag = %d %s, want 400", code, body)
+	}
+	if code, body := e.admin("PUT", "/policies/p?allow_unknown_tags=1", `{"tags":["bigg","other"],"target":{"kind":"local"}}`); code != 200 {
+		t.Errorf("PUT ?allow_unknown_tags=1 = %d %s, want 200", code, body)
+	}
+}

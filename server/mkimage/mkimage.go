@@ -89,9 +89,26 @@ type candidate struct {
 // newest manifest.json first (then by name, descending), and the first
 // that verifies wins. The error, when none does, lists why each failed.
 func (f *Finder) Current() (Image, error) {
+	imgs, err := f.verified(true)
+	if err != nil {
+		return Image{}, err
+	}
+	return imgs[0], nil
+}
+
+// Bootable returns every image directory that verifies, newest first; the
+// first is the one Current returns. The error, when none does, is
+// Current's.
+func (f *Finder) Bootable() ([]Image, error) {
+	return f.verified(false)
+}
+
+// verified verifies the image directories newest first, stopping at the
+// first that verifies when first is set.
+func (f *Finder) verified(first bool) ([]Image, error) {
 	ents, err := os.ReadDir(f.dir)
 	if err != nil {
-		return Image{}, fmt.Errorf("%w: %v", ErrNoImage, err)
+		return nil, fmt.Errorf("%w: %v", ErrNoImage, err)
 	}
 	var cands []candidate
 	for _, e := range ents {
@@ -111,17 +128,25 @@ func (f *Finder) Current() (Image, error) {
 		return strings.Compare(b.name, a.name)
 	})
 	var problems []string
+	var out []Image
 	for _, c := range cands {
 		img, err := f.verify(c.name)
 		if err == nil {
-			return img, nil
+			out = append(out, img)
+			if first {
+				return out, nil
+			}
+			continue
 		}
 		problems = append(problems, fmt.Sprintf("%s: %v", c.name, err))
 	}
-	if len(problems) == 0 {
-		return Image{}, fmt.Errorf("%w: no image directory with a %s in %s", ErrNoImage, manifest.FileName, f.dir)
+	if len(out) > 0 {
+		return out, nil
 	}
-	return Image{}, fmt.Errorf("%w in %s: %s", ErrNoImage, f.dir, strings.Join(problems, "; "))
+	if len(problems) == 0 {
+		return nil, fmt.Errorf("%w: no image directory with a %s in %s", ErrNoImage, manifest.FileName, f.dir)
+	}
+	return nil, fmt.Errorf("%w in %s: %s", ErrNoImage, f.dir, strings.Join(problems, "; "))
 }
 
 // signature stats the files an image's verification depends on.

@@ -129,3 +129,25 @@ func TestBadArtefactPath(t *testing.T) {
 		t.Errorf("Current(escaping path) = %v, want ErrNoImage for the path", err)
 	}
 }
+
+func TestBootable(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	writeImage(t, dir, "a", "k-a", "i-a", t0)
+	writeImage(t, dir, "b", "k-b", "i-b", t0.Add(time.Hour))
+	writeImage(t, dir, "broken", "k", "i", t0.Add(2*time.Hour))
+	if err := os.WriteFile(filepath.Join(dir, "broken", "initrd"), []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := New(dir, nil).Bootable()
+	var names []string
+	for _, i := range imgs {
+		names = append(names, i.Name)
+	}
+	if err != nil || strings.Join(names, ",") != "b,a" {
+		t.Errorf("Bootable() = %v, %v; want b,a (newest first, the broken one left out)", names, err)
+	}
+	if _, err := New(t.TempDir(), nil).Bootable(); !errors.Is(err, ErrNoImage) {
+		t.Errorf("Bootable(empty) = %v, want ErrNoImage", err)
+	}
+}

@@ -53,8 +53,8 @@ type Fleet interface {
 	DeleteTag(ctx context.Context, name string) error
 	Policies(ctx context.Context) ([]store.Policy, error)
 	Policy(ctx context.Context, name string) (store.Policy, error)
-	CreatePolicy(ctx context.Context, p store.Policy) (store.Policy, error)
-	UpdatePolicy(ctx context.Context, p store.Policy) (store.Policy, error)
+	CreatePolicy(ctx context.Context, p store.Policy, opts ...core.PolicyOptions) (store.Policy, error)
+	UpdatePolicy(ctx context.Context, p store.Policy, opts ...core.PolicyOptions) (store.Policy, error)
 }
 
 var _ Fleet = (*core.Core)(nil)
