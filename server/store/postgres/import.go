@@ -71,7 +71,7 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 	}
 	var nodeRows, macRows, cmdRows [][]any
 	for _, n := range nodes {
-		seq, ok := nodeSeq(n.ID)
+		seq, ok := store.NodeSeq(n.ID)
 		if !ok {
 			return st, fmt.Errorf("postgres: import: node id %q is not of the form node<N>", n.ID)
 		}

@@ -39,7 +39,7 @@ func scanNode(row pgx.Row, withFacts bool) (store.Node, error) {
 	if err := row.Scan(dest...); err != nil {
 		return n, err
 	}
-	n.ID = nodeID(seq)
+	n.ID = store.NodeID(seq)
 	n.Created, n.Registered, n.LastCheckin = fromTS(created), fromTS(registered), fromTS(checkin)
 	n.BoundAt, n.BootState, n.BootStateAt = fromTS(bound), store.BootState(state), fromTS(b)
 	n.Pending = int(pending)
@@ -88,7 +88,7 @@ func getNode(ctx context.Context, q querier, seq int64, withFacts bool) (store.N
 		return store.Node{}, err
 	}
 	if len(ns) == 0 {
-		return store.Node{}, fmt.Errorf("%w: node %s", store.ErrNotFound, nodeID(seq))
+		return store.Node{}, fmt.Errorf("%w: node %s", store.ErrNotFound, store.NodeID(seq))
 	}
 	return ns[0], nil
 }
@@ -110,13 +110,13 @@ type ident struct {
 func match(uuid string, macs []string, cands []ident) (ident, bool) {
 	ns := make([]store.Node, len(cands))
 	for i, c := range cands {
-		ns[i] = store.Node{ID: nodeID(c.seq), UUID: c.uuid, MACs: c.macs, Created: c.created}
+		ns[i] = store.Node{ID: store.NodeID(c.seq), UUID: c.uuid, MACs: c.macs, Created: c.created}
 	}
 	n, ok := store.Match(uuid, macs, ns)
 	if !ok {
 		return ident{}, false
 	}
-	i := slices.IndexFunc(cands, func(c ident) bool { return nodeID(c.seq) == n.ID })
+	i := slices.IndexFunc(cands, func(c ident) bool { return store.NodeID(c.seq) == n.ID })
 	return cands[i], true
 }
 
@@ -252,14 +252,14 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 		for _, o := range others {
 			if o.delete {
 				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("postgres: register: delete duplicate %s: %w", nodeID(o.seq), err)
+					return fmt.Errorf("postgres: register: delete duplicate %s: %w", store.NodeID(o.seq), err)
 				}
-				res.Deleted = append(res.Deleted, nodeID(o.seq))
+				res.Deleted = append(res.Deleted, store.NodeID(o.seq))
 				continue
 			}
 			n, err := scanNode(br.QueryRow(), false)
 			if err != nil {
-				return fmt.Errorf("postgres: register: node %s: %w", nodeID(o.seq), err)
+				return fmt.Errorf("postgres: register: node %s: %w", store.NodeID(o.seq), err)
 			}
 			res.Changed = append(res.Changed, n)
 		}
@@ -326,7 +326,7 @@ func (s *Store) registerSimple(ctx context.Context, keys []int64, macs []string,
 
 // GetNode implements store.Store.
 func (s *Store) GetNode(ctx context.Context, id string) (store.Node, error) {
-	seq, ok := nodeSeq(id)
+	seq, ok := store.NodeSeq(id)
 	if !ok {
 		return store.Node{}, fmt.Errorf("%w: node %q", store.ErrNotFound, id)
 	}
@@ -392,7 +392,7 @@ func (s *Store) ListNodesFacts(ctx context.Context, names []string) ([]store.Nod
 			if err := rows.Scan(&seq, &n.Rev, &facts); err != nil {
 				return err
 			}
-			n.ID = nodeID(seq)
+			n.ID = store.NodeID(seq)
 			if err := json.Unmarshal(facts, &n.Facts); err != nil {
 				return fmt.Errorf("node %s: facts: %w", n.ID, err)
 			}
@@ -408,7 +408,7 @@ func (s *Store) ListNodesFacts(ctx context.Context, names []string) ([]store.Nod
 
 // DeleteNode implements store.Store.
 func (s *Store) DeleteNode(ctx context.Context, id string) error {
-	seq, ok := nodeSeq(id)
+	seq, ok := store.NodeSeq(id)
 	if !ok {
 		return fmt.Errorf("%w: node %q", store.ErrNotFound, id)
 	}
@@ -433,7 +433,7 @@ func (s *Store) DeleteNode(ctx context.Context, id string) error {
 func (s *Store) TouchNodes(ctx context.Context, cs []store.Checkin) error {
 	latest := map[int64]store.Checkin{}
 	for _, c := range cs {
-		seq, ok := nodeSeq(c.NodeID)
+		seq, ok := store.NodeSeq(c.NodeID)
 		if !ok {
 			continue
 		}
@@ -481,7 +481,7 @@ func (s *Store) TouchNodes(ctx context.Context, cs []store.Checkin) error {
 // candidate policy's row: binds to one policy are serialised across all
 // replicas, so counting and binding cannot overshoot max_count.
 func (s *Store) Bind(ctx context.Context, nodeID string, cands []string, at time.Time) (store.Node, error) {
-	seq, ok := nodeSeq(nodeID)
+	seq, ok := store.NodeSeq(nodeID)
 	if !ok {
 		return store.Node{}, fmt.Errorf("%w: node %q", store.ErrNotFound, nodeID)
 	}
@@ -548,7 +548,7 @@ func (s *Store) SetBootState(ctx context.Context, nodeID, policy string, state s
 // returns it (without facts). With a condition (on $2…), a node that
 // exists but does not meet it gives ErrStale.
 func (s *Store) updateNode(ctx context.Context, nodeID, set, cond string, args ...any) (store.Node, error) {
-	seq, ok := nodeSeq(nodeID)
+	seq, ok := store.NodeSeq(nodeID)
 	if !ok {
 		return store.Node{}, fmt.Errorf("%w: node %q", store.ErrNotFound, nodeID)
 	}

@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -452,22 +451,6 @@ func lockKeys(ns string, names ...string) []int64 {
 
 // lockSQL takes the transaction-scoped advisory locks $1 in array order.
 const lockSQL = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
-
-// nodeID formats a node's sequence number as its id.
-func nodeID(seq int64) string { return "node" + strconv.FormatInt(seq, 10) }
-
-// nodeSeq parses an id made by nodeID.
-func nodeSeq(id string) (int64, bool) {
-	s, ok := strings.CutPrefix(id, "node")
-	if !ok || s == "" || s[0] == '0' || s[0] == '+' || s[0] == '-' {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return n, true
-}
 
 // ts converts a time to a parameter: the zero time is NULL.
 func ts(t time.Time) pgtype.Timestamptz {

@@ -157,23 +157,6 @@ func TestClean(t *testing.T) {
 	}
 }
 
-func TestNodeSeq(t *testing.T) {
-	for _, tc := range []struct {
-		id   string
-		want int64
-		ok   bool
-	}{
-		{"node1", 1, true}, {"node42", 42, true}, {"node0", 0, false}, {"node01", 0, false},
-		{"node", 0, false}, {"node-1", 0, false}, {"node+1", 0, false}, {"x1", 0, false}, {"", 0, false},
-		{"node99999999999999999999", 0, false},
-	} {
-		got, ok := nodeSeq(tc.id)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("nodeSeq(%q) = %d, %v; want %d, %v", tc.id, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 func TestLockKeys(t *testing.T) {
 	a := lockKeys("node", "mac:B", "mac:A", "uuid:X", "mac:A", "")
 	if len(a) != 3 || !slices.IsSorted(a) {
@@ -185,20 +168,4 @@ func TestLockKeys(t *testing.T) {
 	if c := lockKeys("tag", "mac:A"); slices.Contains(a, c[0]) {
 		t.Errorf("lockKeys namespaces collide: %v in %v", c, a)
 	}
-}
-
-// nodeSeq accepts exactly the ids nodeID makes.
-func FuzzNodeSeq(f *testing.F) {
-	for _, s := range []string{"node1", "node42", "node0", "node01", "node", "node-1", "node+1", "x1", "", "node9223372036854775807", "node9223372036854775808"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, id string) {
-		seq, ok := nodeSeq(id)
-		if ok != (seq > 0) {
-			t.Errorf("nodeSeq(%q) = %d, %v", id, seq, ok)
-		}
-		if ok && nodeID(seq) != id {
-			t.Errorf("nodeSeq(%q) = %d, but nodeID(%d) = %q", id, seq, seq, nodeID(seq))
-		}
-	})
 }

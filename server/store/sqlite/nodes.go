@@ -8,25 +8,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/store"
 )
-
-// nodeID formats a node's sequence number as its id.
-func nodeID(seq int64) string { return "node" + strconv.FormatInt(seq, 10) }
-
-// nodeSeq parses an id made by nodeID.
-func nodeSeq(id string) (int64, bool) {
-	s, ok := strings.CutPrefix(id, "node")
-	if !ok || s == "" || s[0] == '0' || s[0] == '+' || s[0] == '-' {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n > 0
-}
 
 // nodeCols are a node's columns over nodeFrom; the last state is the
 // later one of the last registration's and the last checkin's.
@@ -67,7 +53,7 @@ func loadNodes(ctx context.Context, q querier, withFacts bool, where string, arg
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("sqlite: nodes: %w", err)
 		}
-		n.ID = nodeID(seq)
+		n.ID = store.NodeID(seq)
 		n.Created, n.Registered, n.LastCheckin = fromNS(created), fromNS(registered), fromNS(checkin)
 		n.BoundAt, n.BootState, n.BootStateAt = fromNS(bound), store.BootState(state), fromNS(bootedAt)
 		n.MACs = []string{}
@@ -94,7 +80,7 @@ func getNode(ctx context.Context, q querier, seq int64, withFacts bool) (store.N
 		return store.Node{}, err
 	}
 	if len(ns) == 0 {
-		return store.Node{}, fmt.Errorf("%w: node %s", store.ErrNotFound, nodeID(seq))
+		return store.Node{}, fmt.Errorf("%w: node %s", store.ErrNotFound, store.NodeID(seq))
 	}
 	return ns[0], nil
 }
@@ -172,11 +158,11 @@ func candidates(ctx context.Context, q querier, uuid string, macs []string) (map
 	for _, seq := range seqs {
 		id := found[seq]
 		if err := q.QueryRowContext(ctx, qNodeIdent, seq).Scan(&id.uuid, &id.created, &id.policy); err != nil {
-			return nil, fmt.Errorf("sqlite: node %s: %w", nodeID(seq), err)
+			return nil, fmt.Errorf("sqlite: node %s: %w", store.NodeID(seq), err)
 		}
 		ms, err := names(ctx, q, qMACsOf, seq)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: MACs of %s: %w", nodeID(seq), err)
+			return nil, fmt.Errorf("sqlite: MACs of %s: %w", store.NodeID(seq), err)
 		}
 		id.macs = ms
 	}
@@ -187,13 +173,13 @@ func candidates(ctx context.Context, q querier, uuid string, macs []string) (map
 func match(uuid string, macs []string, cands map[int64]*ident) (*ident, bool) {
 	ns := make([]store.Node, 0, len(cands))
 	for _, c := range cands {
-		ns = append(ns, store.Node{ID: nodeID(c.seq), UUID: c.uuid, MACs: c.macs, Created: fromNS(c.created)})
+		ns = append(ns, store.Node{ID: store.NodeID(c.seq), UUID: c.uuid, MACs: c.macs, Created: fromNS(c.created)})
 	}
 	n, ok := store.Match(uuid, macs, ns)
 	if !ok {
 		return nil, false
 	}
-	seq, _ := nodeSeq(n.ID)
+	seq, _ := store.NodeSeq(n.ID)
 	return cands[seq], true
 }
 
@@ -228,7 +214,7 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 		if n, ok := match(r.UUID, macs, cands); ok {
 			seq, have = n.seq, n.macs
 			if _, err := q.ExecContext(ctx, qUpdateReg, rev, string(facts), r.LastState, at, r.UUID, seq); err != nil {
-				return fmt.Errorf("sqlite: register: update node %s: %w", nodeID(seq), err)
+				return fmt.Errorf("sqlite: register: update node %s: %w", store.NodeID(seq), err)
 			}
 		} else {
 			var uuid any
@@ -272,9 +258,9 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 			left := slices.DeleteFunc(slices.Clone(c.macs), func(m string) bool { return slices.Contains(macs, m) })
 			if len(left) == 0 && c.uuid == "" && c.policy == "" {
 				if _, err := q.ExecContext(ctx, qDeleteNode, o); err != nil {
-					return fmt.Errorf("sqlite: register: delete duplicate %s: %w", nodeID(o), err)
+					return fmt.Errorf("sqlite: register: delete duplicate %s: %w", store.NodeID(o), err)
 				}
-				res.Deleted = append(res.Deleted, nodeID(o))
+				res.Deleted = append(res.Deleted, store.NodeID(o))
 				continue
 			}
 			orev, err := nextRev(ctx, q)
@@ -293,7 +279,7 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 		// The facts are the ones just written: not read back; a new node
 		// is not read back at all.
 		if res.Created {
-			res.Node = store.Node{ID: nodeID(seq), Rev: rev, UUID: r.UUID, MACs: append([]string{}, macs...),
+			res.Node = store.Node{ID: store.NodeID(seq), Rev: rev, UUID: r.UUID, MACs: append([]string{}, macs...),
 				LastState: r.LastState, Created: fromNS(at), Registered: fromNS(at)}
 		} else {
 			res.Node, err = getNode(ctx, q, seq, false)
@@ -309,7 +295,7 @@ func (s *Store) RegisterNode(ctx context.Context, r store.Registration) (store.R
 
 // GetNode implements store.Store.
 func (s *Store) GetNode(ctx context.Context, id string) (store.Node, error) {
-	seq, ok := nodeSeq(id)
+	seq, ok := store.NodeSeq(id)
 	if !ok {
 		return store.Node{}, fmt.Errorf("%w: node %q", store.ErrNotFound, id)
 	}
@@ -369,7 +355,7 @@ func (s *Store) ListNodesFacts(ctx context.Context, names []string) ([]store.Nod
 		if err := rows.Scan(&seq, &n.Rev, &facts); err != nil {
 			return nil, fmt.Errorf("sqlite: nodes: %w", err)
 		}
-		n.ID = nodeID(seq)
+		n.ID = store.NodeID(seq)
 		if err := json.Unmarshal([]byte(facts), &n.Facts); err != nil {
 			return nil, fmt.Errorf("sqlite: node %s: facts: %w", n.ID, err)
 		}
@@ -383,7 +369,7 @@ func (s *Store) ListNodesFacts(ctx context.Context, names []string) ([]store.Nod
 
 // DeleteNode implements store.Store.
 func (s *Store) DeleteNode(ctx context.Context, id string) error {
-	seq, ok := nodeSeq(id)
+	seq, ok := store.NodeSeq(id)
 	if !ok {
 		return fmt.Errorf("%w: node %q", store.ErrNotFound, id)
 	}
@@ -407,7 +393,7 @@ func (s *Store) TouchNodes(ctx context.Context, cs []store.Checkin) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		q := s.prep(tx)
 		for _, c := range cs {
-			seq, ok := nodeSeq(c.NodeID)
+			seq, ok := store.NodeSeq(c.NodeID)
 			if !ok {
 				continue
 			}
@@ -422,7 +408,7 @@ func (s *Store) TouchNodes(ctx context.Context, cs []store.Checkin) error {
 
 // Bind implements store.Store.
 func (s *Store) Bind(ctx context.Context, nodeID string, cands []string, at time.Time) (store.Node, error) {
-	seq, ok := nodeSeq(nodeID)
+	seq, ok := store.NodeSeq(nodeID)
 	if !ok {
 		return store.Node{}, fmt.Errorf("%w: node %q", store.ErrNotFound, nodeID)
 	}
@@ -495,7 +481,7 @@ func (s *Store) SetBootState(ctx context.Context, nodeID, policy string, state s
 // updateNode runs fn on an existing node with a fresh revision and
 // returns the node afterwards (without facts).
 func (s *Store) updateNode(ctx context.Context, nodeID string, fn func(tx *sql.Tx, seq, rev int64) error) (store.Node, error) {
-	seq, ok := nodeSeq(nodeID)
+	seq, ok := store.NodeSeq(nodeID)
 	if !ok {
 		return store.Node{}, fmt.Errorf("%w: node %q", store.ErrNotFound, nodeID)
 	}

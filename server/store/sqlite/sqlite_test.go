@@ -72,22 +72,6 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestNodeSeq(t *testing.T) {
-	for _, tc := range []struct {
-		id   string
-		want int64
-		ok   bool
-	}{
-		{"node1", 1, true}, {"node42", 42, true}, {"node0", 0, false}, {"node01", 0, false},
-		{"node", 0, false}, {"node-1", 0, false}, {"node+1", 0, false}, {"x1", 0, false}, {"", 0, false},
-	} {
-		got, ok := nodeSeq(tc.id)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("nodeSeq(%q) = %d, %v; want %d, %v", tc.id, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 // Group commit: many concurrent writers are committed in few
 // transactions, and each is acknowledged.
 func BenchmarkRegisterParallel(b *testing.B) {
