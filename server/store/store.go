@@ -55,6 +55,8 @@ type Store interface {
 	leases.Store
 	// AdminTokens: named, hashed admin API tokens with roles.
 	AdminTokens
+	// Events: the nodes' timelines (events.go).
+	EventLog
 
 	// RegisterNode records a registration: it finds the node by Match
 	// (SMBIOS UUID first, then MAC overlap) or creates one, replaces its

@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AdminTokens", testAdminTokens},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
+		{"Events", testEvents},
+		{"EventsRetention", testEventsRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
