@@ -81,10 +81,14 @@ type Config struct {
 	FlushInterval time.Duration `yaml:"flush_interval" help:"how often batched checkin times are written"`
 
 	// Connection budgets (docs/operations.md, Hardening).
-	HTTPMaxConns      int `yaml:"http_max_conns" help:"most HTTP connections open at once, 0 for half the file descriptor limit"`
-	HTTPMaxConnsPerIP int `yaml:"http_max_conns_per_ip" help:"most HTTP connections open at once from one client address, 0 for no limit"`
-	TFTPMaxTransfers  int `yaml:"tftp_max_transfers" help:"most TFTP transfers running at once, 0 for no limit"`
-	TFTPMaxPerIP      int `yaml:"tftp_max_per_ip" help:"most TFTP transfers running at once to one client address, 0 for no limit"`
+	HTTPMaxConns      int           `yaml:"http_max_conns" help:"most HTTP connections open at once, 0 for half the file descriptor limit"`
+	HTTPMaxConnsPerIP int           `yaml:"http_max_conns_per_ip" help:"most HTTP connections open at once from one client address, 0 for no limit"`
+	TFTPMaxTransfers  int           `yaml:"tftp_max_transfers" help:"most TFTP transfers running at once, 0 for no limit"`
+	TFTPMaxPerIP      int           `yaml:"tftp_max_per_ip" help:"most TFTP transfers running at once to one client address, 0 for no limit"`
+	EventsPerNode     int           `yaml:"events_per_node" help:"node events kept per node (its timeline), 0 for no bound"`
+	EventsTotal       int           `yaml:"events_total" help:"node events kept in all, 0 for no bound"`
+	EventsMaxAge      time.Duration `yaml:"events_max_age" help:"node events older than this are dropped, 0 for no bound"`
+	CommandExpiry     time.Duration `yaml:"command_expiry" help:"a queued command not delivered within this long expires, 0 for never"`
 
 	LogLevel  string `yaml:"log_level" help:"server log level: debug, info, warn or error"`
 	LogFormat string `yaml:"log_format" help:"server log format: text or json"`
@@ -116,6 +120,10 @@ func DefaultConfig() Config {
 		TFTPMaxPerIP:      8,
 		LogLevel:          "info",
 		LogFormat:         "text",
+		EventsPerNode:     1000,
+		EventsTotal:       200000,
+		EventsMaxAge:      30 * 24 * time.Hour,
+		CommandExpiry:     24 * time.Hour,
 	}
 }
 
@@ -418,6 +426,18 @@ func (c Config) Validate() error {
 	}
 	if c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute {
 		return bad("flush_interval", "10ms to 1m, got %s", c.FlushInterval)
+	}
+	if c.EventsPerNode < 0 {
+		return bad("events_per_node", "must be >= 0, got %d", c.EventsPerNode)
+	}
+	if c.EventsTotal < 0 {
+		return bad("events_total", "must be >= 0, got %d", c.EventsTotal)
+	}
+	if c.EventsMaxAge < 0 {
+		return bad("events_max_age", "must be >= 0, got %s", c.EventsMaxAge)
+	}
+	if c.CommandExpiry < 0 {
+		return bad("command_expiry", "must be >= 0, got %s", c.CommandExpiry)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -28,9 +28,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/razor-mk/razor-mk/internal/version"
 	"github.com/razor-mk/razor-mk/netboot/httpimg"
 	"github.com/razor-mk/razor-mk/netboot/netlimit"
 	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/httpapi"
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
@@ -70,6 +72,8 @@ type Daemon struct {
 	metrics  *metrics.Metrics
 	images   *mkimage.Finder
 	ops      operations
+	ev       *events.Recorder
+	m        *metrics.Boot
 }
 
 // Open opens the store (creating the data directory), reads or creates
@@ -123,12 +127,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	d.metrics = m
 	d.limit.OnRefuse = func(reason string) { m.Refused("http", reason) }
+	phases := events.NewPhases(func(phase string, dur time.Duration) { d.m.Phase(phase, dur) })
+	d.ev = events.New(st, events.Options{Logger: log, Retention: retention(cfg), OnRecord: phases.Observe})
+	if d.m, err = metrics.NewBoot(d.registry, version.Version, version.Commit, func() float64 { return float64(d.ev.Dropped()) }); err != nil {
+		return nil, fmt.Errorf("daemon: metrics: %w", err)
+	}
 	images := mkimage.New(cfg.ImagesDir, log)
 	d.images = images
 	if d.core, err = core.New(ctx, st, core.Options{
 		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,
 		MaxWaiters: cfg.MaxWaiters, ServerURL: d.url, Images: images, KernelArgs: cfg.KernelArgs, BootRetry: cfg.BootRetry,
-		CheckinSkew: &cfg.CheckinSkew, NodeToken: core.TokenMode(cfg.NodeToken), SecureURL: d.secure, CASHA256: d.caPin,
+		CheckinSkew: &cfg.CheckinSkew, NodeToken: core.TokenMode(cfg.NodeToken), SecureURL: d.secure, CASHA256: d.caPin, Events: d.ev, CommandExpiry: cfg.CommandExpiry,
 	}); err != nil {
 		return nil, err
 	}
@@ -142,7 +151,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	d.handler = httpapi.New(httpapi.Options{
 		Core: d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url, SecureURL: d.secure,
 		ClientConfig: cc, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, BootRetry: cfg.BootRetry,
-		Images: http.StripPrefix("/images/", httpimg.Handler(cfg.ImagesDir, log)),
+		Images: http.StripPrefix("/images/", httpimg.New(cfg.ImagesDir, httpimg.Options{Logger: log, OnSend: d.OnHTTP})),
 		UI:     ui,
 	})
 	d.srv = &http.Server{
@@ -309,6 +318,7 @@ func (d *Daemon) Config() Config { return d.cfg }
 func (d *Daemon) Run(ctx context.Context, services ...Service) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.core.Run(gctx) })
+	g.Go(func() error { return d.ev.Run(gctx) })
 	g.Go(func() error {
 		d.log.Info("http: serving", "addr", d.ln.Addr().String(), "url", d.url)
 		if err := d.srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -42,6 +42,7 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 			Interface:  cfg.DHCPInterface,
 			HTTPPort:   int(cfg.HTTPPort()),
 			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
+			OnExchange: d.OnDHCP,
 		}
 		if cfg.AdvertiseIP != "" {
 			ip, err := netip.ParseAddr(cfg.AdvertiseIP)
@@ -90,6 +91,7 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 			Root: cfg.IPXEDir, MaxTransfers: cfg.TFTPMaxTransfers, MaxPerAddr: cfg.TFTPMaxPerIP,
 			OnRefuse:   func(reason string) { d.Metrics().Refused("tftp", reason) },
 			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
+			OnTransfer: d.OnTFTP,
 		}, log.With("svc", "tftp"))
 		if err != nil {
 			return nil, fmt.Errorf("--tftp %s (root --ipxe-dir %s): %w", cfg.TFTP, cfg.IPXEDir, err)

@@ -124,6 +124,10 @@ type Config struct {
 	// LogDropped, if set, is called for each per-packet warning left out
 	// by the log rate limit (package ratelog), with its event name.
 	LogDropped func(event string)
+	// OnExchange, if set, is called for each request answered, and for
+	// each request of a netbooting client left unanswered, from the
+	// serving goroutine: it must return quickly and not block.
+	OnExchange func(Exchange)
 }
 
 // Validate checks the configuration without touching the network: full

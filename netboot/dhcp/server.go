@@ -371,6 +371,9 @@ func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr, 
 // encode turns a handler's result into the reply's bytes and
 // destination, or logs why there is none.
 func (s *Server) encode(req, resp *dhcpv4.DHCPv4, err error, peer net.Addr, on port) ([]byte, net.Addr) {
+	if s.cfg.OnExchange != nil {
+		s.report(req, resp, err)
+	}
 	if err != nil || resp == nil {
 		lvl := slog.LevelWarn
 		if err == nil || errors.Is(err, errDrop) {

@@ -16,9 +16,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Handler serves the files under dir. The request path, with any prefix
@@ -30,16 +33,68 @@ import (
 // so that GET /images/mk/vmlinuz serves <imagesDir>/mk/vmlinuz. Only GET
 // and HEAD are allowed; directories are not listed. log may be nil.
 func Handler(dir string, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	return New(dir, Options{Logger: log})
+}
+
+// Send describes one file sent (GET only), for Options.OnSend.
+type Send struct {
+	Remote   netip.Addr
+	Path     string // as requested, below the root
+	Bytes    int64  // body bytes written
+	Size     int64  // the file's size
+	Duration time.Duration
+	// Complete: the whole answer went out (a range request counts when
+	// its range did); false when the client went away.
+	Complete bool
+	Status   int
+}
+
+// Options configure New; the zero value logs nothing and reports nothing.
+type Options struct {
+	Logger *slog.Logger
+	// OnSend, if set, is called after each GET of a file, from the
+	// request's goroutine; it must not block.
+	OnSend func(Send)
+}
+
+// New is Handler with options.
+func New(dir string, o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &handler{dir: dir, log: log.With("component", "httpimg")}
+	return &handler{dir: dir, log: o.Logger.With("component", "httpimg"), onSend: o.OnSend}
 }
 
 type handler struct {
-	dir string
-	log *slog.Logger
+	dir    string
+	log    *slog.Logger
+	onSend func(Send)
 }
+
+// counter counts the body bytes written.
+type counter struct {
+	http.ResponseWriter
+	n      int64
+	status int
+}
+
+func (c *counter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *counter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *counter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -93,7 +148,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("httpimg: serving", "event", "http-file", "path", name, "remote", r.RemoteAddr, "range", r.Header.Get("Range"), "size", st.Size())
-	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+	if h.onSend == nil || r.Method != http.MethodGet {
+		http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+		return
+	}
+	start := time.Now()
+	cw := &counter{ResponseWriter: w}
+	http.ServeContent(cw, r, st.Name(), st.ModTime(), f)
+	want, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64)
+	if err != nil {
+		want = st.Size()
+	}
+	s := Send{Path: name, Bytes: cw.n, Size: st.Size(), Duration: time.Since(start), Status: cw.status}
+	s.Complete = cw.status < 300 && cw.n == want && r.Context().Err() == nil
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		s.Remote = ap.Addr().Unmap()
+	}
+	h.onSend(s)
 }
 
 // contentType avoids sniffing binary images.

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path"
 	"strings"
@@ -94,6 +95,21 @@ type Config struct {
 	// LogDropped, if set, is called for each warning left out by the
 	// log rate limit (package ratelog), with its event name.
 	LogDropped func(event string)
+	// OnTransfer, if set, is called after each read request, sent or
+	// refused, from the transfer's goroutine; it must not block.
+	OnTransfer func(Transfer)
+}
+
+// Transfer describes one read request, for Config.OnTransfer.
+type Transfer struct {
+	Peer     netip.Addr
+	File     string
+	Bytes    int64 // bytes sent
+	Size     int64 // the file's size (0 when refused)
+	Duration time.Duration
+	// Err is nil when the whole file was sent; else why not (refused,
+	// or the transfer failed or was aborted).
+	Err error
 }
 
 // Server serves files from its root.

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,17 @@ type xfer struct {
 func (s *Server) transfer(ctx context.Context, req request, p packet) {
 	start := time.Now()
 	peer := p.peer.String()
+	var rep Transfer // what OnTransfer is told
+	rep.Err = errors.New("transfer not started")
+	if s.cfg.OnTransfer != nil {
+		defer func() {
+			if ip, ok := netip.AddrFromSlice(p.peer.IP); ok {
+				rep.Peer = ip.Unmap()
+			}
+			rep.File, rep.Duration = trunc(req.filename), time.Since(start)
+			s.cfg.OnTransfer(rep)
+		}()
+	}
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.local})
 	if err != nil {
 		s.log.Error("tftp: transfer socket", "peer", peer, "err", err)
@@ -51,6 +63,7 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 
 	if req.mode != "octet" && req.mode != "netascii" {
 		s.log.Warn("tftp: request refused", "event", "tftp-refused", "peer", peer, "file", trunc(req.filename), "err", fmt.Sprintf("mode %q", trunc(req.mode)))
+		rep.Err = fmt.Errorf("tftp: mode %q refused", trunc(req.mode))
 		fail(errIllegalOp, "unsupported mode "+trunc(req.mode))
 		return
 	}
@@ -63,6 +76,7 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 			code, lvl = errNotFound, slog.LevelInfo
 		}
 		s.log.Log(ctx, lvl, "tftp: request refused", "event", "tftp-refused", "peer", peer, "file", trunc(req.filename), "err", err)
+		rep.Err = err
 		msg := "access violation"
 		if code == errNotFound {
 			msg = "file not found"
@@ -71,6 +85,7 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 		return
 	}
 	defer f.Close()
+	rep.Size = size
 
 	// Options: those we understand and accept go into the OACK; the
 	// rest are ignored (RFC 2347).
@@ -111,7 +126,9 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 	if req.mode == "netascii" {
 		src = netascii.ToReader(src)
 	}
-	err = x.send(ctx, src, blksize, names, oack)
+	cr := &countReader{r: src}
+	err = x.send(ctx, cr, blksize, names, oack)
+	rep.Bytes, rep.Err = cr.n, err
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, errClientAbort) {
 			fail(errUndefined, "transfer aborted")
@@ -193,4 +210,16 @@ func (x *xfer) exchange(ctx context.Context, pkt []byte, block uint16) error {
 		}
 	}
 	return fmt.Errorf("%w of block %d after %d tries", errTimeout, block, x.s.cfg.Retries+1)
+}
+
+// countReader counts the bytes read through it (for OnTransfer).
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/bootscript"
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/rules"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/wire"
@@ -66,9 +68,14 @@ func (c *Core) DeleteNode(ctx context.Context, id string) error {
 	if err := c.st.DeleteNode(ctx, id); err != nil {
 		return fmt.Errorf("core: delete node %s: %w", id, err)
 	}
+	var ms []string
+	if e := c.cache.get(id); e != nil {
+		ms = e.node.MACs
+	}
 	c.cache.remove(id)
 	c.waiters.wake(id)
-	c.log.Info("node deleted", "node", id)
+	c.log.Info("node deleted", "node", id, "mac", firstMAC(ms))
+	c.record(events.Deleted, id, ms, nil)
 	return c.loadPolicies(ctx)
 }
 
@@ -83,7 +90,8 @@ func (c *Core) Unbind(ctx context.Context, id string) (NodeInfo, error) {
 	if err := c.loadPolicies(ctx); err != nil {
 		return NodeInfo{}, err
 	}
-	c.log.Info("node unbound", "node", id)
+	c.log.Info("node unbound", "node", id, "mac", firstMAC(n.MACs))
+	c.record(events.Unbound, id, n.MACs, nil)
 	c.waiters.wake(id)
 	return c.info(n, c.now()), nil
 }
@@ -110,6 +118,7 @@ func (c *Core) QueueCommand(ctx context.Context, id, name string) (store.Command
 	}
 	c.m.Command(name, "queued")
 	c.log.Info("command queued", "node", id, "command", name, "id", cmd.ID)
+	c.record(events.CommandQueued, id, nil, map[string]string{"command": name, "id": strconv.FormatInt(cmd.ID, 10)})
 	c.waiters.wake(id)
 	return cmd, nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
 
 	"github.com/razor-mk/razor-mk/server/bootscript"
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/wire"
 )
@@ -17,6 +19,9 @@ import (
 // /boot.ipxe?mac=…&uuid=…&serial=…&arch=…&platform=….
 type BootRequest struct {
 	MAC, UUID, Serial, Arch, Platform string
+	// IP is the address the request came from (may be zero): file sends
+	// to it are then attributed to the node.
+	IP netip.Addr
 }
 
 // BootResult is a rendered per-node script.
@@ -40,12 +45,27 @@ func (c *Core) Boot(ctx context.Context, req BootRequest) BootResult {
 	if merr != nil {
 		mac = clean(req.MAC, 40)
 	}
+	a := map[string]string{}
+	if req.IP.IsValid() {
+		a["ip"] = req.IP.String()
+	}
 	if err != nil {
 		r = BootResult{Script: bootscript.Error(err.Error(), c.opts.BootRetry), Kind: "error", NodeID: r.NodeID, Reason: err.Error()}
-		c.log.Warn("boot script: error", "mac", mac, "node", r.NodeID, "err", err)
+		c.log.Warn("boot script: error", "node", r.NodeID, "mac", wire.ColonMAC(mac), "err", err)
+		a["reason"] = err.Error()
 	} else {
-		c.log.Info("boot script served", "mac", mac, "node", r.NodeID, "kind", r.Kind, "policy", r.Policy)
+		c.log.Info("boot script served", "node", r.NodeID, "mac", wire.ColonMAC(mac), "kind", r.Kind, "policy", r.Policy)
 	}
+	a["kind"] = r.Kind
+	if r.Policy != "" {
+		a["policy"] = r.Policy
+	}
+	var ms []string
+	if merr == nil {
+		ms = []string{mac}
+		c.learnIP(req.IP, mac, r.NodeID)
+	}
+	c.record(events.BootScript, r.NodeID, ms, a)
 	c.m.BootScript(r.Kind)
 	return r
 }

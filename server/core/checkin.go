@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/wire"
 )
@@ -90,9 +93,14 @@ func (c *Core) Checkin(ctx context.Context, req wire.CheckinRequest) (Decision, 
 	now := c.now()
 	ms := macs(req.HWID)
 	if err := c.checkToken(ctx, req.UUID, ms, req.Token); err != nil {
+		c.record(events.Refused, c.idOf(req.UUID, ms), ms, map[string]string{"request": "checkin", "field": "token", "reason": "not the current boot token"})
 		return Decision{}, err
 	}
 	e := c.cache.find(req.UUID, ms)
+	var prevState *string
+	if e != nil {
+		prevState = e.c.state.Load()
+	}
 	var d Decision
 	switch {
 	case e == nil:
@@ -120,11 +128,20 @@ func (c *Core) Checkin(ctx context.Context, req wire.CheckinRequest) (Decision, 
 		}
 	}
 	c.m.Checkin(string(d.Command))
+	// A quiet fleet writes no events: only a first checkin, a command or
+	// a change of state is recorded.
+	if d.Command != wire.Acknowledge || req.FirstCheckin || e == nil || (prevState != nil && *prevState != req.LastState) {
+		a := map[string]string{"command": string(d.Command), "reason": d.Reason, "last_state": req.LastState}
+		if req.FirstCheckin {
+			a["first"] = "true"
+		}
+		c.record(events.FirstCheckin, d.NodeID, ms, a)
+	}
 	if d.Command != wire.Acknowledge {
-		c.log.Info("checkin", "node", d.NodeID, "mac", req.HWID, "uuid", req.UUID, "command", d.Command, "reason", d.Reason)
+		c.log.Info("checkin", "node", d.NodeID, "mac", firstMAC(ms), "uuid", req.UUID, "command", d.Command, "reason", d.Reason)
 	} else if c.log.Enabled(ctx, slog.LevelDebug) {
 		// Guarded: building the arguments costs on the hot path.
-		c.log.Debug("checkin", "node", d.NodeID, "mac", req.HWID, "command", d.Command, "reason", d.Reason)
+		c.log.Debug("checkin", "node", d.NodeID, "mac", firstMAC(ms), "command", d.Command, "reason", d.Reason)
 	}
 	return d, nil
 }
@@ -142,6 +159,7 @@ func (c *Core) decide(ctx context.Context, id string) (Decision, error) {
 		case err == nil:
 			e.c.pending.Add(-1)
 			c.m.Command(cmd.Name, "delivered")
+			c.record(events.CommandSent, id, nil, map[string]string{"command": cmd.Name, "id": strconv.FormatInt(cmd.ID, 10)})
 			return Decision{Command: wire.Command(cmd.Name), NodeID: id, Reason: fmt.Sprintf("admin command %d", cmd.ID)}, nil
 		case errors.Is(err, store.ErrNotFound):
 			e.c.pending.Store(0)
@@ -183,7 +201,8 @@ func (c *Core) decide(ctx context.Context, id string) (Decision, error) {
 		return Decision{}, err
 	}
 	c.m.Bind(bound.Policy)
-	c.log.Info("node bound", "node", id, "policy", bound.Policy)
+	c.log.Info("node bound", "node", id, "mac", firstMAC(bound.MACs), "policy", bound.Policy)
+	c.record(events.Bound, id, bound.MACs, map[string]string{"policy": bound.Policy})
 	p := c.policies.Load().byName[bound.Policy]
 	if p.Target.Kind == store.TargetPoweroff {
 		return Decision{Command: wire.Poweroff, NodeID: id, Reason: "bound to " + bound.Policy}, nil
@@ -207,7 +226,8 @@ func (c *Core) decideBound(ctx context.Context, n store.Node) (Decision, error) 
 		}
 		if err == nil {
 			c.cache.put(fresh, nil, 0)
-			c.log.Warn("node came back to the microkernel after booting its target: marked failed", "node", n.ID, "policy", n.Policy)
+			c.log.Warn("node came back to the microkernel after booting its target: marked failed", "node", n.ID, "mac", firstMAC(n.MACs), "policy", n.Policy)
+			c.record(events.BootFailed, n.ID, n.MACs, map[string]string{"policy": n.Policy})
 		}
 		return Decision{Command: wire.Acknowledge, NodeID: n.ID, Reason: "target of " + n.Policy + " failed"}, nil
 	}
@@ -252,7 +272,19 @@ func (c *Core) Register(ctx context.Context, req wire.RegisterRequest) (NodeInfo
 	now := c.now()
 	ms := macs(req.HWID)
 	if err := c.checkToken(ctx, req.UUID, ms, req.Token); err != nil {
+		c.record(events.Refused, c.idOf(req.UUID, ms), ms, map[string]string{"request": "register", "field": "token", "reason": "not the current boot token"})
 		return NodeInfo{}, false, err
+	}
+	// The facts and tags before, for the event's list of changes.
+	var oldFacts map[string]string
+	var oldTags []string
+	if c.ev != nil {
+		if old, err := c.st.FindNode(ctx, req.UUID, ms); err == nil {
+			oldFacts = old.Facts
+			if e := c.cache.get(old.ID); e != nil {
+				oldTags = e.tags
+			}
+		}
 	}
 	res, err := c.st.RegisterNode(ctx, store.Registration{UUID: req.UUID, MACs: ms, Facts: req.Facts, LastState: req.LastState, At: now})
 	if err != nil {
@@ -276,6 +308,27 @@ func (c *Core) Register(ctx context.Context, req wire.RegisterRequest) (NodeInfo
 		}
 	}
 	c.m.Registration(res.Created)
-	c.log.Info("node registered", "node", res.Node.ID, "mac", req.HWID, "uuid", req.UUID, "created", res.Created, "facts", len(req.Facts), "tags", tags)
+	c.record(events.Registered, res.Node.ID, ms, registeredAttrs(res.Created, oldFacts, req.Facts))
+	if added, removed := tagChanges(oldTags, tags); len(added)+len(removed) > 0 {
+		c.record(events.TagsChanged, res.Node.ID, ms, map[string]string{"added": strings.Join(added, ","), "removed": strings.Join(removed, ","), "tags": strings.Join(tags, ",")})
+	}
+	c.log.Info("node registered", "node", res.Node.ID, "mac", firstMAC(ms), "uuid", req.UUID, "created", res.Created, "facts", len(req.Facts), "tags", tags)
 	return NodeInfo{Node: res.Node, Tags: tags, State: c.state(res.Node, now, now)}, res.Created, nil
+}
+
+// idOf is the cached node a request identifies, or "".
+func (c *Core) idOf(uuid string, macs []string) string {
+	if e := c.cache.find(uuid, macs); e != nil {
+		return e.node.ID
+	}
+	return ""
+}
+
+// firstMAC is the first of normalised MACs in the colon form logs and
+// events use, or "".
+func firstMAC(macs []string) string {
+	if len(macs) == 0 {
+		return ""
+	}
+	return wire.ColonMAC(macs[0])
 }

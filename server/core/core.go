@@ -48,10 +48,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 	"github.com/razor-mk/razor-mk/server/rules"
@@ -170,6 +172,11 @@ type Options struct {
 	// reference it) over every node; a rule that takes longer is refused
 	// as too expensive (default DefaultTagEvalTimeout).
 	TagEvalTimeout time.Duration
+	// Events records the nodes' events (default: none).
+	Events *events.Recorder
+	// CommandExpiry: a queued command not delivered within this long is
+	// dropped (default: never).
+	CommandExpiry time.Duration
 }
 
 // Core is the checkin server's logic. Create it with New and run Run.
@@ -179,6 +186,7 @@ type Core struct {
 	log  *slog.Logger
 	m    *metrics.Metrics
 	now  func() time.Time
+	ev   *events.Recorder
 
 	cache    *cache
 	tags     atomic.Pointer[tagSet]
@@ -227,7 +235,7 @@ func New(ctx context.Context, st store.Store, o Options) (*Core, error) {
 		return nil, err
 	}
 	c := &Core{
-		st: st, opts: o, log: o.Logger, m: o.Metrics, now: o.Now,
+		st: st, opts: o, log: o.Logger, m: o.Metrics, now: o.Now, ev: o.Events,
 		cache:   newCache(),
 		dirty:   map[string]store.Checkin{},
 		waiters: newWaiters(o.MaxWaiters, o.Metrics),
@@ -271,6 +279,13 @@ func (c *Core) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(c.opts.FlushInterval)
 	defer t.Stop()
+	var expire <-chan time.Time
+	if c.opts.CommandExpiry > 0 {
+		et := time.NewTicker(c.expiryInterval())
+		defer et.Stop()
+		expire = et.C
+		c.expireCommands(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -279,6 +294,8 @@ func (c *Core) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			c.flush(ctx)
+		case <-expire:
+			c.expireCommands(ctx)
 		}
 	}
 }
@@ -393,7 +410,13 @@ func (c *Core) retag(ctx context.Context) error {
 		return fmt.Errorf("core: retag: %w", err)
 	}
 	for _, n := range nodes {
-		c.cache.setTags(n.ID, c.evaluate(ts, n.ID, n.Facts), ts.gen)
+		tags := c.evaluate(ts, n.ID, n.Facts)
+		if e := c.cache.get(n.ID); e != nil && e.tags != nil {
+			if added, removed := tagChanges(e.tags, tags); len(added)+len(removed) > 0 {
+				c.record(events.TagsChanged, n.ID, n.MACs, map[string]string{"added": strings.Join(added, ","), "removed": strings.Join(removed, ","), "tags": strings.Join(tags, ",")})
+			}
+		}
+		c.cache.setTags(n.ID, tags, ts.gen)
 	}
 	c.waiters.wakeAll()
 	return nil

@@ -76,7 +76,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, ie.Field, ie.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "", trimPrefixes(err.Error()))
-	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrBound), errors.Is(err, store.ErrStale):
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrBound), errors.Is(err, store.ErrStale), errors.Is(err, store.ErrDelivered):
 		writeError(w, http.StatusConflict, "", trimPrefixes(err.Error()))
 	case errors.Is(err, store.ErrUnavailable):
 		h.log.Warn("admin request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,7 @@ type Handler struct {
 	mux     *http.ServeMux
 	serve   http.Handler // mux behind closeUnread
 	limit   *limiter
+	refused refusals
 	replies map[string]map[wire.Command][]byte // base path → command → body
 	// secureReplies are replies for requests over TLS.
 	secureReplies map[string]map[wire.Command][]byte
@@ -113,6 +115,7 @@ func New(o Options) *Handler {
 		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	h.adminRoutes()
+	h.eventRoutes()
 	h.serve = closeUnread(h.mux, o.BodyTimeout)
 	return h
 }
@@ -209,6 +212,9 @@ func (h *Handler) rateLimited(next http.HandlerFunc) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !h.limit.allow(clientIP(r)) {
+			if h.refused.due(clientIP(r), time.Now()) {
+				h.refuse(r, r.URL.Path, "", "rate limit", r.URL.Query().Get("hw_id"))
+			}
 			w.Header().Set("Retry-After", "1")
 			writeNode(w, wire.Failure(http.StatusTooManyRequests, "too many requests from "+clientIP(r)))
 			return
@@ -267,4 +273,13 @@ func writeNode(w http.ResponseWriter, r wire.Reply) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(r.HTTPErrCode)
 	w.Write(b)
+}
+
+// remoteAddr is the request's peer address, or the zero Addr.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }

@@ -41,6 +41,7 @@ func (h *Handler) checkin(base string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		req, err := wire.ParseCheckinQuery(r.URL.Query())
 		if err != nil {
+			h.refuseInput(r, "checkin", err, r.URL.Query().Get("hw_id"))
 			writeNode(w, nodeFailure(err))
 			return
 		}
@@ -103,6 +104,7 @@ func (h *Handler) register(base string) http.HandlerFunc {
 		}
 		req, err := wire.ParseRegisterRequest(r.Header.Get("Content-Type"), r.URL.Query(), body)
 		if err != nil {
+			h.refuseInput(r, "register", err, "")
 			writeNode(w, nodeFailure(err))
 			return
 		}
@@ -144,6 +146,7 @@ func (h *Handler) boot(w http.ResponseWriter, r *http.Request) {
 	}
 	res := h.o.Core.Boot(r.Context(), core.BootRequest{
 		MAC: q.Get("mac"), UUID: q.Get("uuid"), Serial: q.Get("serial"), Arch: q.Get("arch"), Platform: q.Get("platform"),
+		IP: remoteAddr(r),
 	})
 	io.WriteString(w, res.Script)
 }

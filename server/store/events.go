@@ -40,8 +40,10 @@ type EventQuery struct {
 	// Types: only events of these types; "dhcp" also selects "dhcp.*".
 	Types []string
 	// Limit bounds the result (default DefaultEventLimit, at most
-	// MaxEventLimit); the oldest matching events come first.
-	Limit int
+	// MaxEventLimit): the oldest matching events, or the newest when
+	// Newest. The result is in ID order either way.
+	Limit  int
+	Newest bool
 }
 
 // Event query limits.

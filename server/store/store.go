@@ -40,6 +40,8 @@ var (
 	ErrNoRoom = errors.New("store: no policy has room")
 	// ErrStale: the node's binding changed since the caller looked.
 	ErrStale = errors.New("store: binding changed")
+	// ErrDelivered: the command was delivered already (not cancellable).
+	ErrDelivered = errors.New("store: command delivered already")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
 	// ErrUnavailable: a shared store's database cannot be reached just
@@ -101,6 +103,13 @@ type Store interface {
 	// ListCommands returns the node's commands, pending and delivered,
 	// oldest first.
 	ListCommands(ctx context.Context, nodeID string) ([]Command, error)
+	// CancelCommand removes the node's pending command id and returns it;
+	// ErrNotFound when there is no such command, ErrDelivered when it
+	// was delivered already.
+	CancelCommand(ctx context.Context, nodeID string, id int64) (Command, error)
+	// ExpireCommands removes every pending command queued before
+	// before, and returns them.
+	ExpireCommands(ctx context.Context, before time.Time) ([]Command, error)
 
 	// PutToken records a boot token under each key (MACs and the SMBIOS
 	// UUID of the booting node), replacing older ones.

@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -109,6 +111,75 @@ func (s *Store) ListCommands(ctx context.Context, nodeID string) ([]store.Comman
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// CancelCommand implements store.Store.
+func (s *Store) CancelCommand(ctx context.Context, nodeID string, id int64) (store.Command, error) {
+	seq, ok := store.NodeSeq(nodeID)
+	if !ok {
+		return store.Command{}, fmt.Errorf("%w: node %q", store.ErrNotFound, nodeID)
+	}
+	c := store.Command{ID: id, NodeID: nodeID}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var queued, delivered pgtype.Timestamptz
+		err := tx.QueryRow(ctx, "SELECT name, queued, delivered FROM commands WHERE node_seq = $1 AND id = $2 FOR UPDATE",
+			seq, id).Scan(&c.Name, &queued, &delivered)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: command %d of %s", store.ErrNotFound, id, nodeID)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: cancel command %d: %w", id, err)
+		}
+		if delivered.Valid {
+			return fmt.Errorf("%w: command %d of %s at %s", store.ErrDelivered, id, nodeID, fromTS(delivered).Format(time.RFC3339))
+		}
+		c.Queued = fromTS(queued)
+		if _, err := tx.Exec(ctx, "DELETE FROM commands WHERE id = $1", id); err != nil {
+			return fmt.Errorf("postgres: cancel command %d: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Command{}, err
+	}
+	s.announce(store.Change{Kind: store.ChangeNode, ID: nodeID})
+	return c, nil
+}
+
+// ExpireCommands implements store.Store. The DELETE's row locks make
+// concurrent expiries (every replica runs one) return each command once.
+func (s *Store) ExpireCommands(ctx context.Context, before time.Time) ([]store.Command, error) {
+	var out []store.Command
+	err := s.do(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `DELETE FROM commands WHERE delivered IS NULL AND queued < $1
+			RETURNING id, node_seq, name, queued`, before)
+		if err != nil {
+			return fmt.Errorf("postgres: expire commands: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Command, error) {
+			var c store.Command
+			var seq int64
+			var queued pgtype.Timestamptz
+			err := row.Scan(&c.ID, &seq, &c.Name, &queued)
+			c.NodeID, c.Queued = store.NodeID(seq), fromTS(queued)
+			return c, err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: expire commands: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b store.Command) int { return cmp.Compare(a.ID, b.ID) })
+	for _, c := range out {
+		s.announce(store.Change{Kind: store.ChangeNode, ID: c.NodeID})
+	}
+	if out == nil {
+		out = []store.Command{}
 	}
 	return out, nil
 }

@@ -90,6 +90,10 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 	}
 	query := "SELECT id, at, type, node, mac, attrs FROM events WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY id LIMIT " + arg(q.EventLimit())
+	if q.Newest {
+		query = "SELECT * FROM (SELECT id, at, type, node, mac, attrs FROM events WHERE " + strings.Join(where, " AND ") +
+			" ORDER BY id DESC LIMIT $" + strconv.Itoa(len(args)) + ") x ORDER BY id"
+	}
 	var out []store.Event
 	err := s.do(ctx, func(db querier) error {
 		rows, err := db.Query(ctx, query, args...)

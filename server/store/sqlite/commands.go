@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/store"
@@ -68,4 +70,57 @@ func (s *Store) ListCommands(ctx context.Context, nodeID string) ([]store.Comman
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// CancelCommand implements store.Store.
+func (s *Store) CancelCommand(ctx context.Context, nodeID string, id int64) (store.Command, error) {
+	c := store.Command{ID: id, NodeID: nodeID}
+	_, err := s.updateNode(ctx, nodeID, func(tx *sql.Tx, seq, _ int64) error {
+		var q, d int64
+		err := tx.QueryRowContext(ctx, "SELECT name, queued_ns, delivered_ns FROM commands WHERE node_seq = ? AND id = ?", seq, id).Scan(&c.Name, &q, &d)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: command %d of %s", store.ErrNotFound, id, nodeID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: cancel command %d: %w", id, err)
+		}
+		if d != 0 {
+			return fmt.Errorf("%w: command %d of %s at %s", store.ErrDelivered, id, nodeID, fromNS(d).Format(time.RFC3339))
+		}
+		c.Queued = fromNS(q)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM commands WHERE id = ?", id); err != nil {
+			return fmt.Errorf("sqlite: cancel command %d: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Command{}, err
+	}
+	return c, nil
+}
+
+// ExpireCommands implements store.Store.
+func (s *Store) ExpireCommands(ctx context.Context, before time.Time) ([]store.Command, error) {
+	var out []store.Command
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = []store.Command{}
+		rows, err := tx.QueryContext(ctx, `DELETE FROM commands WHERE delivered_ns = 0 AND queued_ns < ?
+			RETURNING id, node_seq, name, queued_ns`, ns(before))
+		if err != nil {
+			return fmt.Errorf("sqlite: expire commands: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c store.Command
+			var seq, q int64
+			if err := rows.Scan(&c.ID, &seq, &c.Name, &q); err != nil {
+				return fmt.Errorf("sqlite: expire commands: %w", err)
+			}
+			c.NodeID, c.Queued = store.NodeID(seq), fromNS(q)
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	slices.SortFunc(out, func(a, b store.Command) int { return cmp.Compare(a.ID, b.ID) })
+	return out, err
 }

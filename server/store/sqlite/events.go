@@ -70,8 +70,12 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 		where = append(where, "("+strings.Join(ts, " OR ")+")")
 	}
 	args = append(args, q.EventLimit())
-	rows, err := s.r.QueryContext(ctx, "SELECT id, at_ns, type, node, mac, attrs FROM events WHERE "+
-		strings.Join(where, " AND ")+" ORDER BY id LIMIT ?", args...)
+	query := "SELECT id, at_ns, type, node, mac, attrs FROM events WHERE " + strings.Join(where, " AND ") + " ORDER BY id LIMIT ?"
+	if q.Newest {
+		query = "SELECT * FROM (SELECT id, at_ns, type, node, mac, attrs FROM events WHERE " + strings.Join(where, " AND ") +
+			" ORDER BY id DESC LIMIT ?) ORDER BY id"
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events: %w", err)
 	}

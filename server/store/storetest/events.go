@@ -80,6 +80,8 @@ func testEvents(t *testing.T, s store.Store) {
 		{"type exact", store.EventQuery{Types: []string{"dhcp.offer", "boot.script"}}, []int64{got[1].ID, got[5].ID}},
 		{"type prefix is whole words", store.EventQuery{Types: []string{"dhc"}}, []int64{}},
 		{"limit", store.EventQuery{Limit: 2}, eventIDs(got[:2])},
+		{"newest", store.EventQuery{Limit: 2, Newest: true}, eventIDs(got[4:])},
+		{"newest of a type", store.EventQuery{Limit: 2, Newest: true, Types: []string{"dhcp"}}, []int64{got[1].ID, got[4].ID}},
 	} {
 		if diff := cmp.Diff(tc.want, eventIDs(listEvents(t, s, tc.q))); diff != "" {
 			t.Errorf("ListEvents(%s) ids mismatch (-want +got):\n%s", tc.name, diff)

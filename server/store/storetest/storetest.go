@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AdminTokens", testAdminTokens},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
+		{"CommandsCancelExpire", testCommandsCancelExpire},
 		{"Events", testEvents},
 		{"EventsRetention", testEventsRetention},
 	}
