@@ -20,7 +20,7 @@ import (
 //	GET /api/v1/events/stream?node=&mac=&type=                 text/event-stream
 //
 // since is an RFC 3339 time or a duration back from now ("15m");
-// after an event id; tail=N the newest N instead of the oldest; type may repeat or be comma-separated, and "dhcp"
+// after an event id (after=0 or Last-Event-ID: 0 is from the start); tail=N the newest N instead of the oldest; type may repeat or be comma-separated, and "dhcp"
 // selects every dhcp.* type. The stream sends each event as
 // "id: <id>\nevent: <type>\ndata: <Event JSON>\n\n" and resumes after the
 // Last-Event-ID header (or after=), else starts with events from now on.
@@ -99,7 +99,8 @@ func (c *Client) NodeEvents(ctx context.Context, id string, q EventQuery) ([]Eve
 }
 
 // Stream follows the live event stream until ctx ends, calling fn for
-// each event; after is the last event id seen (0: from now on). When the
+// each event; after is the last event id seen (negative: from now on).
+// When the
 // connection drops it reconnects, resuming after the last event it
 // delivered. It returns ctx's error, or an API error.
 func (c *Client) Stream(ctx context.Context, q EventQuery, after int64, fn func(Event) error) error {
@@ -137,7 +138,7 @@ func (c *Client) streamOnce(ctx context.Context, q EventQuery, after *int64, fn 
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	if *after > 0 {
+	if *after >= 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(*after, 10))
 	}
 	hc := *c.http()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/store"
@@ -121,3 +122,6 @@ func registeredAttrs(created bool, old, cur map[string]string) map[string]string
 	}
 	return a
 }
+
+// Now is the core's clock.
+func (c *Core) Now() time.Time { return c.now() }

@@ -99,7 +99,7 @@ func eventQuery(w http.ResponseWriter, r *http.Request, now time.Time, known ...
 	if s := v.Get("mac"); s != "" {
 		m, err := wire.NormalizeMAC(s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "mac", err.Error())
+			writeError(w, http.StatusBadRequest, "mac", "mac: "+err.Error())
 			return q, false
 		}
 		q.MACs = []string{wire.ColonMAC(m)}
@@ -128,7 +128,7 @@ func apiEvent(e store.Event) adminapi.Event {
 
 // listEvents answers GET /api/v1/events.
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
-	q, ok := eventQuery(w, r, time.Now(), "since", "after", "node", "mac", "type", "limit", "tail")
+	q, ok := eventQuery(w, r, h.o.Core.Now(), "since", "after", "node", "mac", "type", "limit", "tail")
 	if !ok {
 		return
 	}
@@ -148,7 +148,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 
 // nodeEvents answers GET /api/v1/nodes/{id}/events.
 func (h *Handler) nodeEvents(w http.ResponseWriter, r *http.Request) {
-	q, ok := eventQuery(w, r, time.Now(), "since", "after", "type", "limit", "tail")
+	q, ok := eventQuery(w, r, h.o.Core.Now(), "since", "after", "type", "limit", "tail")
 	if !ok {
 		return
 	}
@@ -167,7 +167,7 @@ func (h *Handler) nodeEvents(w http.ResponseWriter, r *http.Request) {
 
 // streamEvents answers GET /api/v1/events/stream with server-sent events.
 func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
-	q, ok := eventQuery(w, r, time.Now(), "after", "node", "mac", "type")
+	q, ok := eventQuery(w, r, h.o.Core.Now(), "after", "node", "mac", "type")
 	if !ok {
 		return
 	}
@@ -177,7 +177,7 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx := r.Context()
-	if q.After == 0 {
+	if r.Header.Get("Last-Event-ID") == "" && r.URL.Query().Get("after") == "" {
 		// From now on: start after the newest event.
 		last, err := h.lastEventID(r)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 	"github.com/razor-mk/razor-mk/server/store"
@@ -67,6 +68,7 @@ type env struct {
 	h     *Handler
 	clock *clock
 	reg   *prometheus.Registry
+	ev    *events.Recorder
 }
 
 type envOpts struct {
@@ -77,6 +79,8 @@ type envOpts struct {
 	logger    *slog.Logger
 	rateLimit float64
 	rateBurst int
+	// commandExpiry is the core's CommandExpiry.
+	commandExpiry time.Duration
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -99,9 +103,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ev := events.New(st, events.Options{Now: clk.Now})
 	c, err = core.New(ctx, st, core.Options{
 		Metrics: m, Now: clk.Now, ServerURL: serverURL, Images: mkimage.New(images, nil),
-		KernelArgs: "console=ttyS0", Rand: &counter{}, NodeToken: o.nodeToken, Logger: o.logger,
+		KernelArgs: "console=ttyS0", Rand: &counter{}, NodeToken: o.nodeToken, Logger: o.logger, Events: ev, CommandExpiry: o.commandExpiry,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +115,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Core: c, Metrics: m, Gatherer: reg, AdminToken: adminToken, ServerURL: serverURL, Logger: o.logger, SecureURL: o.secureURL, UI: o.ui,
 		ClientConfig: wire.DefaultClientConfig(), RateLimit: o.rateLimit, RateBurst: o.rateBurst,
 	})
-	return &env{t: t, st: st, core: c, h: h, clock: clk, reg: reg}
+	return &env{t: t, st: st, core: c, h: h, clock: clk, reg: reg, ev: ev}
 }
 
 // writeImage makes a verified microkernel image directory.
