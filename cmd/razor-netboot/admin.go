@@ -20,7 +20,7 @@ import (
 
 // newAdminCmds returns the admin CLI: nodes, tags, policies, commands.
 func newAdminCmds() []*cobra.Command {
-	return []*cobra.Command{newNodesCmd(), newTagsCmd(), newPoliciesCmd(), newCommandsCmd(), newTokensCmd()}
+	return []*cobra.Command{newNodesCmd(), newTagsCmd(), newPoliciesCmd(), newCommandsCmd(), newTokensCmd(), newEventsCmd()}
 }
 
 // adminFlags are the flags every admin command shares.
@@ -37,15 +37,17 @@ func addAdminFlags(cmd *cobra.Command) *adminFlags {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.server, "server", "", "server URL (env RAZOR_SERVER, default "+defaultServer+")")
 	pf.StringVar(&f.token, "token", "", "admin token (env RAZOR_TOKEN, default: <RAZOR_DATA_DIR or /var/lib/razor>/admin.token)")
-	pf.StringVarP(&f.output, "output", "o", "table", "output: table or json")
+	pf.StringVarP(&f.output, "output", "o", "table", "output: table, wide, json or yaml")
 	pf.StringVar(&f.caFile, "ca-file", "", "CA certificate (PEM) to trust for an https:// server (env RAZOR_CA_FILE, default: <RAZOR_DATA_DIR or /var/lib/razor>/tls/ca.pem when readable, else the system's)")
 	return f
 }
 
 // client builds the API client from flags, environment and token file.
 func (f *adminFlags) client() (*adminapi.Client, error) {
-	if f.output != "table" && f.output != "json" {
-		return nil, fmt.Errorf("-o: want table or json, got %q", f.output)
+	switch f.output {
+	case "table", "wide", "json", "yaml":
+	default:
+		return nil, fmt.Errorf("-o: want table, wide, json or yaml, got %q", f.output)
 	}
 	server := f.server
 	if server == "" {

@@ -27,8 +27,8 @@ func newCommandsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), cm)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), cm)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "queued %s for %s (command %d)\n", cm.Command, cm.Node, cm.ID)
 			return err
@@ -47,8 +47,8 @@ func newCommandsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), cs)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), cs)
 			}
 			rows := make([][]string, len(cs))
 			for i, cm := range cs {
@@ -57,6 +57,30 @@ func newCommandsCmd() *cobra.Command {
 			return table(cmd.OutOrStdout(), []string{"ID", "COMMAND", "QUEUED", "DELIVERED"}, rows)
 		},
 	}
-	cmd.AddCommand(send, list)
+	cancel := &cobra.Command{
+		Use:   "cancel NODE COMMAND-ID",
+		Short: "Cancel a command that has not been delivered yet",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[1], 10, 64)
+			if err != nil {
+				return fmt.Errorf("command id %q: want a number (see commands list NODE)", args[1])
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			cm, err := c.CancelCommand(cmd.Context(), args[0], id)
+			if err != nil {
+				return err
+			}
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), cm)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "cancelled %s for %s (command %d)\n", cm.Command, cm.Node, cm.ID)
+			return err
+		},
+	}
+	cmd.AddCommand(send, list, cancel)
 	return cmd
 }

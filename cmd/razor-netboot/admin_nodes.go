@@ -28,8 +28,8 @@ func newNodesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), ns)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), ns)
 			}
 			rows := make([][]string, len(ns))
 			for i, n := range ns {
@@ -51,8 +51,8 @@ func newNodesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), n)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), n)
 			}
 			rows := [][]string{
 				{"id", n.ID}, {"state", n.State}, {"uuid", dash(n.UUID)}, {"macs", joinOrDash(n.MACs)},
@@ -102,13 +102,13 @@ func newNodesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), n)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), n)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "unbound %s (%s)\n", n.ID, n.State)
 			return err
 		},
 	}
-	cmd.AddCommand(list, show, del, unbind)
+	cmd.AddCommand(list, show, del, unbind, newNodeEventsCmd(f))
 	return cmd
 }

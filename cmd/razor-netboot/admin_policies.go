@@ -79,8 +79,8 @@ func newPoliciesCmd() *cobra.Command {
 	}
 	f := addAdminFlags(cmd)
 	print := func(cmd *cobra.Command, p adminapi.Policy) error {
-		if f.output == "json" {
-			return printJSON(cmd.OutOrStdout(), p)
+		if f.output != "table" {
+			return f.print(cmd.OutOrStdout(), p)
 		}
 		return policyTable(cmd, []adminapi.Policy{p})
 	}
@@ -97,8 +97,8 @@ func newPoliciesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), ps)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), ps)
 			}
 			return policyTable(cmd, ps)
 		},

@@ -31,8 +31,8 @@ itself, @FILE to read it from a file, or - for standard input.`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), ts)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), ts)
 			}
 			rows := make([][]string, len(ts))
 			for i, t := range ts {
@@ -54,8 +54,8 @@ itself, @FILE to read it from a file, or - for standard input.`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), t)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), t)
 			}
 			return table(cmd.OutOrStdout(), []string{"NAME", "NODES", "RULE"}, [][]string{{t.Name, strconv.Itoa(t.Nodes), string(t.Rule)}})
 		},
@@ -89,8 +89,8 @@ itself, @FILE to read it from a file, or - for standard input.`,
 				if err != nil {
 					return err
 				}
-				if f.output == "json" {
-					return printJSON(cmd.OutOrStdout(), t)
+				if f.output != "table" {
+					return f.print(cmd.OutOrStdout(), t)
 				}
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "tag %s: %s (%d nodes)\n", t.Name, t.Rule, t.Nodes)
 				return err

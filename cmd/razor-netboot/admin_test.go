@@ -161,8 +161,8 @@ func TestAdminCLI(t *testing.T) {
 		t.Errorf("nodes list without a token = %v", err)
 	}
 	tok, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if _, _, err := runCLI(t, "nodes", "list", "-o", "yaml", "--token", strings.TrimSpace(string(tok))); err == nil || !strings.Contains(err.Error(), "-o") {
-		t.Errorf("nodes list -o yaml = %v, want an error naming -o", err)
+	if _, _, err := runCLI(t, "nodes", "list", "-o", "xml", "--token", strings.TrimSpace(string(tok))); err == nil || !strings.Contains(err.Error(), "-o") {
+		t.Errorf("nodes list -o xml = %v, want an error naming -o", err)
 	}
 }
 

@@ -34,8 +34,8 @@ admin token, in <data-dir>/admin.token, is always valid with role admin.`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), t)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), t)
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), t.Secret)
 			return err
@@ -55,8 +55,8 @@ admin token, in <data-dir>/admin.token, is always valid with role admin.`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), ts)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), ts)
 			}
 			return table(cmd.OutOrStdout(), []string{"NAME", "ROLE", "CREATED", "REVOKED"}, tokenRows(ts))
 		},
@@ -74,8 +74,8 @@ admin token, in <data-dir>/admin.token, is always valid with role admin.`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), t)
+			if f.output != "table" {
+				return f.print(cmd.OutOrStdout(), t)
 			}
 			return table(cmd.OutOrStdout(), []string{"NAME", "ROLE", "CREATED", "REVOKED"}, tokenRows([]adminapi.Token{t}))
 		},

@@ -23,5 +23,6 @@ admin API (/api/v1) with a bearer token.`,
 	root.AddCommand(newServeCmd(), cli.VersionCmd("razor-netboot"))
 	root.AddCommand(newAdminCmds()...)
 	root.AddCommand(newMigrateCmd())
+	strictGroups(root)
 	return root
 }

@@ -55,7 +55,7 @@ func (c *Core) Nodes(ctx context.Context) ([]NodeInfo, error) {
 
 // Node returns one node with its facts.
 func (c *Core) Node(ctx context.Context, id string) (NodeInfo, error) {
-	n, err := c.st.GetNode(ctx, id)
+	n, err := c.lookup(ctx, id)
 	if err != nil {
 		return NodeInfo{}, fmt.Errorf("core: node %s: %w", id, err)
 	}

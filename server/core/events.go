@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -39,7 +40,7 @@ func (c *Core) Events(ctx context.Context, q store.EventQuery) ([]store.Event, e
 // NodeEventQuery is q narrowed to node id: its events, and the events of
 // its MACs from before it was known.
 func (c *Core) NodeEventQuery(ctx context.Context, id string, q store.EventQuery) (store.EventQuery, error) {
-	n, err := c.st.GetNode(ctx, id)
+	n, err := c.lookup(ctx, id)
 	if err != nil {
 		return q, err
 	}
@@ -125,3 +126,34 @@ func registeredAttrs(created bool, old, cur map[string]string) map[string]string
 
 // Now is the core's clock.
 func (c *Core) Now() time.Time { return c.now() }
+
+// lookup finds a node, with facts, by what an operator has at hand: its
+// id, a MAC (any spelling), its SMBIOS UUID or its serial number.
+func (c *Core) lookup(ctx context.Context, key string) (store.Node, error) {
+	if _, ok := store.NodeSeq(key); ok {
+		return c.st.GetNode(ctx, key)
+	}
+	if m, err := wire.NormalizeMAC(key); err == nil {
+		if e := c.cache.find("", []string{m}); e != nil {
+			return c.st.GetNode(ctx, e.node.ID)
+		}
+	}
+	if u, ok := wire.NormalizeUUID(key); ok {
+		if e := c.cache.find(u, nil); e != nil {
+			return c.st.GetNode(ctx, e.node.ID)
+		}
+	}
+	// A serial number is a fact: a scan, fine at an operator's pace.
+	if key != "" {
+		ns, err := c.st.ListNodes(ctx, true)
+		if err != nil {
+			return store.Node{}, err
+		}
+		for _, n := range ns {
+			if n.Facts["serialnumber"] == key {
+				return n, nil
+			}
+		}
+	}
+	return store.Node{}, fmt.Errorf("%w: no node with id, MAC, UUID or serial number %q", store.ErrNotFound, key)
+}

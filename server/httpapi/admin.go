@@ -188,7 +188,7 @@ func (h *Handler) getNode(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	cs, err := h.o.Core.Commands(r.Context(), id)
+	cs, err := h.o.Core.Commands(r.Context(), n.ID) // id may have been a MAC, UUID or serial
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/razor-mk/razor-mk/wire"
+)
+
+func TestEventsCLI(t *testing.T) {
+	url, dir := startDaemon(t)
+	t.Setenv("RAZOR_DATA_DIR", dir)
+	t.Setenv("RAZOR_SERVER", url)
+	t.Setenv("RAZOR_TOKEN", "")
+	body, _ := wire.RegisterRequest{HWID: "525400000001", Facts: map[string]string{"processorcount": "4", "serialnumber": "SER123"}}.Encode()
+	resp, err := http.Post(url+wire.DefaultRegisterPath, wire.ContentTypeJSON, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	// The recorder writes in batches: wait for the registration.
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if out, _, err = runCLI(t, "nodes", "events", "node1"); err == nil && strings.Contains(out, "node.registered") {
+			break
+		}
+	}
+	if !strings.Contains(out, "+REL") || !strings.Contains(out, "node.registered") || !strings.Contains(out, "facts=2") {
+		t.Fatalf("nodes events node1 =\n%s (err %v)", out, err)
+	}
+	// A node is found by id, MAC in any spelling, or serial number.
+	for _, key := range []string{"node1", "52-54-00-00-00-01", "525400000001", "SER123"} {
+		out, _, err := runCLI(t, "nodes", "show", key, "-o", "json")
+		if err != nil || !strings.Contains(out, `"id": "node1"`) {
+			t.Errorf("nodes show %s = %v\n%s", key, err, out)
+		}
+	}
+	if _, _, err := runCLI(t, "nodes", "show", "nope"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("nodes show nope = %v, want a 404", err)
+	}
+	if _, _, err := runCLI(t, "commands", "send", "node1", "reboot"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := runCLI(t, "commands", "cancel", "node1", "1"); err != nil || !strings.Contains(out, "cancelled reboot for node1") {
+		t.Errorf("commands cancel = %v %q", err, out)
+	}
+	// -o json: one event per line, in order; -o yaml parses.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if out, _, err = runCLI(t, "events", "--type", "command", "-o", "json"); err == nil && strings.Contains(out, "command.cancelled") {
+			break
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var got []string
+	for dec.More() {
+		var ev struct{ Type string }
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatalf("events -o json: %v\n%s", err, out)
+		}
+		got = append(got, ev.Type)
+	}
+	if strings.Join(got, " ") != "command.queued command.cancelled" {
+		t.Errorf("events --type command = %v", got)
+	}
+	out, _, err = runCLI(t, "events", "--absolute", "--since", "1h", "--node", "node1")
+	if err != nil || strings.Contains(out, "+REL") || !strings.Contains(out, "command.cancelled") {
+		t.Errorf("events --absolute --since 1h =\n%s (err %v)", out, err)
+	}
+	out, _, err = runCLI(t, "nodes", "list", "-o", "yaml")
+	var nodes []map[string]any
+	if err != nil || yaml.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || nodes[0]["id"] != "node1" {
+		t.Errorf("nodes list -o yaml = %v\n%s", err, out)
+	}
+}
+
+func TestUnknownSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"nodes", "lst"}, {"tags", "shwo"}, {"commands", "bogus"}} {
+		_, _, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "unknown command") {
+			t.Errorf("%v = %v, want an unknown command error", args, err)
+		}
+	}
+	if _, _, err := runCLI(t, "nodes", "lst"); err == nil || !strings.Contains(err.Error(), "Did you mean this?\n\tlist") {
+		t.Errorf("nodes lst = %v, want a suggestion of list", err)
+	}
+	if _, _, err := runCLI(t, "nodes", "list", "-o", "xml", "--server", "http://127.0.0.1:1", "--token", "x"); err == nil || !strings.Contains(err.Error(), "-o") {
+		t.Errorf("-o xml = %v, want an error naming -o", err)
+	}
+}
