@@ -74,9 +74,9 @@ func newEventsCmd() *cobra.Command {
 func newNodeEventsCmd(f *adminFlags) *cobra.Command {
 	var e eventFlags
 	cmd := &cobra.Command{
-		Use:               "events NODE",
-		Short:             "Print a node's timeline, from its first DHCP request on",
-		Args:              cobra.ExactArgs(1),
+		Use:   "events NODE",
+		Short: "Print a node's timeline, from its first DHCP request on",
+		Args:  cobra.ExactArgs(1),
 	}
 	e.add(cmd, false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
