@@ -1,4 +1,4 @@
--- Razor MK store, schema 3: node events, each node's timeline. Writers
+-- Razor MK store, schema 4: node events, each node's timeline. Writers
 -- take an advisory lock (events.go), so ids become visible in order and a
 -- stream that reads "id > last seen" from any replica misses none.
 
