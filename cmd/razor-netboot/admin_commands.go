@@ -27,7 +27,7 @@ func newCommandsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), cm)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "queued %s for %s (command %d)\n", cm.Command, cm.Node, cm.ID)
@@ -47,7 +47,7 @@ func newCommandsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), cs)
 			}
 			rows := make([][]string, len(cs))
@@ -74,7 +74,7 @@ func newCommandsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), cm)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "cancelled %s for %s (command %d)\n", cm.Command, cm.Node, cm.ID)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/spf13/cobra"
 )
 
@@ -15,6 +16,7 @@ func newNodesCmd() *cobra.Command {
 		Short: "List, show, delete and unbind discovered nodes",
 	}
 	f := addAdminFlags(cmd)
+	var nq adminapi.NodeQuery
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the nodes",
@@ -24,11 +26,11 @@ func newNodesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ns, err := c.Nodes(cmd.Context())
+			ns, err := c.FindNodes(cmd.Context(), nq)
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), ns)
 			}
 			rows := make([][]string, len(ns))
@@ -38,6 +40,12 @@ func newNodesCmd() *cobra.Command {
 			return table(cmd.OutOrStdout(), []string{"ID", "STATE", "POLICY", "MACS", "UUID", "TAGS", "LAST CHECKIN"}, rows)
 		},
 	}
+	lf := list.Flags()
+	lf.StringSliceVar(&nq.Tags, "tag", nil, "only nodes with every one of these tags")
+	lf.StringVar(&nq.State, "state", "", "only nodes in this state: active, inactive, bound, booted or failed")
+	lf.StringVar(&nq.Policy, "policy", "", "only nodes bound to this policy")
+	lf.StringVar(&nq.MAC, "mac", "", "only the node holding this MAC (any spelling)")
+	lf.StringArrayVar(&nq.Facts, "fact", nil, "only nodes whose fact KEY=VALUE (repeatable)")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a node with its facts, tags and commands",
@@ -51,7 +59,7 @@ func newNodesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), n)
 			}
 			rows := [][]string{
@@ -102,7 +110,7 @@ func newNodesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), n)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "unbound %s (%s)\n", n.ID, n.State)

@@ -79,7 +79,7 @@ func newPoliciesCmd() *cobra.Command {
 	}
 	f := addAdminFlags(cmd)
 	print := func(cmd *cobra.Command, p adminapi.Policy) error {
-		if f.output != "table" {
+		if f.structured() {
 			return f.print(cmd.OutOrStdout(), p)
 		}
 		return policyTable(cmd, []adminapi.Policy{p})
@@ -97,7 +97,7 @@ func newPoliciesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), ps)
 			}
 			return policyTable(cmd, ps)

@@ -31,7 +31,7 @@ itself, @FILE to read it from a file, or - for standard input.`,
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), ts)
 			}
 			rows := make([][]string, len(ts))
@@ -54,7 +54,7 @@ itself, @FILE to read it from a file, or - for standard input.`,
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), t)
 			}
 			return table(cmd.OutOrStdout(), []string{"NAME", "NODES", "RULE"}, [][]string{{t.Name, strconv.Itoa(t.Nodes), string(t.Rule)}})
@@ -89,7 +89,7 @@ itself, @FILE to read it from a file, or - for standard input.`,
 				if err != nil {
 					return err
 				}
-				if f.output != "table" {
+				if f.structured() {
 					return f.print(cmd.OutOrStdout(), t)
 				}
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "tag %s: %s (%d nodes)\n", t.Name, t.Rule, t.Nodes)

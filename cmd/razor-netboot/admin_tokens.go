@@ -34,7 +34,7 @@ admin token, in <data-dir>/admin.token, is always valid with role admin.`,
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), t)
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), t.Secret)
@@ -55,7 +55,7 @@ admin token, in <data-dir>/admin.token, is always valid with role admin.`,
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), ts)
 			}
 			return table(cmd.OutOrStdout(), []string{"NAME", "ROLE", "CREATED", "REVOKED"}, tokenRows(ts))
@@ -74,7 +74,7 @@ admin token, in <data-dir>/admin.token, is always valid with role admin.`,
 			if err != nil {
 				return err
 			}
-			if f.output != "table" {
+			if f.structured() {
 				return f.print(cmd.OutOrStdout(), t)
 			}
 			return table(cmd.OutOrStdout(), []string{"NAME", "ROLE", "CREATED", "REVOKED"}, tokenRows([]adminapi.Token{t}))

@@ -59,3 +59,7 @@ func strictGroups(c *cobra.Command) {
 		return fmt.Errorf("%s\nRun '%s --help' for usage", msg, cmd.CommandPath())
 	}
 }
+
+// structured reports whether -o asks for JSON or YAML rather than a table
+// (table and wide).
+func (f *adminFlags) structured() bool { return f.output == "json" || f.output == "yaml" }

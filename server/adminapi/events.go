@@ -187,3 +187,30 @@ func (c *Client) CancelCommand(ctx context.Context, id string, cmd int64) (Comma
 	var out Command
 	return out, c.do(ctx, http.MethodDelete, "/nodes/"+esc(id)+"/commands/"+strconv.FormatInt(cmd, 10), nil, &out)
 }
+
+// NodeQuery filters GET /api/v1/nodes; zero fields select all.
+type NodeQuery struct {
+	Tags   []string
+	State  string
+	Policy string
+	MAC    string
+	Facts  []string // KEY=VALUE
+}
+
+// FindNodes lists the nodes a query selects (without facts).
+func (c *Client) FindNodes(ctx context.Context, q NodeQuery) ([]Node, error) {
+	v := url.Values{}
+	for _, t := range q.Tags {
+		v.Add("tag", t)
+	}
+	for _, f := range q.Facts {
+		v.Add("fact", f)
+	}
+	for k, s := range map[string]string{"state": q.State, "policy": q.Policy, "mac": q.MAC} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	var l NodeList
+	return l.Nodes, c.do(ctx, http.MethodGet, withQuery("/nodes", v), nil, &l)
+}

@@ -169,7 +169,11 @@ func commandJSON(c store.Command) adminapi.Command {
 }
 
 func (h *Handler) listNodes(w http.ResponseWriter, r *http.Request) {
-	ns, err := h.o.Core.Nodes(r.Context())
+	f, ok := nodeFilter(w, r)
+	if !ok {
+		return
+	}
+	ns, err := h.o.Core.FilterNodes(r.Context(), f)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/adminapi"
+	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/wire"
 )
@@ -263,4 +264,27 @@ func (h *Handler) cancelCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, commandJSON(cmd))
+}
+
+// nodeFilter parses GET /api/v1/nodes?tag=&state=&policy=&mac=&fact=KEY=VALUE
+// (tag and fact may repeat); an unknown parameter is a 400 naming it.
+func nodeFilter(w http.ResponseWriter, r *http.Request) (core.NodeFilter, bool) {
+	var f core.NodeFilter
+	if !checkParams(w, r, "tag", "state", "policy", "mac", "fact") {
+		return f, false
+	}
+	v := r.URL.Query()
+	f.Tags, f.State, f.Policy, f.MAC = v["tag"], v.Get("state"), v.Get("policy"), v.Get("mac")
+	for _, kv := range v["fact"] {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			writeError(w, http.StatusBadRequest, "fact", fmt.Sprintf("fact %q: want KEY=VALUE", kv))
+			return f, false
+		}
+		if f.Facts == nil {
+			f.Facts = map[string]string{}
+		}
+		f.Facts[k] = val
+	}
+	return f, true
 }
