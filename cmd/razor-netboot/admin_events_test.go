@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,6 +79,20 @@ func TestEventsCLI(t *testing.T) {
 	}
 	if out, _, err := runCLI(t, "nodes", "list", "--fact", "serialnumber=OTHER"); err != nil || strings.Contains(out, "node1") {
 		t.Errorf("nodes list --fact serialnumber=OTHER = %v\n%s", err, out)
+	}
+	if out, _, err := runCLI(t, "version"); err != nil || !strings.Contains(out, "client: razor-netboot") || !strings.Contains(out, "server: "+url+" dev (commit unknown") {
+		t.Errorf("version = %v\n%s", err, out)
+	}
+	mresp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, m := range []string{`razor_build_info{commit="unknown"`, "razor_events_dropped_total 0"} {
+		if !strings.Contains(string(mb), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
 	}
 	out, _, err = runCLI(t, "nodes", "list", "-o", "yaml")
 	var nodes []map[string]any

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/razor-mk/razor-mk/internal/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -20,7 +19,7 @@ for several replicas.
 The other subcommands are the admin CLI, talking to a running server's
 admin API (/api/v1) with a bearer token.`,
 	}
-	root.AddCommand(newServeCmd(), cli.VersionCmd("razor-netboot"))
+	root.AddCommand(newServeCmd(), newVersionCmd())
 	root.AddCommand(newAdminCmds()...)
 	root.AddCommand(newMigrateCmd())
 	strictGroups(root)

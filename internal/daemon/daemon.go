@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/razor-mk/razor-mk/internal/version"
 	"github.com/razor-mk/razor-mk/netboot/httpimg"
 	"github.com/razor-mk/razor-mk/netboot/netlimit"
+	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/razor-mk/razor-mk/server/core"
 	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/httpapi"
@@ -149,7 +151,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d.handler = httpapi.New(httpapi.Options{
-		Core: d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url, SecureURL: d.secure,
+		Version: adminapi.BuildInfo{Version: version.Version, Commit: version.Commit, Go: runtime.Version()},
+		Core:    d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url, SecureURL: d.secure,
 		ClientConfig: cc, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, BootRetry: cfg.BootRetry,
 		Images: http.StripPrefix("/images/", httpimg.New(cfg.ImagesDir, httpimg.Options{Logger: log, OnSend: d.OnHTTP})),
 		UI:     ui,

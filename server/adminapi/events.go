@@ -214,3 +214,16 @@ func (c *Client) FindNodes(ctx context.Context, q NodeQuery) ([]Node, error) {
 	var l NodeList
 	return l.Nodes, c.do(ctx, http.MethodGet, withQuery("/nodes", v), nil, &l)
 }
+
+// BuildInfo is the server's build (GET /api/v1/version).
+type BuildInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+}
+
+// ServerVersion asks the server for its build.
+func (c *Client) ServerVersion(ctx context.Context) (BuildInfo, error) {
+	var v BuildInfo
+	return v, c.do(ctx, http.MethodGet, "/version", nil, &v)
+}

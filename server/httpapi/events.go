@@ -29,6 +29,9 @@ func (h *Handler) eventRoutes() {
 	h.mux.Handle("GET "+b+"/events/stream", h.observe("stream", h.admin(store.RoleViewer, h.streamEvents)))
 	h.mux.Handle("GET "+b+"/nodes/{id}/events", h.observe("admin", h.admin(store.RoleViewer, h.nodeEvents)))
 	h.mux.Handle("DELETE "+b+"/nodes/{id}/commands/{cmd}", h.observe("admin", h.admin(store.RoleOperator, h.cancelCommand)))
+	h.mux.Handle("GET "+b+"/version", h.observe("admin", h.admin(store.RoleViewer, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.o.Version)
+	})))
 }
 
 // checkParams answers 400 naming the first query parameter not in known.

@@ -28,6 +28,8 @@ import (
 // Options configure New.
 type Options struct {
 	Core *core.Core
+	// Version is what GET /api/v1/version answers (the build).
+	Version adminapi.BuildInfo
 	// Logger: default discard.
 	Logger *slog.Logger
 	// Metrics and Gatherer: the collectors and the registry /metrics
