@@ -80,6 +80,15 @@ func TestEventsCLI(t *testing.T) {
 	if out, _, err := runCLI(t, "nodes", "list", "--fact", "serialnumber=OTHER"); err != nil || strings.Contains(out, "node1") {
 		t.Errorf("nodes list --fact serialnumber=OTHER = %v\n%s", err, out)
 	}
+	if _, _, err := runCLI(t, "tags", "create", "four", `["=",["fact","processorcount"],"4"]`); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := runCLI(t, "tags", "show", "four"); err != nil || !strings.Contains(out, "node1") || !strings.Contains(out, "LAST CHECKIN") {
+		t.Errorf("tags show four = %v\n%s", err, out)
+	}
+	if out, _, err := runCLI(t, "tags", "show", "four", "-o", "json"); err != nil || !strings.Contains(out, `"matching_nodes"`) {
+		t.Errorf("tags show four -o json = %v\n%s", err, out)
+	}
 	if out, _, err := runCLI(t, "version"); err != nil || !strings.Contains(out, "client: razor-netboot") || !strings.Contains(out, "server: "+url+" dev (commit unknown") {
 		t.Errorf("version = %v\n%s", err, out)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -33,11 +34,7 @@ func newNodesCmd() *cobra.Command {
 			if f.structured() {
 				return f.print(cmd.OutOrStdout(), ns)
 			}
-			rows := make([][]string, len(ns))
-			for i, n := range ns {
-				rows[i] = []string{n.ID, n.State, dash(n.Policy), joinOrDash(n.MACs), dash(n.UUID), joinOrDash(n.Tags), ago(n.LastCheckin)}
-			}
-			return table(cmd.OutOrStdout(), []string{"ID", "STATE", "POLICY", "MACS", "UUID", "TAGS", "LAST CHECKIN"}, rows)
+			return nodeTable(cmd.OutOrStdout(), ns)
 		},
 	}
 	lf := list.Flags()
@@ -119,4 +116,13 @@ func newNodesCmd() *cobra.Command {
 	}
 	cmd.AddCommand(list, show, del, unbind, newNodeEventsCmd(f))
 	return cmd
+}
+
+// nodeTable prints nodes as the nodes list table.
+func nodeTable(w io.Writer, ns []adminapi.Node) error {
+	rows := make([][]string, len(ns))
+	for i, n := range ns {
+		rows[i] = []string{n.ID, n.State, dash(n.Policy), joinOrDash(n.MACs), dash(n.UUID), joinOrDash(n.Tags), ago(n.LastCheckin)}
+	}
+	return table(w, []string{"ID", "STATE", "POLICY", "MACS", "UUID", "TAGS", "LAST CHECKIN"}, rows)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/spf13/cobra"
 )
 
@@ -43,7 +44,7 @@ itself, @FILE to read it from a file, or - for standard input.`,
 	}
 	show := &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show a tag",
+		Short: "Show a tag and the nodes that have it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
@@ -54,10 +55,22 @@ itself, @FILE to read it from a file, or - for standard input.`,
 			if err != nil {
 				return err
 			}
-			if f.structured() {
-				return f.print(cmd.OutOrStdout(), t)
+			ns, err := c.FindNodes(cmd.Context(), adminapi.NodeQuery{Tags: []string{t.Name}})
+			if err != nil {
+				return err
 			}
-			return table(cmd.OutOrStdout(), []string{"NAME", "NODES", "RULE"}, [][]string{{t.Name, strconv.Itoa(t.Nodes), string(t.Rule)}})
+			if f.structured() {
+				return f.print(cmd.OutOrStdout(), struct {
+					adminapi.Tag
+					Matching []adminapi.Node `json:"matching_nodes"`
+				}{t, ns})
+			}
+			w := cmd.OutOrStdout()
+			if err := table(w, []string{"NAME", "NODES", "RULE"}, [][]string{{t.Name, strconv.Itoa(t.Nodes), string(t.Rule)}}); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			return nodeTable(w, ns)
 		},
 	}
 	put := func(create bool) *cobra.Command {
