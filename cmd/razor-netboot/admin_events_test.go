@@ -89,6 +89,22 @@ func TestEventsCLI(t *testing.T) {
 	if out, _, err := runCLI(t, "tags", "show", "four", "-o", "json"); err != nil || !strings.Contains(out, `"matching_nodes"`) {
 		t.Errorf("tags show four -o json = %v\n%s", err, out)
 	}
+	// Dynamic completion asks the server.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "nodes", "show", ""}, "node1\n"},
+		{[]string{"__complete", "tags", "show", ""}, "four\n"},
+		{[]string{"__complete", "commands", "send", "node1", ""}, "reboot\npoweroff\nregister\n"},
+		{[]string{"__complete", "nodes", "list", "--state", ""}, "active\ninactive\nbound\nbooted\nfailed\n"},
+		{[]string{"__complete", "nodes", "list", "--tag", ""}, "four\n"},
+	} {
+		out, _, err := runCLI(t, tc.args...)
+		if err != nil || !strings.HasPrefix(out, tc.want) {
+			t.Errorf("%v = %v\n%q, want it to begin %q", tc.args, err, out, tc.want)
+		}
+	}
 	if out, _, err := runCLI(t, "version"); err != nil || !strings.Contains(out, "client: razor-netboot") || !strings.Contains(out, "server: "+url+" dev (commit unknown") {
 		t.Errorf("version = %v\n%s", err, out)
 	}

@@ -23,5 +23,6 @@ admin API (/api/v1) with a bearer token.`,
 	root.AddCommand(newAdminCmds()...)
 	root.AddCommand(newMigrateCmd())
 	strictGroups(root)
+	addCompletions(root)
 	return root
 }
