@@ -231,7 +231,7 @@ func newPoliciesCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.AddCommand(list, show, create, update, enable(true), enable(false), del)
+	cmd.AddCommand(list, show, create, update, enable(true), enable(false), del, newPolicyPreviewCmd(f))
 	return cmd
 }
 

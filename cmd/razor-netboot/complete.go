@@ -18,7 +18,7 @@ var argCompletion = map[string]string{
 	"nodes show": "node", "nodes delete": "node", "nodes unbind": "node", "nodes events": "node",
 	"commands send": "node", "commands list": "node", "commands cancel": "node",
 	"tags show": "tag", "tags delete": "tag", "tags update": "tag",
-	"policies show": "policy", "policies delete": "policy", "policies update": "policy",
+	"policies show": "policy", "policies delete": "policy", "policies update": "policy", "policies preview": "policy",
 }
 
 // addCompletions installs the completion functions on root's commands.

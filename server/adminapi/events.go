@@ -227,3 +227,23 @@ func (c *Client) ServerVersion(ctx context.Context) (BuildInfo, error) {
 	var v BuildInfo
 	return v, c.do(ctx, http.MethodGet, "/version", nil, &v)
 }
+
+// PolicyPreview says which nodes would bind to a policy now
+// (GET /api/v1/policies/{name}/preview); nothing is changed.
+type PolicyPreview struct {
+	Policy string        `json:"policy"`
+	Nodes  []PreviewNode `json:"nodes"`
+}
+
+// PreviewNode is one node's answer, with the reason.
+type PreviewNode struct {
+	Node   string `json:"node"`
+	Binds  bool   `json:"binds"`
+	Reason string `json:"reason"`
+}
+
+// PreviewPolicy asks which nodes would bind to a policy now.
+func (c *Client) PreviewPolicy(ctx context.Context, name string) (PolicyPreview, error) {
+	var p PolicyPreview
+	return p, c.do(ctx, http.MethodGet, "/policies/"+esc(name)+"/preview", nil, &p)
+}

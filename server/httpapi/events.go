@@ -29,6 +29,7 @@ func (h *Handler) eventRoutes() {
 	h.mux.Handle("GET "+b+"/events/stream", h.observe("stream", h.admin(store.RoleViewer, h.streamEvents)))
 	h.mux.Handle("GET "+b+"/nodes/{id}/events", h.observe("admin", h.admin(store.RoleViewer, h.nodeEvents)))
 	h.mux.Handle("DELETE "+b+"/nodes/{id}/commands/{cmd}", h.observe("admin", h.admin(store.RoleOperator, h.cancelCommand)))
+	h.mux.Handle("GET "+b+"/policies/{name}/preview", h.observe("admin", h.admin(store.RoleViewer, h.previewPolicy)))
 	h.mux.Handle("GET "+b+"/version", h.observe("admin", h.admin(store.RoleViewer, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.o.Version)
 	})))
@@ -290,4 +291,18 @@ func nodeFilter(w http.ResponseWriter, r *http.Request) (core.NodeFilter, bool) 
 		f.Facts[k] = val
 	}
 	return f, true
+}
+
+// previewPolicy answers GET /api/v1/policies/{name}/preview.
+func (h *Handler) previewPolicy(w http.ResponseWriter, r *http.Request) {
+	pv, err := h.o.Core.PreviewPolicy(r.Context(), r.PathValue("name"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := adminapi.PolicyPreview{Policy: r.PathValue("name"), Nodes: []adminapi.PreviewNode{}}
+	for _, p := range pv {
+		out.Nodes = append(out.Nodes, adminapi.PreviewNode{Node: p.Node, Binds: p.Would, Reason: p.Reason})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -63,3 +63,43 @@ func TestNodeFilters(t *testing.T) {
 		}
 	}
 }
+
+// A policy preview says who would bind and why the others would not.
+func TestPolicyPreview(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.register("525400000001", "", "", map[string]string{"processorcount": "2"})
+	e.register("525400000002", "", "", map[string]string{"processorcount": "4"})
+	e.register("525400000003", "", "", map[string]string{"processorcount": "4"})
+	e.register("525400000004", "", "", map[string]string{"processorcount": "4"})
+	for _, p := range []string{
+		`{"name":"first","order":1,"tags":["cpus_4"],"max_count":1,"target":{"kind":"local"}}`,
+		`{"name":"four","order":2,"tags":["cpus_4"],"max_count":1,"target":{"kind":"local"}}`,
+	} {
+		if code, body := e.admin("POST", "/policies", p); code != 201 {
+			t.Fatalf("POST policy = %d %s", code, body)
+		}
+	}
+	e.checkin("hw_id=525400000002&last_state=idle") // binds to first (room 1)
+	code, body := e.admin("GET", "/policies/four/preview", "")
+	if code != 200 {
+		t.Fatalf("preview = %d %s", code, body)
+	}
+	var p adminapi.PolicyPreview
+	json.Unmarshal([]byte(body), &p)
+	want := []adminapi.PreviewNode{
+		{Node: "node1", Reason: "lacks tags cpus_4"},
+		{Node: "node2", Reason: "bound to first"},
+		{Node: "node3", Binds: true, Reason: "matches"},
+		{Node: "node4", Reason: "no room left after the nodes above (max_count 1)"},
+	}
+	if diff := cmp.Diff(want, p.Nodes); diff != "" {
+		t.Errorf("preview (-want +got):\n%s", diff)
+	}
+	if code, _ := e.admin("GET", "/policies/none/preview", ""); code != 404 {
+		t.Errorf("preview of an unknown policy = %d, want 404", code)
+	}
+	// Nothing was bound by the preview.
+	if code, body := e.admin("GET", "/nodes?policy=four", ""); code != 200 || !strings.Contains(body, `"nodes":[]`) {
+		t.Errorf("nodes bound to four after preview = %d %s", code, body)
+	}
+}
