@@ -74,7 +74,7 @@ func TestEventsCLI(t *testing.T) {
 	if err != nil || strings.Contains(out, "+REL") || !strings.Contains(out, "command.cancelled") {
 		t.Errorf("events --absolute --since 1h =\n%s (err %v)", out, err)
 	}
-	if out, _, err := runCLI(t, "nodes", "list", "--fact", "serialnumber=SER123", "--tag", "cpus_4", "-o", "wide"); err != nil || !strings.Contains(out, "node1") || !strings.Contains(out, "STATE") {
+	if out, _, err := runCLI(t, "nodes", "list", "--fact", "serialnumber=SER123", "--tag", "cpus_4", "-o", "wide"); err != nil || !strings.Contains(out, "node1") || !strings.Contains(out, "SER123") || !strings.Contains(out, "PENDING") {
 		t.Errorf("nodes list --fact --tag -o wide = %v\n%s", err, out)
 	}
 	if out, _, err := runCLI(t, "nodes", "list", "--fact", "serialnumber=OTHER"); err != nil || strings.Contains(out, "node1") {

@@ -34,7 +34,7 @@ func newNodesCmd() *cobra.Command {
 			if f.structured() {
 				return f.print(cmd.OutOrStdout(), ns)
 			}
-			return nodeTable(cmd.OutOrStdout(), ns)
+			return nodeTable(cmd.OutOrStdout(), ns, f.output == "wide")
 		},
 	}
 	lf := list.Flags()
@@ -118,11 +118,19 @@ func newNodesCmd() *cobra.Command {
 	return cmd
 }
 
-// nodeTable prints nodes as the nodes list table.
-func nodeTable(w io.Writer, ns []adminapi.Node) error {
+// nodeTable prints nodes as the nodes list table; wide adds the UUID and
+// pending commands.
+func nodeTable(w io.Writer, ns []adminapi.Node, wide bool) error {
 	rows := make([][]string, len(ns))
 	for i, n := range ns {
-		rows[i] = []string{n.ID, n.State, dash(n.Policy), joinOrDash(n.MACs), dash(n.UUID), joinOrDash(n.Tags), ago(n.LastCheckin)}
+		rows[i] = []string{n.ID, n.State, dash(n.Policy), joinOrDash(n.MACs), dash(n.IP), dash(n.Serial), dash(n.Product), joinOrDash(n.Tags), ago(n.LastCheckin)}
+		if wide {
+			rows[i] = append(rows[i], dash(n.UUID), strconv.Itoa(n.PendingCommands))
+		}
 	}
-	return table(w, []string{"ID", "STATE", "POLICY", "MACS", "UUID", "TAGS", "LAST CHECKIN"}, rows)
+	header := []string{"ID", "STATE", "POLICY", "MACS", "IP", "SERIAL", "PRODUCT", "TAGS", "LAST CHECKIN"}
+	if wide {
+		header = append(header, "UUID", "PENDING")
+	}
+	return table(w, header, rows)
 }

@@ -70,7 +70,7 @@ itself, @FILE to read it from a file, or - for standard input.`,
 				return err
 			}
 			fmt.Fprintln(w)
-			return nodeTable(w, ns)
+			return nodeTable(w, ns, f.output == "wide")
 		},
 	}
 	put := func(create bool) *cobra.Command {

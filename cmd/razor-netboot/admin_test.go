@@ -119,7 +119,7 @@ func TestAdminCLI(t *testing.T) {
 		t.Errorf("nodes list -o json = %q, %v", out, err)
 	}
 	out, _, err = runCLI(t, "nodes", "list")
-	if err != nil || !strings.HasPrefix(out, "ID     STATE   POLICY  MACS               UUID  TAGS         LAST CHECKIN\nnode1  active  -       52:54:00:00:00:01  -     cpus_4,dell  ") {
+	if err != nil || !strings.HasPrefix(out, "ID     STATE   POLICY  MACS               IP  SERIAL  PRODUCT  TAGS         LAST CHECKIN\nnode1  active  -       52:54:00:00:00:01  -   -       -        cpus_4,dell  ") {
 		t.Errorf("nodes list = %q, %v", out, err)
 	}
 	out, _, err = runCLI(t, "commands", "send", "node1", "reboot")

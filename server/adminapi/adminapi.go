@@ -49,22 +49,27 @@ const MaxBody = 1 << 20
 
 // Node is a discovered machine.
 type Node struct {
-	ID              string            `json:"id"`
-	UUID            string            `json:"uuid,omitempty"`
-	MACs            []string          `json:"macs"` // AA:BB:CC:DD:EE:FF
-	State           string            `json:"state"`
-	Tags            []string          `json:"tags"`
-	Policy          string            `json:"policy,omitempty"`
-	BoundAt         *time.Time        `json:"bound_at,omitempty"`
-	BootState       string            `json:"boot_state,omitempty"`
-	BootStateAt     *time.Time        `json:"boot_state_at,omitempty"`
-	LastState       string            `json:"last_state"`
-	Created         time.Time         `json:"created"`
-	Registered      time.Time         `json:"registered"`
-	LastCheckin     *time.Time        `json:"last_checkin,omitempty"`
-	PendingCommands int               `json:"pending_commands"`
-	Facts           map[string]string `json:"facts,omitempty"`
-	Commands        []Command         `json:"commands,omitempty"`
+	ID              string     `json:"id"`
+	UUID            string     `json:"uuid,omitempty"`
+	MACs            []string   `json:"macs"` // AA:BB:CC:DD:EE:FF
+	State           string     `json:"state"`
+	Tags            []string   `json:"tags"`
+	Policy          string     `json:"policy,omitempty"`
+	BoundAt         *time.Time `json:"bound_at,omitempty"`
+	BootState       string     `json:"boot_state,omitempty"`
+	BootStateAt     *time.Time `json:"boot_state_at,omitempty"`
+	LastState       string     `json:"last_state"`
+	Created         time.Time  `json:"created"`
+	Registered      time.Time  `json:"registered"`
+	LastCheckin     *time.Time `json:"last_checkin,omitempty"`
+	PendingCommands int        `json:"pending_commands"`
+	// IP, Serial and Product are the facts ipaddress, serialnumber and
+	// productname (listings).
+	IP       string            `json:"ip,omitempty"`
+	Serial   string            `json:"serial,omitempty"`
+	Product  string            `json:"product,omitempty"`
+	Facts    map[string]string `json:"facts,omitempty"`
+	Commands []Command         `json:"commands,omitempty"`
 }
 
 // Command is an admin command queued for a node.

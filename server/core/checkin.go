@@ -27,6 +27,9 @@ type NodeInfo struct {
 	store.Node
 	Tags  []string
 	State string
+	// IP, Serial and Product are the facts ipaddress, serialnumber and
+	// productname, filled in listings (FilterNodes) and Node.
+	IP, Serial, Product string
 }
 
 // macs splits a normalised hw_id.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/wire"
 )
 
@@ -61,8 +62,12 @@ func (c *Core) FilterNodes(ctx context.Context, f NodeFilter) ([]NodeInfo, error
 		if !containsAll(ni.Tags, f.Tags) {
 			continue
 		}
+		ni.IP, ni.Serial, ni.Product = n.Facts["ipaddress"], n.Facts["serialnumber"], n.Facts["productname"]
 		ni.Facts = nil
 		out = append(out, ni)
+	}
+	if len(f.Facts) == 0 {
+		c.tableFacts(ctx, out)
 	}
 	return out, nil
 }
@@ -74,4 +79,29 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// tableFacts fills the table facts (IP, serial, product) of listed nodes,
+// reading only those facts when the store can.
+func (c *Core) tableFacts(ctx context.Context, ns []NodeInfo) {
+	names := []string{"ipaddress", "serialnumber", "productname"}
+	var withFacts []store.Node
+	var err error
+	if fl, ok := c.st.(store.FactLister); ok {
+		withFacts, err = fl.ListNodesFacts(ctx, names)
+	} else {
+		withFacts, err = c.st.ListNodes(ctx, true)
+	}
+	if err != nil {
+		c.log.Warn("listing node facts failed", "err", err)
+		return
+	}
+	byID := make(map[string]map[string]string, len(withFacts))
+	for _, n := range withFacts {
+		byID[n.ID] = n.Facts
+	}
+	for i := range ns {
+		f := byID[ns[i].ID]
+		ns[i].IP, ns[i].Serial, ns[i].Product = f["ipaddress"], f["serialnumber"], f["productname"]
+	}
 }

@@ -161,6 +161,7 @@ func nodeJSON(n core.NodeInfo) adminapi.Node {
 		Policy: n.Policy, BoundAt: tp(n.BoundAt), BootState: string(n.BootState), BootStateAt: tp(n.BootStateAt),
 		LastState: n.LastState, Created: n.Created.UTC(), Registered: n.Registered.UTC(), LastCheckin: tp(n.LastCheckin),
 		PendingCommands: n.Pending, Facts: n.Facts,
+		IP: n.IP, Serial: n.Serial, Product: n.Product,
 	}
 }
 
