@@ -33,8 +33,8 @@ type EventQuery struct {
 	After int64
 	// Since: only events at or after this time (zero: no bound).
 	Since time.Time
-	// Node and MACs: only events of node Node, or recorded without a node
-	// under one of MACs (before the node was known). Either may be empty.
+	// Node and MACs: only events of node Node, or recorded under one of
+	// MACs (before the node was known, or after). Either may be empty.
 	Node string
 	MACs []string
 	// Types: only events of these types; "dhcp" also selects "dhcp.*".

@@ -75,7 +75,7 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 		who = append(who, "node = "+arg(clean(q.Node)))
 	}
 	if len(q.MACs) > 0 {
-		who = append(who, "(node = '' AND mac = ANY("+arg(cleanAll(q.MACs))+"::text[]))")
+		who = append(who, "mac = ANY("+arg(cleanAll(q.MACs))+"::text[])")
 	}
 	if len(who) > 0 {
 		where = append(where, "("+strings.Join(who, " OR ")+")")

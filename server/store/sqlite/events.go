@@ -55,7 +55,7 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 		args = append(args, q.Node)
 	}
 	if len(q.MACs) > 0 {
-		who = append(who, "(node = '' AND mac IN ("+placeholders(len(q.MACs))+"))")
+		who = append(who, "mac IN ("+placeholders(len(q.MACs))+")")
 		args = append(args, anys(q.MACs)...)
 	}
 	if len(who) > 0 {

@@ -76,6 +76,7 @@ func testEvents(t *testing.T, s store.Store) {
 		{"node and its MACs", store.EventQuery{Node: "node1", MACs: []string{mac1}}, nodeAndMACs},
 		{"node only", store.EventQuery{Node: "node1"}, []int64{got[3].ID, got[5].ID}},
 		{"mac only", store.EventQuery{MACs: []string{mac2}}, []int64{got[4].ID}},
+		{"mac, with or without a node", store.EventQuery{MACs: []string{mac1}}, nodeAndMACs},
 		{"type prefix", store.EventQuery{Types: []string{"dhcp"}}, []int64{got[0].ID, got[1].ID, got[4].ID}},
 		{"type exact", store.EventQuery{Types: []string{"dhcp.offer", "boot.script"}}, []int64{got[1].ID, got[5].ID}},
 		{"type prefix is whole words", store.EventQuery{Types: []string{"dhc"}}, []int64{}},
