@@ -81,7 +81,12 @@ func TestSoak(t *testing.T) {
 	for i := range boot {
 		boot[i] = byte(rand.IntN(256))
 	}
-	os.WriteFile(filepath.Join(ipxeDir, "undionly.kpxe"), boot, 0o644)
+	// Every boot file serve checks for at start (TFTP is on).
+	for _, f := range []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"} {
+		if err := os.WriteFile(filepath.Join(ipxeDir, f), boot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dataDir := filepath.Join(dir, "data")
 	const token = "soak-token"
 	p := testlab.Start(t, "razor-netboot", srv.Command(bin, "serve",
