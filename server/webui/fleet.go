@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/store"
 )
 
 type count struct {
@@ -19,7 +20,20 @@ type fleetData struct {
 	Policies []count
 	Booting  []nodeRow
 	Errors   []nodeRow
+	// From events, when the fleet records them: the latest boot phase of
+	// each node or MAC active in the last 10 minutes, and the refusals
+	// and failures of the last day.
+	Activity   []activity
+	Recent     []step
+	FromEvents bool
 }
+
+// activityWindow and errorWindow bound the fleet page's event views.
+const (
+	activityWindow = 10 * time.Minute
+	errorWindow    = 24 * time.Hour
+	maxRecentErrs  = 50
+)
 
 func (u *UI) fleetPage(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
@@ -60,6 +74,21 @@ func (u *UI) fleetPage(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	for _, p := range pols {
 		d.Policies = append(d.Policies, count{p.Name, p.Count})
+	}
+	if es, ok := u.eventSource(); ok {
+		evs, err := es.Events(ctx, store.EventQuery{Since: now.Add(-errorWindow), Limit: store.MaxEventLimit, Newest: true})
+		if err == nil {
+			var recent []store.Event
+			for _, e := range evs {
+				if !e.At.Before(now.Add(-activityWindow)) {
+					recent = append(recent, e)
+				}
+			}
+			d.Activity, _ = recentActivity(recent)
+			_, d.Recent = recentActivity(evs)
+			d.Recent = d.Recent[:min(len(d.Recent), maxRecentErrs)]
+			d.FromEvents = true
+		}
 	}
 	u.render(w, r, "fleet", s, d)
 }

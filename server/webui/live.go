@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/razor-mk/razor-mk/server/store"
 )
 
 // maxStreams bounds the live streams open at once; past it a page falls
@@ -16,8 +18,8 @@ const maxStreams = 256
 var streams atomic.Int32
 
 // fingerprint summarises what the pages show: every node's revision,
-// state, last checkin and pending commands, and for node (if not "") its
-// commands; it changes when a page would.
+// state, last checkin and pending commands, the newest event, and for
+// node (if not "") its commands; it changes when a page would.
 func (u *UI) fingerprint(ctx context.Context, node string) (uint64, error) {
 	h := fnv.New64a()
 	nodes, err := u.o.Fleet.Nodes(ctx)
@@ -26,6 +28,11 @@ func (u *UI) fingerprint(ctx context.Context, node string) (uint64, error) {
 	}
 	for _, n := range nodes {
 		fmt.Fprintf(h, "%s|%d|%s|%d|%s|%d|%v\n", n.ID, n.Rev, n.State, lastSeen(n).Unix(), n.Policy, n.Pending, n.Tags)
+	}
+	if es, ok := u.eventSource(); ok {
+		if evs, err := es.Events(ctx, store.EventQuery{Limit: 1, Newest: true}); err == nil && len(evs) > 0 {
+			fmt.Fprintf(h, "event %d\n", evs[0].ID)
+		}
 	}
 	if node != "" {
 		cmds, err := u.o.Fleet.Commands(ctx, node)

@@ -21,19 +21,22 @@ type factGroup struct {
 type kv struct{ K, V string }
 
 type step struct {
-	At   time.Time
-	What string
-	Err  bool
+	At        time.Time
+	Type      string // the event type, "" for a step derived from the node
+	What      string
+	Err       bool
+	Node, MAC string // on the fleet page's error list
 }
 
 type nodeData struct {
-	Node     core.NodeInfo
-	IP       string
-	Groups   []factGroup
-	Commands []store.Command
-	Pending  []store.Command
-	Timeline []step
-	Tags     []string
+	Node       core.NodeInfo
+	IP         string
+	Groups     []factGroup
+	Commands   []store.Command
+	Pending    []store.Command
+	Timeline   []step
+	FromEvents bool // the timeline is the node's recorded events
+	Tags       []string
 }
 
 // families orders the fact groups; a fact goes to the first whose test
@@ -132,6 +135,13 @@ func (u *UI) nodePage(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	d := nodeData{Node: n, IP: primaryIP(n.Facts), Groups: groupFacts(n.Facts), Commands: cmds, Timeline: timeline(n, cmds)}
+	if es, ok := u.eventSource(); ok {
+		if steps, _, err := u.nodeEvents(ctx, es, n.ID); err == nil && len(steps) > 0 {
+			d.Timeline, d.FromEvents = steps, true
+		} else if err != nil {
+			u.log.Warn("ui: node events", "node", n.ID, "err", err)
+		}
+	}
 	for _, c := range cmds {
 		if c.Delivered.IsZero() {
 			d.Pending = append(d.Pending, c)
