@@ -134,7 +134,7 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.WaitVisible(css(`#node-timeline`)),
 	)
 	facts := get("facts", chromedp.Text(css(`main`)))
-	for _, want := range []string{"CPU", "Memory", "Disks", "NICs", "System", "SER-4242", "first registration"} {
+	for _, want := range []string{"CPU", "Memory", "Disks", "NICs", "System", "SER-4242", "registered"} {
 		if !strings.Contains(facts, want) {
 			t.Errorf("node page lacks %q", want)
 		}
@@ -156,6 +156,12 @@ func TestDashboardInChromium(t *testing.T) {
 	)
 	if marker := get("marker", chromedp.Evaluate[string](`window.__stay || "reloaded"`)); marker != "node page" {
 		t.Errorf("the delivery showed after a reload, want a live update")
+	}
+	// The timeline is the node's recorded events, the delivery among
+	// them as soon as it happened.
+	do("events timeline", chromedp.Poll[chromedp.Void](`!!document.querySelector('#timeline li[data-type="command.delivered"]')`, chromedp.WithPollingTimeout(20*time.Second)))
+	if tl := get("timeline", chromedp.Text(css(`#timeline`))); !strings.Contains(tl, "registered (") || !strings.Contains(tl, "command reboot queued") {
+		t.Errorf("node timeline = %q, want the registration and the queued reboot from the events", tl)
 	}
 
 	// A tag made in the page: a bad rule is refused at its field, a good

@@ -11,8 +11,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/httpapi"
 	"github.com/razor-mk/razor-mk/server/store/sqlite"
 	"github.com/razor-mk/razor-mk/server/webui"
@@ -39,14 +41,16 @@ func newLab(t testing.TB) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := core.New(ctx, st, core.Options{ServerURL: "http://192.0.2.1:8026"})
+	rec := events.New(st, events.Options{FlushInterval: 20 * time.Millisecond})
+	c, err := core.New(ctx, st, core.Options{ServerURL: "http://192.0.2.1:8026", Events: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { c.Run(runCtx); close(done) }()
-	t.Cleanup(func() { c.Shutdown(); cancel(); <-done })
+	done := make(chan struct{}, 2)
+	go func() { c.Run(runCtx); done <- struct{}{} }()
+	go func() { rec.Run(runCtx); done <- struct{}{} }()
+	t.Cleanup(func() { c.Shutdown(); cancel(); <-done; <-done })
 	ui, err := webui.New(webui.Options{Fleet: c, Poll: 100e6, Authenticate: func(tok string) (webui.Role, string, bool) {
 		switch tok {
 		case adminToken:
