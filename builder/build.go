@@ -103,12 +103,60 @@ func OpenBase(s *spec.Spec) (base.Source, error) {
 // manifest. Artefacts are written to temporary names and renamed, the
 // manifest last, so that a reader never sees a half-written image.
 func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	s := o.Spec
-	if s == nil {
-		return nil, errors.New("builder: no spec")
+	tmp, err := os.MkdirTemp(o.CacheDir, "build-")
+	if err != nil {
+		return nil, fmt.Errorf("builder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	src, err := o.OpenBase(s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := src.Open(ctx, base.Env{CacheDir: o.CacheDir, Arch: s.Arch, Logger: o.Logger, Progress: o.Progress})
+	if err != nil {
+		return nil, err
+	}
+	o.Progress.Step("resolve kernel modules")
+	set, err := resolveModules(s, b, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	o.Progress.Step("agent")
+	agent, err := o.agent(ctx, s, tmp)
+	if err != nil {
+		return nil, err
+	}
+	o.Progress.Step("assemble initrd")
+	img, err := assemble(s, b, set, agent, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.checkImage(s, img, set); err != nil {
+		return nil, err
+	}
+	m, err := img.manifest(s, b, set, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.writeImage(s, b, img, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// check fills in Options' defaults, refuses what cannot build, and makes
+// the output and cache directories.
+func (o *Options) check() error {
+	if o.Spec == nil {
+		return errors.New("builder: no spec")
 	}
 	if o.OutDir == "" {
-		return nil, errors.New("builder: no output directory")
+		return errors.New("builder: no output directory")
 	}
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir()
@@ -129,52 +177,47 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		o.OpenBase = OpenBase
 	}
 	if o.SourceDateEpoch < 0 || o.SourceDateEpoch > 1<<32-1 {
-		return nil, fmt.Errorf("builder: SOURCE_DATE_EPOCH %d out of range", o.SourceDateEpoch)
+		return fmt.Errorf("builder: SOURCE_DATE_EPOCH %d out of range", o.SourceDateEpoch)
 	}
 	for _, d := range []string{o.OutDir, o.CacheDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("builder: %w", err)
+			return fmt.Errorf("builder: %w", err)
 		}
 	}
-	tmp, err := os.MkdirTemp(o.CacheDir, "build-")
-	if err != nil {
-		return nil, fmt.Errorf("builder: %w", err)
-	}
-	defer os.RemoveAll(tmp)
+	return nil
+}
 
-	src, err := o.OpenBase(s)
-	if err != nil {
-		return nil, err
-	}
-	b, err := src.Open(ctx, base.Env{CacheDir: o.CacheDir, Arch: s.Arch, Logger: o.Logger, Progress: o.Progress})
-	if err != nil {
-		return nil, err
-	}
-
-	o.Progress.Step("resolve kernel modules")
+// resolveModules closes the spec's modules over their dependencies in the
+// base's modules tree and checks each was built for the base's kernel.
+func resolveModules(s *spec.Spec, b *base.Base, log *slog.Logger) (*modules.Set, error) {
 	set := &modules.Set{}
-	if len(s.Modules.Include) > 0 {
-		if b.Modules == nil {
-			return nil, fmt.Errorf("builder: %s: the kernel has no modules tree, but modules.include names %d", s.Path, len(s.Modules.Include))
-		}
-		tree, err := modules.OpenTree(b.Modules)
-		if err != nil {
-			return nil, err
-		}
-		if set, err = tree.Resolve(s.Modules.Include, s.Modules.Exclude); err != nil {
-			return nil, fmt.Errorf("builder: modules.include: %w", err)
-		}
-		for _, m := range set.Modules {
-			// A module built for another kernel would not load: the tree
-			// and the kernel image must belong together.
-			if v := m.Info.Vermagic; v != "" && v != b.KernelVersion && !strings.HasPrefix(v, b.KernelVersion+" ") {
-				return nil, fmt.Errorf("builder: module %s (%s) is for kernel %q, the kernel is %s", m.Name, m.Path, strings.Fields(v)[0], b.KernelVersion)
-			}
-		}
-		o.Logger.Info("modules resolved", "selected", len(s.Modules.Include), "with_dependencies", len(set.Modules), "firmware", len(set.Firmware))
+	if len(s.Modules.Include) == 0 {
+		return set, nil
 	}
+	if b.Modules == nil {
+		return nil, fmt.Errorf("builder: %s: the kernel has no modules tree, but modules.include names %d", s.Path, len(s.Modules.Include))
+	}
+	tree, err := modules.OpenTree(b.Modules)
+	if err != nil {
+		return nil, err
+	}
+	if set, err = tree.Resolve(s.Modules.Include, s.Modules.Exclude); err != nil {
+		return nil, fmt.Errorf("builder: modules.include: %w", err)
+	}
+	for _, m := range set.Modules {
+		// A module built for another kernel would not load: the tree
+		// and the kernel image must belong together.
+		if v := m.Info.Vermagic; v != "" && v != b.KernelVersion && !strings.HasPrefix(v, b.KernelVersion+" ") {
+			return nil, fmt.Errorf("builder: module %s (%s) is for kernel %q, the kernel is %s", m.Name, m.Path, strings.Fields(v)[0], b.KernelVersion)
+		}
+	}
+	log.Info("modules resolved", "selected", len(s.Modules.Include), "with_dependencies", len(set.Modules), "firmware", len(set.Firmware))
+	return set, nil
+}
 
-	o.Progress.Step("agent")
+// agent obtains the agent binary (given, prebuilt or built) and checks it
+// is a static binary of the spec's architecture and variant.
+func (o *Options) agent(ctx context.Context, s *spec.Spec, tmp string) (*agentBuild, error) {
 	agentPath, origin, err := o.obtainAgent(ctx, s, tmp)
 	if err != nil {
 		return nil, err
@@ -188,49 +231,46 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	if o.AgentPath == "" && s.Agent.Path == "" {
-		agent.Version = o.Version // built above with -X …Version=o.Version
+		agent.Version = o.Version // built with -X …Version=o.Version
 	}
+	return agent, nil
+}
 
-	o.Progress.Step("assemble initrd")
-	img, err := assemble(s, b, set, agent, o)
-	if err != nil {
-		return nil, err
-	}
+// checkImage gives the firmware advice (an error with StrictFirmware) and
+// checks a prod image holds nothing of the dev variant.
+func (o *Options) checkImage(s *spec.Spec, img *image, set *modules.Set) error {
 	if advice := FirmwareAdvice(img.missingFirmware, set); len(advice) > 0 {
 		if o.StrictFirmware {
-			return nil, fmt.Errorf("%w (strict): %s", ErrMissingFirmware, strings.Join(advice, "; "))
+			return fmt.Errorf("%w (strict): %s", ErrMissingFirmware, strings.Join(advice, "; "))
 		}
 		for _, a := range advice {
 			o.Logger.Warn("firmware", "advice", a)
 		}
 	}
 	if s.Variant == spec.VariantProd {
-		if err := CheckProd(img.archive); err != nil {
-			return nil, err
-		}
+		return CheckProd(img.archive)
 	}
-	m, err := img.manifest(s, b, set, o)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
 
+// writeImage writes the initrd, the kernel and, last, the manifest with
+// the artefacts' sizes and hashes.
+func (o *Options) writeImage(s *spec.Spec, b *base.Base, img *image, m *manifest.Manifest) error {
 	o.Progress.Step("write " + InitrdFile)
 	comp, err := initramfs.ParseCompression(s.Initrd.Compression)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	initrd := filepath.Join(o.OutDir, InitrdFile)
-	err = writeAtomic(initrd, func(w io.Writer) error {
+	err = writeAtomic(filepath.Join(o.OutDir, InitrdFile), func(w io.Writer) error {
 		return img.archive.Write(&progressWriter{w: w, prog: o.Progress}, initramfs.WriteOptions{
 			Compression: comp, Level: s.Initrd.Level, SourceDateEpoch: o.SourceDateEpoch,
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("builder: write initrd: %w", err)
+		return fmt.Errorf("builder: write initrd: %w", err)
 	}
 	o.Progress.Step("write " + KernelFile)
-	kernel := filepath.Join(o.OutDir, KernelFile)
-	if err := writeAtomic(kernel, func(w io.Writer) error {
+	if err := writeAtomic(filepath.Join(o.OutDir, KernelFile), func(w io.Writer) error {
 		f, err := os.Open(b.Kernel)
 		if err != nil {
 			return err
@@ -239,28 +279,27 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		_, err = io.Copy(w, f)
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("builder: write kernel: %w", err)
+		return fmt.Errorf("builder: write kernel: %w", err)
 	}
-
 	for _, a := range []*manifest.Artefact{&m.Kernel, &m.Initrd} {
 		sum, size, err := manifest.HashFile(filepath.Join(o.OutDir, a.Path))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a.SHA256, a.Size = sum, size
 	}
 	m.Sizes.Kernel, m.Sizes.Initrd = m.Kernel.Size, m.Initrd.Size
 	data, err := m.Encode()
 	if err != nil {
-		return nil, fmt.Errorf("builder: manifest: %w", err)
+		return fmt.Errorf("builder: manifest: %w", err)
 	}
 	if err := writeAtomic(filepath.Join(o.OutDir, manifest.FileName), func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("builder: write manifest: %w", err)
+		return fmt.Errorf("builder: write manifest: %w", err)
 	}
-	return m, nil
+	return nil
 }
 
 // writeAtomic writes a file through fn to a temporary name beside path and

@@ -78,13 +78,21 @@ func newPoliciesCmd() *cobra.Command {
 		Short: "Manage policies: which tagged nodes boot which target",
 	}
 	f := addAdminFlags(cmd)
-	print := func(cmd *cobra.Command, p adminapi.Policy) error {
-		if f.structured() {
-			return f.print(cmd.OutOrStdout(), p)
-		}
-		return policyTable(cmd, []adminapi.Policy{p})
+	cmd.AddCommand(newPolicyListCmd(f), newPolicyShowCmd(f), newPolicyCreateCmd(f), newPolicyUpdateCmd(f),
+		newPolicyEnableCmd(f, true), newPolicyEnableCmd(f, false), newPolicyDeleteCmd(f), newPolicyPreviewCmd(f))
+	return cmd
+}
+
+// printPolicy prints one policy as -o asks (a one-row table by default).
+func printPolicy(cmd *cobra.Command, f *adminFlags, p adminapi.Policy) error {
+	if f.structured() {
+		return f.print(cmd.OutOrStdout(), p)
 	}
-	list := &cobra.Command{
+	return policyTable(cmd, []adminapi.Policy{p})
+}
+
+func newPolicyListCmd(f *adminFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List the policies in binding order",
 		Args:  cobra.NoArgs,
@@ -103,7 +111,10 @@ func newPoliciesCmd() *cobra.Command {
 			return policyTable(cmd, ps)
 		},
 	}
-	show := &cobra.Command{
+}
+
+func newPolicyShowCmd(f *adminFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a policy",
 		Args:  cobra.ExactArgs(1),
@@ -116,9 +127,12 @@ func newPoliciesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return print(cmd, p)
+			return printPolicy(cmd, f, p)
 		},
 	}
+}
+
+func newPolicyCreateCmd(f *adminFlags) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create NAME (--kernel URL [--initrd URL] [--cmdline T] | --script S | --local exit|sanboot | --poweroff)",
 		Short: "Create a policy",
@@ -144,8 +158,12 @@ func newPoliciesCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return print(cmd, p)
+		return printPolicy(cmd, f, p)
 	}
+	return create
+}
+
+func newPolicyUpdateCmd(f *adminFlags) *cobra.Command {
 	update := &cobra.Command{
 		Use:   "update NAME [flags]",
 		Short: "Change the given settings of a policy",
@@ -189,33 +207,38 @@ func newPoliciesCmd() *cobra.Command {
 		if p, err = c.UpdatePolicy(cmd.Context(), p, adminapi.PolicyOptions{AllowUnknownTags: uf.allowUnknownTags}); err != nil {
 			return err
 		}
-		return print(cmd, p)
+		return printPolicy(cmd, f, p)
 	}
-	enable := func(on bool) *cobra.Command {
-		use, short := "disable NAME", "Stop binding nodes to a policy"
-		if on {
-			use, short = "enable NAME", "Bind nodes to a policy again"
-		}
-		return &cobra.Command{
-			Use: use, Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := f.client()
-				if err != nil {
-					return err
-				}
-				p, err := c.Policy(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				p.Enabled = &on
-				if p, err = c.UpdatePolicy(cmd.Context(), p); err != nil {
-					return err
-				}
-				return print(cmd, p)
-			},
-		}
+	return update
+}
+
+func newPolicyEnableCmd(f *adminFlags, on bool) *cobra.Command {
+	use, short := "disable NAME", "Stop binding nodes to a policy"
+	if on {
+		use, short = "enable NAME", "Bind nodes to a policy again"
 	}
-	del := &cobra.Command{
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.Policy(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			p.Enabled = &on
+			if p, err = c.UpdatePolicy(cmd.Context(), p); err != nil {
+				return err
+			}
+			return printPolicy(cmd, f, p)
+		},
+	}
+}
+
+func newPolicyDeleteCmd(f *adminFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a policy without bound nodes",
 		Args:  cobra.ExactArgs(1),
@@ -231,8 +254,6 @@ func newPoliciesCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.AddCommand(list, show, create, update, enable(true), enable(false), del, newPolicyPreviewCmd(f))
-	return cmd
 }
 
 func policyTable(cmd *cobra.Command, ps []adminapi.Policy) error {
