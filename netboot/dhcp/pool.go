@@ -17,7 +17,7 @@ type pool struct {
 	ranges     []Range
 	size       uint64 // addresses in all ranges
 	subnet     netip.Prefix
-	next       uint64 // ordinal of the next address to try, in [0, size)
+	next       uint64                  // ordinal of the next address to try, in [0, size)
 	leases     map[string]leases.Lease // committed, by MAC
 	holder     map[uint32]string       // address → MAC (lease or offer)
 	offers     map[string]offer        // by MAC

@@ -24,9 +24,9 @@ const maxPacket = 1500
 // concurrent use: each packet is handled on its own goroutine, up to
 // Config.MaxInFlight at once.
 type Server struct {
-	cfg     Config
-	store   leases.Store
-	log     *slog.Logger
+	cfg      Config
+	store    leases.Store
+	log      *slog.Logger
 	server   ipxe.Server
 	nets     []*network       // full mode: the served subnets
 	direct   *network         // the subnet of directly attached clients, or nil
