@@ -123,9 +123,10 @@ func checkDomain(s string) string {
 // network address, no two subnets overlapping; ranges inside their
 // subnet and not overlapping each other; routers inside the subnet;
 // reservations with a valid MAC, an address inside their subnet, no MAC
-// and no address reserved twice. full is false in proxy mode, where
-// subnets carry only reservations (their boot files) and ranges are
-// refused. The first problem found is returned as a *ConfigError.
+// and no address reserved twice. full is false in proxy mode, which
+// leases nothing (ranges are checked but unused; a reservation may then
+// carry only a boot file). The first problem found is returned as a
+// *ConfigError.
 func CheckSubnets(full bool, subnets []Subnet) error {
 	bad := func(msg string, path ...any) error {
 		return &ConfigError{Path: append([]any{"subnets"}, path...), Msg: msg}
@@ -153,9 +154,6 @@ func CheckSubnets(full bool, subnets []Subnet) error {
 			if o.Prefix.IsValid() && o.Prefix.Overlaps(p) {
 				return bad(fmt.Sprintf("%v overlaps subnets[%d] %v", p, k, o.Prefix), i, "subnet")
 			}
-		}
-		if !full && len(sn.Ranges) > 0 {
-			return bad("proxy DHCP leases no addresses: ranges need dhcp full", i, "ranges")
 		}
 		for j, r := range sn.Ranges {
 			switch {
