@@ -63,8 +63,8 @@ type Config struct {
 	// DHCPSubnets configures full DHCP per subnet (YAML only, no flag):
 	// several networks, relayed ones included, with reservations.
 	DHCPSubnets []DHCPSubnet `yaml:"dhcp_subnets" flag:"-"`
-	ImagesDir     string `yaml:"images_dir" help:"microkernel images, one directory per image with manifest.json (default <data-dir>/images)"`
-	IPXEDir       string `yaml:"ipxe_dir" help:"iPXE binaries (undionly.kpxe, ipxe.efi, snponly.efi)"`
+	ImagesDir   string       `yaml:"images_dir" help:"microkernel images, one directory per image with manifest.json (default <data-dir>/images)"`
+	IPXEDir     string       `yaml:"ipxe_dir" help:"iPXE binaries (undionly.kpxe, ipxe.efi, snponly.efi)"`
 
 	AdminToken string `yaml:"admin_token" help:"admin API bearer token (default: read or created in <data-dir>/admin.token)"`
 	// TLS serves the admin and node APIs over HTTPS on https_addr: "auto"

@@ -58,8 +58,8 @@ func TestDHCPSubnetsToConfig(t *testing.T) {
 	}
 	a := netip.MustParseAddr
 	want := dhcp.Config{Mode: dhcp.Full, Interface: "eth1", Subnets: []dhcp.Subnet{{
-		Prefix: netip.MustParsePrefix("10.20.0.0/24"),
-		Ranges: []dhcp.Range{{From: a("10.20.0.100"), To: a("10.20.0.149")}, {From: a("10.20.0.150"), To: a("10.20.0.199")}},
+		Prefix:  netip.MustParsePrefix("10.20.0.0/24"),
+		Ranges:  []dhcp.Range{{From: a("10.20.0.100"), To: a("10.20.0.149")}, {From: a("10.20.0.150"), To: a("10.20.0.199")}},
 		Routers: []netip.Addr{a("10.20.0.1")}, DNS: []netip.Addr{a("10.20.0.1"), a("10.20.0.2")}, NTP: []netip.Addr{a("10.20.0.3")},
 		DomainName: "prov.example.com", DomainSearch: []string{"prov.example.com", "example.com"}, LeaseTime: 12 * time.Hour,
 		Reservations: []dhcp.Reservation{{MAC: "52-54-00-12-34-56", IP: a("10.20.0.10"), Hostname: "node10"}, {MAC: "52:54:00:ab:cd:ef", BootFile: "ipxe.efi"}},
