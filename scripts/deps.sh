@@ -9,6 +9,7 @@ packages=(
   kea-admin kea-dhcp4-server dnsmasq-base postgresql cpio zstd xz-utils
   lz4 bzip2 curl iproute2 tftp-hpa ca-certificates openssh-client
   chromium lldpd systemd lintian adduser
+  isc-dhcp-client dhcpcd-base isc-dhcp-relay
 )
 
 missing=()

@@ -41,11 +41,11 @@ func multiConfig() Config {
 
 // opts summarises what a client configures from a reply.
 type opts struct {
-	Type                               string
+	Type                                string
 	YI, Mask, Routers, DNS, NTP, Domain string
-	Search                             string
-	Lease                              time.Duration
-	Host, File                         string
+	Search                              string
+	Lease                               time.Duration
+	Host, File                          string
 }
 
 func optsOf(m *dhcpv4.DHCPv4) opts {
@@ -211,7 +211,10 @@ func TestCheckSubnets(t *testing.T) {
 		}, "subnets[1].reservations[0].mac"},
 		{"duplicate address", func(s []Subnet) []Subnet { s[0].Reservations[1].IP = a("10.77.0.101"); return s }, "subnets[0].reservations[1].ip"},
 		{"subnets overlap", func(s []Subnet) []Subnet { s[1].Prefix = netip.MustParsePrefix("10.0.0.0/8"); return s }, "subnets[1].subnet"},
-		{"empty reservation", func(s []Subnet) []Subnet { s[0].Reservations[1].Hostname, s[0].Reservations[1].BootFile = "", ""; return s }, "subnets[0].reservations[1].mac"},
+		{"empty reservation", func(s []Subnet) []Subnet {
+			s[0].Reservations[1].Hostname, s[0].Reservations[1].BootFile = "", ""
+			return s
+		}, "subnets[0].reservations[1].mac"},
 		{"bad hostname", func(s []Subnet) []Subnet { s[0].Reservations[0].Hostname = "a b"; return s }, "subnets[0].reservations[0].hostname"},
 	}
 	for _, tt := range tests {
