@@ -87,23 +87,29 @@ func (l *clientLab) plug(prefix, ifname, hw string) *testlab.TestNetns {
 	return ns
 }
 
-// relayed makes a client namespace behind a real dhcrelay: the relay
-// namespace has ru0 10.77.0.2/24 on the bridge and rc0 10.88.0.1/24
-// towards the client, forwards between them and relays DHCP to
-// 10.77.0.1.
+// relayed makes a client namespace behind a real dhcrelay. The first
+// call makes the relay namespace: ru0 10.77.0.2/24 on the server's
+// bridge, the bridge rbr0 10.88.0.1/24 towards its clients, forwarding
+// between them, and dhcrelay relaying DHCP from rbr0 to 10.77.0.1.
 func (l *clientLab) relayed(ifname, hw string) *testlab.TestNetns {
 	testlab.Require(l.t, "dhcrelay")
-	l.relay = testlab.NewNetns(l.t, "crelay")
-	testlab.Veth(l.t, l.relay, "ru0", "10.77.0.2/24", l.srv, "cportr", "")
-	l.srv.MustIP("link", "set", "cportr", "master", "cbr0")
-	cli := testlab.NewNetns(l.t, "crcli")
-	testlab.Veth(l.t, l.relay, "rc0", "10.88.0.1/24", cli, ifname, "")
-	cli.MustIP("link", "set", ifname, "address", hw)
-	if out, err := l.relay.Command("sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
-		l.t.Fatalf("ip_forward: %v: %s", err, out)
+	if l.relay == nil {
+		l.relay = testlab.NewNetns(l.t, "crelay")
+		testlab.Veth(l.t, l.relay, "ru0", "10.77.0.2/24", l.srv, "cportr", "")
+		l.srv.MustIP("link", "set", "cportr", "master", "cbr0")
+		l.relay.AddBridge("rbr0", "10.88.0.1/24")
+		if out, err := l.relay.Command("sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+			l.t.Fatalf("ip_forward: %v: %s", err, out)
+		}
+		pid := filepath.Join(l.dir, "dhcrelay.pid")
+		testlab.Start(l.t, "dhcrelay", l.relay.Command("dhcrelay", "-4", "-d", "-pf", pid, "-id", "rbr0", "-iu", "ru0", "10.77.0.1"))
 	}
-	pid := filepath.Join(l.dir, "dhcrelay.pid")
-	testlab.Start(l.t, "dhcrelay", l.relay.Command("dhcrelay", "-4", "-d", "-pf", pid, "-id", "rc0", "-iu", "ru0", "10.77.0.1"))
+	l.seq++
+	cli := testlab.NewNetns(l.t, "crcli")
+	port := fmt.Sprintf("rport%d", l.seq)
+	testlab.Veth(l.t, cli, ifname, "", l.relay, port, "")
+	l.relay.MustIP("link", "set", port, "master", "rbr0")
+	cli.MustIP("link", "set", ifname, "address", hw)
 	return cli
 }
 
@@ -119,7 +125,6 @@ func (l *clientLab) script(name string) (path, log string) {
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 ev="${reason:-$1}"
-{ echo "=== $ev"; env | sort; echo "=== ."; } >>` + log + `
 case "$ev" in
 PREINIT) ip link set "$interface" up ;;
 BOUND|RENEW|REBIND|REBOOT)
@@ -131,6 +136,9 @@ bound|renew)
 	for r in $router; do ip route replace default via "$r" dev "$interface"; break; done ;;
 deconfig) ip link set "$interface" up; ip addr flush dev "$interface" ;;
 esac
+# Logged once the interface is configured, so that the test acts on a
+# configured client.
+{ echo "=== $ev"; env | sort; echo "=== ."; } >>` + log + `
 exit 0
 `
 	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
@@ -280,9 +288,10 @@ func TestRealClients(t *testing.T) {
 		check(t, "udhcpc renew", renew, map[string]string{"ip": ip, "lease": "7200"})
 		l.waitLease(t, "52:54:00:AA:00:02", "renewed", func(le leases.Lease, err error) bool { return err == nil && le.Expires.After(first.Expires) })
 		// RENEWING is unicast to the server identifier (RFC 2131
-		// §4.4.5). Our ACK goes to ciaddr either way; about one run in
-		// five udhcpc misses it on its UDP socket and rebinds by
-		// broadcast, whose ACK (also to ciaddr) it takes.
+		// §4.4.5). Our ACK goes to ciaddr either way; on a loaded machine
+		// udhcpc has been seen to miss it on its UDP socket and rebind by
+		// broadcast, whose ACK (also to ciaddr) it takes. Either way the
+		// renewal must reach the store.
 		if out := p.Output(); !strings.Contains(out, "sending renew to server 10.77.0.1") {
 			t.Errorf("udhcpc did not renew by unicast:\n%s", out)
 		} else if strings.Contains(out, "broadcasting renew") {
@@ -344,5 +353,39 @@ request subnet-mask, routers, domain-name-servers, domain-name, dhcp-lease-time;
 			t.Fatalf("dhclient -r: %v\n%s", err, out)
 		}
 		l.waitLease(t, "52:54:00:AA:00:04", "released", func(_ leases.Lease, err error) bool { return err != nil })
+	})
+
+	t.Run("relay-renew", func(t *testing.T) {
+		testlab.Require(t, "busybox", "dhcrelay")
+		const hw = "52:54:00:aa:00:05"
+		ns := l.relayed("rly1", hw)
+		ns.MustIP("link", "set", "rly1", "up")
+		script, log := l.script("relayed-udhcpc")
+		// A UEFI x86-64 PXE client: vendor class and option 93 = 7.
+		p := testlab.Start(t, "udhcpc-relayed", ns.Command("busybox", "udhcpc", "-f", "-i", "rly1", "-s", script, "-t", "10", "-T", "1",
+			"-V", "PXEClient:Arch:00007:UNDI:003016", "-x", "0x5d:0007", "-O", "lease"))
+		env := l.event(t, log, "bound", 1, 30*time.Second)
+		check(t, "relayed udhcpc", env, map[string]string{
+			"router": "10.88.0.1", "domain": "relayed.example", "lease": "1800", "boot_file": "snponly.efi", "siaddr": "10.77.0.1", "serverid": "10.77.0.1",
+		})
+		a, err := netip.ParseAddr(env["ip"])
+		if err != nil || a.Less(netip.MustParseAddr("10.88.0.100")) || netip.MustParseAddr("10.88.0.120").Less(a) {
+			t.Fatalf("relayed client address %q, want 10.88.0.100-10.88.0.120", env["ip"])
+		}
+		first, err := l.st.GetLease(ctx, "52:54:00:AA:00:05")
+		if err != nil {
+			t.Fatalf("lease not stored: %v", err)
+		}
+		// RENEWING: unicast from 10.88.0.x to the server identifier,
+		// routed through the relay namespace, answered to ciaddr.
+		time.Sleep(1100 * time.Millisecond)
+		p.Cmd.Process.Signal(syscall.SIGUSR1)
+		check(t, "relayed udhcpc renew", l.event(t, log, "renew", 1, 15*time.Second), map[string]string{"ip": env["ip"], "lease": "1800"})
+		l.waitLease(t, "52:54:00:AA:00:05", "renewed", func(le leases.Lease, err error) bool { return err == nil && le.Expires.After(first.Expires) })
+		if strings.Contains(p.Output(), "broadcasting renew") {
+			t.Log("udhcpc fell back to REBINDING (through the relay) after the unicast renewal")
+		}
+		p.Cmd.Process.Signal(syscall.SIGUSR2)
+		l.waitLease(t, "52:54:00:AA:00:05", "released", func(_ leases.Lease, err error) bool { return err != nil })
 	})
 }
