@@ -91,6 +91,8 @@ func (l *clientLab) plug(prefix, ifname, hw string) *testlab.TestNetns {
 // call makes the relay namespace: ru0 10.77.0.2/24 on the server's
 // bridge, the bridge rbr0 10.88.0.1/24 towards its clients, forwarding
 // between them, and dhcrelay relaying DHCP from rbr0 to 10.77.0.1.
+// Like a switch, the relay adds option 82 (-a) and strips it from the
+// answers; RFC 3046 §2.2: the server echoes it.
 func (l *clientLab) relayed(ifname, hw string) *testlab.TestNetns {
 	testlab.Require(l.t, "dhcrelay")
 	if l.relay == nil {
@@ -102,7 +104,7 @@ func (l *clientLab) relayed(ifname, hw string) *testlab.TestNetns {
 			l.t.Fatalf("ip_forward: %v: %s", err, out)
 		}
 		pid := filepath.Join(l.dir, "dhcrelay.pid")
-		testlab.Start(l.t, "dhcrelay", l.relay.Command("dhcrelay", "-4", "-d", "-pf", pid, "-id", "rbr0", "-iu", "ru0", "10.77.0.1"))
+		testlab.Start(l.t, "dhcrelay", l.relay.Command("dhcrelay", "-4", "-d", "-a", "-pf", pid, "-id", "rbr0", "-iu", "ru0", "10.77.0.1"))
 	}
 	l.seq++
 	cli := testlab.NewNetns(l.t, "crcli")

@@ -240,3 +240,17 @@ func TestCheckSubnets(t *testing.T) {
 		t.Errorf("Validate(Subnets and Range) = %v, want ErrConfig naming Subnets", err)
 	}
 }
+
+// RFC 3046 §2.2: a reply to a relayed request carries the relay agent
+// information option back unchanged (the relay strips it).
+func TestRelayAgentInfoEchoed(t *testing.T) {
+	s := newServer(t, multiConfig(), &leases.Memory{})
+	rai := dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 4, 'p', 'o', 'r', 't'})
+	offer, _ := exchange(t, s, msg(t, mac(4), dhcpv4.MessageTypeDiscover, dhcpv4.WithGatewayIP(ip4("10.88.0.1")), dhcpv4.WithOption(rai)), false)
+	if offer == nil {
+		t.Fatal("relayed DISCOVER not answered")
+	}
+	if got := offer.GetOneOption(dhcpv4.OptionRelayAgentInformation); !bytes.Equal(got, rai.Value.ToBytes()) {
+		t.Errorf("option 82 in the OFFER = % x, want % x", got, rai.Value.ToBytes())
+	}
+}
