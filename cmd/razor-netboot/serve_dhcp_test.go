@@ -22,8 +22,12 @@ func TestServeFullDHCPFromYAML(t *testing.T) {
 	testlab.Veth(t, srv, "ys0", "10.66.0.1/24", cli, "yc0", "")
 	cli.MustIP("link", "set", "yc0", "address", "52:54:00:66:00:07")
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	conf := filepath.Join(dir, "razor-netboot.yaml")
 	os.WriteFile(conf, []byte(`data_dir: `+dir+`
+images_dir: `+filepath.Join(dir, "images")+`
 http_addr: "10.66.0.1:8026"
 tftp: "off"
 dhcp: full
