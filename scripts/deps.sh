@@ -52,4 +52,9 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 if command -v systemctl >/dev/null 2>&1; then
   systemctl disable lldpd >/dev/null 2>&1 || true
 fi
+# isc-dhcp-relay enables its init script for the next boot; the tests run
+# dhcrelay themselves, in namespaces, so keep the host's copy disabled.
+if [ -x /etc/init.d/isc-dhcp-relay ]; then
+  update-rc.d isc-dhcp-relay disable >/dev/null 2>&1 || echo "deps: could not disable isc-dhcp-relay at boot"
+fi
 echo "deps: done"
