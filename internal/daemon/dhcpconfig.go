@@ -49,6 +49,7 @@ type KeyError struct {
 	Msg  string
 }
 
+// Error reads "config: FILE:LINE: PATH: problem" when the line is known.
 func (e *KeyError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("config: %s:%d: %s: %s", e.File, e.Line, dhcp.PathString(e.Path), e.Msg)

@@ -36,6 +36,7 @@ type Subnet struct {
 // Range is an address pool, both ends inclusive.
 type Range struct{ From, To netip.Addr }
 
+// String formats r as FROM-TO, the form ParseRange reads.
 func (r Range) String() string { return r.From.String() + "-" + r.To.String() }
 
 // size is the number of addresses in r.
@@ -63,6 +64,7 @@ type ConfigError struct {
 	Msg  string
 }
 
+// Error names the path and the problem.
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("%v: %s: %s", ErrConfig, PathString(e.Path), e.Msg)
 }
