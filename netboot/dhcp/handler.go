@@ -327,6 +327,13 @@ func (s *Server) finishRequest(req *dhcpv4.DHCPv4, sn *network, l leases.Lease, 
 		return nil, fmt.Errorf("dhcp: store lease %v for %s: %w", l.IP, l.MAC, stored)
 	}
 	sn.pool.committed(l)
+	for _, n := range s.nets {
+		if n != sn {
+			// The store holds one lease per MAC: a client that moved
+			// from another of our subnets gave up its address there.
+			n.pool.release(l.MAC)
+		}
+	}
 	resp, err := s.reply(req, sn, dhcpv4.MessageTypeAck, l.IP, sn.leaseTime)
 	if err != nil {
 		return nil, err

@@ -254,3 +254,23 @@ func TestRelayAgentInfoEchoed(t *testing.T) {
 		t.Errorf("option 82 in the OFFER = % x, want % x", got, rai.Value.ToBytes())
 	}
 }
+
+// A client that moves to another subnet frees its old address (the store
+// keeps one lease per MAC), so another client can have it.
+func TestMovedClientFreesOldAddress(t *testing.T) {
+	cfg := multiConfig()
+	cfg.Subnets[0].Ranges = cfg.Subnets[0].Ranges[:1] // 10.77.0.100-101; .101 is reserved
+	s := newServer(t, cfg, &leases.Memory{})
+	if ip := dora(t, s, mac(1)).YourIPAddr.String(); ip != "10.77.0.100" {
+		t.Fatalf("first client got %s, want 10.77.0.100", ip)
+	}
+	if r, _ := exchange(t, s, msg(t, mac(2), dhcpv4.MessageTypeDiscover), false); r != nil {
+		t.Fatalf("second client offered %v while the pool is full", r.YourIPAddr)
+	}
+	if ip := dora(t, s, mac(1), dhcpv4.WithGatewayIP(ip4("10.88.0.1"))).YourIPAddr.String(); ip != "10.88.0.50" {
+		t.Fatalf("moved client got %s, want 10.88.0.50", ip)
+	}
+	if ip := dora(t, s, mac(2)).YourIPAddr.String(); ip != "10.77.0.100" {
+		t.Errorf("second client got %s after the first moved, want 10.77.0.100", ip)
+	}
+}
