@@ -274,3 +274,34 @@ func TestMovedClientFreesOldAddress(t *testing.T) {
 		t.Errorf("second client got %s after the first moved, want 10.77.0.100", ip)
 	}
 }
+
+// The server's own address may not be reserved, and a client known in
+// one subnet that INIT-REBOOTs into another is told it is on the wrong
+// network (RFC 2131 §4.3.2), not ignored as a stranger.
+func TestServerAddressAndMovedClient(t *testing.T) {
+	cfg := multiConfig()
+	cfg.Subnets[0].Reservations[0].IP = srvIP
+	var ce *ConfigError
+	if _, err := New(cfg, &leases.Memory{}, nil); !errors.As(err, &ce) || PathString(ce.Path) != "subnets[0].reservations[0].ip" {
+		t.Errorf("New(reservation of the server's address) = %v, want a ConfigError at subnets[0].reservations[0].ip", err)
+	}
+	s := newServer(t, multiConfig(), &leases.Memory{})
+	dora(t, s, mac(1))
+	moved := msg(t, mac(1), dhcpv4.MessageTypeRequest, dhcpv4.WithGatewayIP(ip4("10.88.0.1")), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.100"))))
+	if r, _ := exchange(t, s, moved, false); r == nil || r.MessageType() != dhcpv4.MessageTypeNak {
+		t.Errorf("INIT-REBOOT of a known client on another subnet = %v, want NAK", r)
+	}
+	stranger := msg(t, mac(7), dhcpv4.MessageTypeRequest, dhcpv4.WithGatewayIP(ip4("10.88.0.1")), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip4("10.77.0.100"))))
+	if r, _ := exchange(t, s, stranger, false); r != nil {
+		t.Errorf("INIT-REBOOT of an unknown client = %v, want silence", r.MessageType())
+	}
+	// The network, broadcast and server addresses are never leased
+	// from a subnet's ranges (10.77.0.1 is the server).
+	cfg = multiConfig()
+	cfg.Subnets[0].Ranges = []Range{{netip.MustParseAddr("10.77.0.0"), netip.MustParseAddr("10.77.0.2")}}
+	cfg.Subnets[0].Reservations = nil
+	s = newServer(t, cfg, &leases.Memory{})
+	if ip := dora(t, s, mac(1)).YourIPAddr.String(); ip != "10.77.0.2" {
+		t.Errorf("lease from 10.77.0.0-10.77.0.2 = %s, want 10.77.0.2", ip)
+	}
+}
