@@ -171,7 +171,9 @@ func TestCommentOnlyFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "razor-netboot.yaml")
 	os.WriteFile(file, []byte("# every key commented out\n# dhcp: proxy\n"), 0o644)
 	c, err := load(t, []string{"--config", file}, nil)
-	if err != nil || c != func() Config { d := DefaultConfig(); d.fill(); return d }() {
-		t.Errorf("Load(comment-only file) = %+v, %v; want the defaults", c, err)
+	want := DefaultConfig()
+	want.fill()
+	if diff := cmp.Diff(want, c, cmpopts.EquateEmpty()); err != nil || diff != "" {
+		t.Errorf("Load(comment-only file) = %v, differs from the defaults (-want +got):\n%s", err, diff)
 	}
 }

@@ -147,7 +147,7 @@ func TestDHCPKeyConflicts(t *testing.T) {
 		{[]string{"--dhcp-lease-time", "2s"}, "dhcp_lease_time"},
 	} {
 		_, err := load(t, tc.args, nil)
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.key+":") {
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.key+" ") && !strings.Contains(err.Error(), tc.key+":") {
 			t.Errorf("LoadConfig(%v) = %v, want ErrInvalid naming %s", tc.args, err, tc.key)
 		}
 	}
