@@ -67,6 +67,9 @@ dhcp_subnets:
 			env[k] = strings.TrimSpace(v)
 		}
 	}
+	if !strings.Contains(p.Output(), "full on ys0, subnets 10.66.0.0/24 [10.66.0.100-10.66.0.110]") {
+		t.Errorf("start-up summary does not name the subnets:\n%s", p.Output())
+	}
 	for k, want := range map[string]string{"ip": "10.66.0.7", "hostname": "from-yaml", "router": "10.66.0.1", "dns": "10.66.0.53",
 		"domain": "yaml.example", "lease": "2700", "subnet": "255.255.255.0", "serverid": "10.66.0.1"} {
 		if env[k] != want {
