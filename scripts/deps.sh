@@ -9,6 +9,7 @@ packages=(
   kea-admin kea-dhcp4-server dnsmasq-base postgresql cpio zstd xz-utils
   lz4 bzip2 curl iproute2 tftp-hpa ca-certificates openssh-client
   chromium lldpd systemd lintian adduser
+  isc-dhcp-client dhcpcd-base isc-dhcp-relay
 )
 
 missing=()
@@ -50,5 +51,10 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # its real network.
 if command -v systemctl >/dev/null 2>&1; then
   systemctl disable lldpd >/dev/null 2>&1 || true
+fi
+# isc-dhcp-relay enables its init script for the next boot; the tests run
+# dhcrelay themselves, in namespaces, so keep the host's copy disabled.
+if [ -x /etc/init.d/isc-dhcp-relay ]; then
+  update-rc.d isc-dhcp-relay disable >/dev/null 2>&1 || echo "deps: could not disable isc-dhcp-relay at boot"
 fi
 echo "deps: done"

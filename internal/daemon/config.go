@@ -48,11 +48,23 @@ type Config struct {
 	AdvertiseIP string `yaml:"advertise_ip" help:"address nodes reach this server at (default: the first non-loopback IPv4)"`
 	TFTP        string `yaml:"tftp" help:"TFTP: off or a listen address"`
 	DHCP        string `yaml:"dhcp" help:"DHCP: off, proxy (beside an existing DHCP server) or full"`
-	// DHCPInterface and DHCPRange are required by full DHCP.
+	// DHCPInterface and DHCPRange (or DHCPSubnets) are required by full
+	// DHCP.
 	DHCPInterface string `yaml:"dhcp_interface" help:"interface full DHCP serves"`
-	DHCPRange     string `yaml:"dhcp_range" help:"full DHCP address pool, FROM-TO"`
-	ImagesDir     string `yaml:"images_dir" help:"microkernel images, one directory per image with manifest.json (default <data-dir>/images)"`
-	IPXEDir       string `yaml:"ipxe_dir" help:"iPXE binaries (undionly.kpxe, ipxe.efi, snponly.efi)"`
+	DHCPRange     string `yaml:"dhcp_range" help:"full DHCP address pool, FROM-TO (one subnet; dhcp_subnets in the file for more)"`
+	// The one-subnet shorthand's options; lists are comma-separated.
+	DHCPSubnet    string        `yaml:"dhcp_subnet" help:"full DHCP network in CIDR form (default: the interface's network holding the range)"`
+	DHCPRouters   string        `yaml:"dhcp_routers" help:"full DHCP routers (option 3), comma-separated"`
+	DHCPDNS       string        `yaml:"dhcp_dns" help:"full DHCP DNS servers (option 6), comma-separated"`
+	DHCPNTP       string        `yaml:"dhcp_ntp" help:"full DHCP NTP servers (option 42), comma-separated"`
+	DHCPDomain    string        `yaml:"dhcp_domain" help:"full DHCP domain name (option 15)"`
+	DHCPSearch    string        `yaml:"dhcp_search" help:"full DHCP domain search list (option 119), comma-separated"`
+	DHCPLeaseTime time.Duration `yaml:"dhcp_lease_time" help:"full DHCP lease time (default 1h; a subnet's lease_time wins)"`
+	// DHCPSubnets configures full DHCP per subnet (YAML only, no flag):
+	// several networks, relayed ones included, with reservations.
+	DHCPSubnets []DHCPSubnet `yaml:"dhcp_subnets" flag:"-"`
+	ImagesDir   string       `yaml:"images_dir" help:"microkernel images, one directory per image with manifest.json (default <data-dir>/images)"`
+	IPXEDir     string       `yaml:"ipxe_dir" help:"iPXE binaries (undionly.kpxe, ipxe.efi, snponly.efi)"`
 
 	AdminToken string `yaml:"admin_token" help:"admin API bearer token (default: read or created in <data-dir>/admin.token)"`
 	// TLS serves the admin and node APIs over HTTPS on https_addr: "auto"
@@ -141,6 +153,9 @@ func fields() []field {
 	out := make([]field, 0, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Tag.Get("flag") == "-" {
+			continue // a list: the file only
+		}
 		key := f.Tag.Get("yaml")
 		out = append(out, field{
 			key: key, flag: strings.ReplaceAll(key, "_", "-"), env: "RAZOR_" + strings.ToUpper(key),
@@ -234,6 +249,7 @@ func LoadConfig(fl *Flags, getenv func(string) string) (Config, error) {
 	if path == "" {
 		path = getenv("RAZOR_CONFIG")
 	}
+	var doc *yaml.Node
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -241,6 +257,11 @@ func LoadConfig(fl *Flags, getenv func(string) string) (Config, error) {
 		}
 		if err := decodeYAML(data, &c); err != nil {
 			return c, fmt.Errorf("config: %s: %w", path, err)
+		}
+		// Kept to name the line of a bad setting found later.
+		doc = new(yaml.Node)
+		if err := yaml.Unmarshal(data, doc); err != nil {
+			doc = nil
 		}
 	}
 	from := map[string]string{}
@@ -268,7 +289,7 @@ func LoadConfig(fl *Flags, getenv func(string) string) (Config, error) {
 	if errors.As(err, &fe) && fe.From == "" {
 		fe.From = from[fe.Key]
 	}
-	return c, err
+	return c, withLine(err, path, doc)
 }
 
 func lookup(getenv func(string) string, k string) (string, bool) {
@@ -342,25 +363,8 @@ func (c Config) Validate() error {
 			return bad("tftp", "off or a listen address: %v", err)
 		}
 	}
-	switch c.DHCP {
-	case "off", "proxy":
-	case "full":
-		if c.DHCPInterface == "" {
-			return bad("dhcp_interface", "required with dhcp full (full DHCP never starts without an explicit interface)")
-		}
-		if c.DHCPRange == "" {
-			return bad("dhcp_range", "required with dhcp full")
-		}
-	default:
-		return bad("dhcp", "off, proxy or full, got %q", c.DHCP)
-	}
-	if c.DHCPRange != "" {
-		from, to, ok := strings.Cut(c.DHCPRange, "-")
-		a, err1 := netip.ParseAddr(strings.TrimSpace(from))
-		b, err2 := netip.ParseAddr(strings.TrimSpace(to))
-		if !ok || err1 != nil || err2 != nil || !a.Is4() || !b.Is4() || b.Less(a) {
-			return bad("dhcp_range", "want FROM-TO, two IPv4 addresses in order, got %q", c.DHCPRange)
-		}
+	if err := c.validateDHCP(); err != nil {
+		return err
 	}
 	if c.ImagesDir == "" {
 		return bad("images_dir", "required")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/pflag"
 )
 
@@ -124,14 +126,14 @@ func TestExampleIsDefaults(t *testing.T) {
 	}
 	want := DefaultConfig()
 	want.fill()
-	if got != want {
-		t.Errorf("example config = %+v\nwant the defaults %+v", got, want)
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("example config differs from the defaults (-want +got):\n%s", diff)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range fields() {
+	for _, f := range append(fields(), field{key: "dhcp_subnets"}) {
 		if !strings.Contains(string(data), "\n"+f.key+":") {
 			t.Errorf("example config lacks key %s", f.key)
 		}
@@ -169,7 +171,9 @@ func TestCommentOnlyFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "razor-netboot.yaml")
 	os.WriteFile(file, []byte("# every key commented out\n# dhcp: proxy\n"), 0o644)
 	c, err := load(t, []string{"--config", file}, nil)
-	if err != nil || c != func() Config { d := DefaultConfig(); d.fill(); return d }() {
-		t.Errorf("Load(comment-only file) = %+v, %v; want the defaults", c, err)
+	want := DefaultConfig()
+	want.fill()
+	if diff := cmp.Diff(want, c, cmpopts.EquateEmpty()); err != nil || diff != "" {
+		t.Errorf("Load(comment-only file) = %v, differs from the defaults (-want +got):\n%s", err, diff)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // stops start-up with the field named.
 func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 	var services []Service
-	mode, err := dhcp.ParseMode(cfg.DHCP)
+	dc, err := cfg.DHCPConfig()
 	if err != nil {
 		return nil, fmt.Errorf("--dhcp: %w", err)
 	}
@@ -36,14 +36,10 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 			}
 		}
 	}()
-	if mode != dhcp.Off {
-		dc := dhcp.Config{
-			Mode:       mode,
-			Interface:  cfg.DHCPInterface,
-			HTTPPort:   int(cfg.HTTPPort()),
-			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
-			OnExchange: d.OnDHCP,
-		}
+	if mode := dc.Mode; mode != dhcp.Off {
+		dc.HTTPPort = cfg.HTTPPort()
+		dc.LogDropped = func(event string) { d.Metrics().Suppressed(event) }
+		dc.OnExchange = d.OnDHCP
 		if cfg.AdvertiseIP != "" {
 			ip, err := netip.ParseAddr(cfg.AdvertiseIP)
 			if err != nil {
@@ -56,14 +52,9 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 				dc.HTTPPort = int(ap.Port())
 			}
 		}
-		if cfg.DHCPRange != "" {
-			if dc.RangeFrom, dc.RangeTo, err = dhcp.ParseRange(cfg.DHCPRange); err != nil {
-				return nil, fmt.Errorf("--dhcp-range: %w", err)
-			}
-		}
 		srv, err := dhcp.New(dc, d.Store(), log.With("svc", "dhcp"))
 		if err != nil {
-			return nil, fmt.Errorf("--dhcp %s: %w", mode, err)
+			return nil, fmt.Errorf("--dhcp %s: %w", mode, cfg.dhcpKeyError(err))
 		}
 		run, err := srv.Listen()
 		if err != nil {

@@ -232,7 +232,14 @@ func (d *Daemon) dhcpSummary() string {
 	case "off":
 		return "off"
 	case "full":
-		return fmt.Sprintf("full on %s, range %s", c.DHCPInterface, c.DHCPRange)
+		if len(c.DHCPSubnets) == 0 {
+			return fmt.Sprintf("full on %s, range %s", c.DHCPInterface, c.DHCPRange)
+		}
+		var sn []string
+		for _, y := range c.DHCPSubnets {
+			sn = append(sn, fmt.Sprintf("%s [%s]", y.Subnet, strings.Join(y.Ranges, " ")))
+		}
+		return fmt.Sprintf("full on %s, subnets %s", c.DHCPInterface, strings.Join(sn, ", "))
 	}
 	if c.DHCPInterface != "" {
 		return "proxy on " + c.DHCPInterface

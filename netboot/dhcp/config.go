@@ -82,15 +82,27 @@ type Config struct {
 	// check that requests are for our network). Default: the
 	// interface's IPv4 prefix that contains RangeFrom.
 	Subnet netip.Prefix
-	// Routers and DNS are options 3 and 6; DomainName is option 15.
-	Routers, DNS []netip.Addr
-	DomainName   string
-	// LeaseTime is option 51, default one hour.
+	// Routers, DNS and NTP are options 3, 6 and 42; DomainName is
+	// option 15, DomainSearch option 119.
+	Routers, DNS, NTP []netip.Addr
+	DomainName        string
+	DomainSearch      []string
+	// LeaseTime is option 51, default one hour; a subnet may set its own.
 	LeaseTime time.Duration
 	// Reservations maps a MAC (any case, colons or dashes) to its fixed
 	// address; a reserved address is never given to another MAC. It may
 	// lie outside the range but must be inside Subnet.
 	Reservations map[string]netip.Addr
+	// Subnets configures several networks, each with its own ranges,
+	// options and reservations (see Subnet). It replaces the one-subnet
+	// fields above (RangeFrom, RangeTo, Subnet, Routers, DNS, NTP,
+	// DomainName, DomainSearch, Reservations), which must then be empty;
+	// those fields are shorthand for one subnet. A direct request is
+	// served from the subnet that contains an address of Interface, a
+	// relayed one from the subnet that contains its giaddr; a request
+	// from any other network gets no answer. In proxy mode Subnets carry
+	// only reservations (per-host boot files).
+	Subnets []Subnet
 	// ServerIP is the address advertised to clients (server identifier,
 	// siaddr, URLs, option 224). Default: the interface's first IPv4
 	// address. Required in proxy mode without Interface.
@@ -142,7 +154,17 @@ func (c Config) Validate() error {
 	default:
 		return bad("Mode", "%q: want off, proxy or full", c.Mode)
 	}
-	if c.Mode == Full {
+	if len(c.Subnets) > 0 {
+		if c.singleSubnet() {
+			return bad("Subnets", "set either Subnets or the one-subnet fields (Range, Subnet, Routers, DNS, NTP, DomainName, DomainSearch, Reservations), not both")
+		}
+		if c.Mode == Full && c.Interface == "" {
+			return bad("Interface", "full DHCP needs an explicit interface (--dhcp-interface)")
+		}
+		if err := CheckSubnets(c.Mode == Full, c.Subnets); err != nil {
+			return err
+		}
+	} else if c.Mode == Full {
 		if c.Interface == "" {
 			return bad("Interface", "full DHCP needs an explicit interface (--dhcp-interface)")
 		}
@@ -198,9 +220,9 @@ func (c Config) Validate() error {
 	if c.ServerIP.IsValid() && !c.ServerIP.Is4() {
 		return bad("ServerIP", "%v is not IPv4", c.ServerIP)
 	}
-	for _, a := range append(append([]netip.Addr{}, c.Routers...), c.DNS...) {
+	for _, a := range slices.Concat(c.Routers, c.DNS, c.NTP) {
 		if !a.Is4() {
-			return bad("Routers/DNS", "%v is not IPv4", a)
+			return bad("Routers/DNS/NTP", "%v is not IPv4", a)
 		}
 	}
 	if c.HTTPPort < 0 || c.HTTPPort > 65535 {
@@ -213,6 +235,29 @@ func (c Config) Validate() error {
 		return bad("LeaseTime", "%v is shorter than 10s", c.LeaseTime)
 	}
 	return nil
+}
+
+// singleSubnet reports whether any one-subnet field is set.
+func (c Config) singleSubnet() bool {
+	return c.RangeFrom.IsValid() || c.RangeTo.IsValid() || c.Subnet.IsValid() || len(c.Routers) > 0 ||
+		len(c.DNS) > 0 || len(c.NTP) > 0 || c.DomainName != "" || len(c.DomainSearch) > 0 || len(c.Reservations) > 0
+}
+
+// subnets returns Subnets, or the one subnet the shorthand fields
+// describe (full mode; after resolveInterface filled Subnet).
+func (c Config) subnets() []Subnet {
+	if len(c.Subnets) > 0 || c.Mode != Full {
+		return c.Subnets
+	}
+	sn := Subnet{
+		Prefix: c.Subnet, Ranges: []Range{{c.RangeFrom, c.RangeTo}},
+		Routers: c.Routers, DNS: c.DNS, NTP: c.NTP, DomainName: c.DomainName, DomainSearch: c.DomainSearch,
+	}
+	for m, ip := range c.Reservations {
+		sn.Reservations = append(sn.Reservations, Reservation{MAC: m, IP: ip})
+	}
+	slices.SortFunc(sn.Reservations, func(a, b Reservation) int { return strings.Compare(a.MAC, b.MAC) })
+	return []Subnet{sn}
 }
 
 // ParseRange parses "FROM-TO" (two IPv4 addresses).
@@ -273,19 +318,64 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// resolveInterface fills ServerIP and Subnet from the interface's
-// addresses when they are not set.
-func (c *Config) resolveInterface() error {
-	if c.Interface == "" || (c.ServerIP.IsValid() && (c.Mode != Full || c.Subnet.IsValid())) {
-		return nil
+// resolveInterface fills ServerIP and, for the one-subnet shorthand,
+// Subnet from the interface's addresses when they are not set. It
+// returns the interface's IPv4 prefixes (nil when the interface could not
+// be read and nothing had to be derived from it), which place directly
+// attached clients in their subnet.
+func (c *Config) resolveInterface() ([]netip.Prefix, error) {
+	legacy := c.Mode == Full && len(c.Subnets) == 0
+	need := !c.ServerIP.IsValid() || (legacy && !c.Subnet.IsValid())
+	if c.Interface == "" {
+		return nil, nil
 	}
-	ifi, err := net.InterfaceByName(c.Interface)
+	prefixes, err := interfacePrefixes(c.Interface)
 	if err != nil {
-		return fmt.Errorf("%w: Interface: %w", ErrConfig, err)
+		if need {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if !c.ServerIP.IsValid() {
+		c.ServerIP = prefixes[0].Addr()
+	pick:
+		for _, p := range prefixes {
+			if legacy && p.Contains(c.RangeFrom) {
+				c.ServerIP = p.Addr()
+				break
+			}
+			for _, sn := range c.Subnets {
+				if sn.Prefix.Contains(p.Addr()) {
+					c.ServerIP = p.Addr()
+					break pick
+				}
+			}
+		}
+	}
+	if legacy && !c.Subnet.IsValid() {
+		for _, p := range prefixes {
+			if p.Contains(c.RangeFrom) {
+				c.Subnet = p.Masked()
+				break
+			}
+		}
+		if !c.Subnet.IsValid() {
+			return nil, fmt.Errorf("%w: Subnet: no address of %s contains the range start %v; set Subnet", ErrConfig, c.Interface, c.RangeFrom)
+		}
+	}
+	return prefixes, nil
+}
+
+// interfacePrefixes returns the IPv4 addresses of the named interface
+// with their prefix lengths.
+func interfacePrefixes(name string) ([]netip.Prefix, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Interface: %w", ErrConfig, err)
 	}
 	addrs, err := ifi.Addrs()
 	if err != nil {
-		return fmt.Errorf("%w: Interface %s: %w", ErrConfig, c.Interface, err)
+		return nil, fmt.Errorf("%w: Interface %s: %w", ErrConfig, name, err)
 	}
 	var prefixes []netip.Prefix
 	for _, a := range addrs {
@@ -298,29 +388,7 @@ func (c *Config) resolveInterface() error {
 		prefixes = append(prefixes, netip.PrefixFrom(ip, ones))
 	}
 	if len(prefixes) == 0 {
-		return fmt.Errorf("%w: Interface: %s has no IPv4 address", ErrConfig, c.Interface)
+		return nil, fmt.Errorf("%w: Interface: %s has no IPv4 address", ErrConfig, name)
 	}
-	if !c.ServerIP.IsValid() {
-		c.ServerIP = prefixes[0].Addr()
-		if c.Mode == Full {
-			for _, p := range prefixes {
-				if p.Contains(c.RangeFrom) {
-					c.ServerIP = p.Addr()
-					break
-				}
-			}
-		}
-	}
-	if c.Mode == Full && !c.Subnet.IsValid() {
-		for _, p := range prefixes {
-			if p.Contains(c.RangeFrom) {
-				c.Subnet = p.Masked()
-				break
-			}
-		}
-		if !c.Subnet.IsValid() {
-			return fmt.Errorf("%w: Subnet: no address of %s contains the range start %v; set Subnet", ErrConfig, c.Interface, c.RangeFrom)
-		}
-	}
-	return nil
+	return prefixes, nil
 }

@@ -28,6 +28,9 @@ func FuzzHandlePacket(f *testing.F) {
 		msg(t, mac(1), dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(ip4("10.77.0.100"))),
 		msg(t, mac(1), dhcpv4.MessageTypeInform, dhcpv4.WithClientIP(ip4("10.77.0.9"))),
 		msg(t, mac(2), dhcpv4.MessageTypeDiscover, dhcpv4.WithGatewayIP(ip4("10.77.0.254")), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016"))),
+		msg(t, mac(9), dhcpv4.MessageTypeDiscover, append(pxe, dhcpv4.WithGatewayIP(ip4("10.88.0.1")))...),
+		msg(t, mac(10), dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(ip4("10.88.0.50"))),
+		msg(t, mac(3), dhcpv4.MessageTypeDiscover, dhcpv4.WithGatewayIP(ip4("10.99.0.1"))),
 	} {
 		f.Add(m.ToBytes(), false)
 		f.Add(m.ToBytes(), true)
@@ -43,9 +46,13 @@ func FuzzHandlePacket(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	multi, err := New(multiConfig(), &leases.Memory{}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
 	peer := &net.UDPAddr{IP: net.IPv4zero, Port: 68}
 	f.Fuzz(func(t *testing.T, pkt []byte, pxePort bool) {
-		for _, s := range []*Server{full, proxy} {
+		for _, s := range []*Server{full, proxy, multi} {
 			out, dst := s.HandlePacket(context.Background(), pkt, peer, pxePort)
 			if out == nil {
 				continue

@@ -77,7 +77,13 @@ func (s *Server) event(req *dhcpv4.DHCPv4, level slog.Level, msg string, args ..
 func (s *Server) bootOptions(req, resp *dhcpv4.DHCPv4, proxy bool) (ipxe.Choice, bool) {
 	s.razorOptions(resp)
 	c := client(req)
-	ch, err := ipxe.Choose(c, s.server)
+	srv := s.server
+	if h := s.hosts[macString(req.ClientHWAddr)]; h != nil && h.BootFile != "" {
+		// A reservation's boot file replaces the firmware-stage binary
+		// for that host only; iPXE still gets the script.
+		srv.Files = ipxe.Files{BIOS: h.BootFile, EFIX86_64: h.BootFile, EFIIA32: h.BootFile, EFIARM64: h.BootFile}
+	}
+	ch, err := ipxe.Choose(c, srv)
 	if err != nil {
 		if !errors.Is(err, ipxe.ErrNotNetboot) {
 			s.event(req, slog.LevelWarn, "dhcp: no boot file", "event", "no-bootfile", "err", err)
@@ -147,30 +153,36 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, on port) (*dhcpv4.DHCPv4, error
 
 // handleFull is the RFC 2131 server.
 func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
-	if err := s.relayOK(req); err != nil {
+	sn, err := s.subnetFor(req)
+	if err != nil {
 		return nil, err
 	}
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
-		return s.discover(req)
+		return s.discover(req, sn)
 	case dhcpv4.MessageTypeRequest:
-		return s.request(ctx, req)
+		return s.request(ctx, req, sn)
 	case dhcpv4.MessageTypeDecline:
 		return nil, s.declined(ctx, req)
 	case dhcpv4.MessageTypeRelease:
 		return nil, s.released(ctx, req)
 	case dhcpv4.MessageTypeInform:
-		return s.inform(req)
+		return s.inform(req, sn)
 	}
 	return nil, fmt.Errorf("%w: message type %v", errDrop, req.MessageType())
 }
 
-func (s *Server) reply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, yiaddr netip.Addr, leaseTime time.Duration) (*dhcpv4.DHCPv4, error) {
+// reply builds an OFFER or ACK with subnet sn's options: mask,
+// routers, DNS, NTP, domain and search list, lease times, the reserved
+// host name, and the boot options.
+func (s *Server) reply(req *dhcpv4.DHCPv4, sn *network, typ dhcpv4.MessageType, yiaddr netip.Addr, leaseTime time.Duration) (*dhcpv4.DHCPv4, error) {
 	mods := []dhcpv4.Modifier{
 		dhcpv4.WithMessageType(typ),
 		dhcpv4.WithServerIP(s.server.IP.AsSlice()),
+		// RFC 2131 §4.3.1: every OFFER and ACK carries the server
+		// identifier, the address clients unicast RENEWING requests to.
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.server.IP.AsSlice())),
-		dhcpv4.WithNetmask(net.CIDRMask(s.cfg.Subnet.Bits(), 32)),
+		dhcpv4.WithNetmask(sn.mask),
 	}
 	if yiaddr.IsValid() {
 		mods = append(mods, dhcpv4.WithYourIP(yiaddr.AsSlice()))
@@ -182,14 +194,12 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, yiaddr netip.
 			dhcpv4.WithOption(dhcpv4.OptRebindingTimeValue(leaseTime*7/8)),
 		)
 	}
-	if len(s.routers) > 0 {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptRouter(s.routers...)))
+	for _, o := range sn.opts {
+		mods = append(mods, dhcpv4.WithOption(o))
 	}
-	if len(s.dns) > 0 {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDNS(s.dns...)))
-	}
-	if s.cfg.DomainName != "" {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDomainName(s.cfg.DomainName)))
+	if h := s.hosts[macString(req.ClientHWAddr)]; h != nil && h.Hostname != "" {
+		// RFC 2132 §3.14: the name the server gives the client.
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(h.Hostname)))
 	}
 	resp, err := dhcpv4.NewReplyFromRequest(req, mods...)
 	if err != nil {
@@ -201,18 +211,18 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, yiaddr netip.
 	return resp, nil
 }
 
-func (s *Server) discover(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+func (s *Server) discover(req *dhcpv4.DHCPv4, sn *network) (*dhcpv4.DHCPv4, error) {
 	mac := macString(req.ClientHWAddr)
 	var requested netip.Addr
 	if r := req.RequestedIPAddress(); r != nil {
 		requested, _ = netip.AddrFromSlice(r.To4())
 	}
-	ip, ok := s.pool.offer(mac, requested, s.cfg.Now(), s.cfg.OfferHold)
+	ip, ok := sn.pool.offer(mac, requested, s.cfg.Now(), s.cfg.OfferHold)
 	if !ok {
-		s.event(req, slog.LevelWarn, "dhcp: pool exhausted", "event", "exhausted")
-		return nil, fmt.Errorf("%w: pool exhausted", errDrop)
+		s.event(req, slog.LevelWarn, "dhcp: pool exhausted", "event", "exhausted", "subnet", sn.Prefix)
+		return nil, fmt.Errorf("%w: pool of %v exhausted", errDrop, sn.Prefix)
 	}
-	resp, err := s.reply(req, dhcpv4.MessageTypeOffer, ip, s.cfg.LeaseTime)
+	resp, err := s.reply(req, sn, dhcpv4.MessageTypeOffer, ip, sn.leaseTime)
 	if err != nil {
 		return nil, err
 	}
@@ -241,32 +251,20 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, why string) (*dhcpv4.DHCPv4, error) {
 
 func isZero(ip net.IP) bool { return ip == nil || ip.IsUnspecified() }
 
-// relayOK drops a relayed request whose relay is outside the served
-// subnet: the address would be for another network.
-func (s *Server) relayOK(req *dhcpv4.DHCPv4) error {
-	if gi := req.GatewayIPAddr; gi != nil && !gi.IsUnspecified() {
-		g, _ := netip.AddrFromSlice(gi.To4())
-		if !s.cfg.Subnet.Contains(g) {
-			return fmt.Errorf("%w: relay %v is outside subnet %v", errDrop, g, s.cfg.Subnet)
-		}
-	}
-	return nil
-}
-
 // request handles DHCPREQUEST in its four client states (RFC 2131
 // §4.3.2), storing the lease before the ACK.
-func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
-	l, resp, err := s.claimRequest(req)
+func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, sn *network) (*dhcpv4.DHCPv4, error) {
+	l, resp, err := s.claimRequest(req, sn)
 	if resp != nil || err != nil {
 		return resp, err
 	}
-	return s.finishRequest(req, l, s.store.PutLease(ctx, l))
+	return s.finishRequest(req, sn, l, s.store.PutLease(ctx, l))
 }
 
 // claimRequest checks a DHCPREQUEST and claims its address in the pool.
 // It returns the lease to store, or the answer to give at once (a NAK,
 // or an error for no answer).
-func (s *Server) claimRequest(req *dhcpv4.DHCPv4) (leases.Lease, *dhcpv4.DHCPv4, error) {
+func (s *Server) claimRequest(req *dhcpv4.DHCPv4, sn *network) (leases.Lease, *dhcpv4.DHCPv4, error) {
 	mac := macString(req.ClientHWAddr)
 	now := s.cfg.Now()
 	var ip netip.Addr
@@ -281,7 +279,7 @@ func (s *Server) claimRequest(req *dhcpv4.DHCPv4) (leases.Lease, *dhcpv4.DHCPv4,
 		// SELECTING. A request naming another server is that client
 		// declining our offer: RFC 2131 §4.3.2 says not to answer.
 		if got, _ := netip.AddrFromSlice(sid.To4()); got != s.server.IP {
-			s.pool.dropOffer(mac)
+			sn.pool.dropOffer(mac)
 			s.event(req, slog.LevelDebug, "dhcp: client chose another server", "event", "other-server", "server", got)
 			return leases.Lease{}, nil, fmt.Errorf("%w: client chose server %v", errDrop, got)
 		}
@@ -294,7 +292,7 @@ func (s *Server) claimRequest(req *dhcpv4.DHCPv4) (leases.Lease, *dhcpv4.DHCPv4,
 		// a server with no record of the client MUST remain silent (so
 		// that servers that do not share state can coexist, and so that
 		// a stranger cannot take addresses without a DISCOVER).
-		if !s.pool.knows(mac) {
+		if !s.knows(mac) {
 			s.event(req, slog.LevelDebug, "dhcp: init-reboot from an unknown client", "event", "init-reboot-unknown")
 			return leases.Lease{}, nil, fmt.Errorf("%w: init-reboot from %s, which has no lease here", errDrop, mac)
 		}
@@ -305,27 +303,38 @@ func (s *Server) claimRequest(req *dhcpv4.DHCPv4) (leases.Lease, *dhcpv4.DHCPv4,
 	default:
 		return nak("no address requested")
 	}
-	if !ip.Is4() || !s.cfg.Subnet.Contains(ip) {
+	if !ip.Is4() || !sn.Prefix.Contains(ip) {
 		return nak(fmt.Sprintf("address %v is not on this network", ip))
 	}
-	if !s.pool.claim(mac, ip, now, s.cfg.OfferHold) {
+	if !sn.pool.claim(mac, ip, now, s.cfg.OfferHold) {
 		return nak(fmt.Sprintf("address %v is not available to this client", ip))
 	}
-	return leases.Lease{MAC: mac, IP: ip, Hostname: req.HostName(), Expires: now.Add(s.cfg.LeaseTime)}, nil, nil
+	hostname := req.HostName()
+	if h := s.hosts[mac]; h != nil && h.Hostname != "" {
+		hostname = h.Hostname
+	}
+	return leases.Lease{MAC: mac, IP: ip, Hostname: hostname, Expires: now.Add(sn.leaseTime)}, nil, nil
 }
 
 // finishRequest answers a DHCPREQUEST whose lease l the store took with
 // result stored: the ACK only once the lease is durable.
-func (s *Server) finishRequest(req *dhcpv4.DHCPv4, l leases.Lease, stored error) (*dhcpv4.DHCPv4, error) {
+func (s *Server) finishRequest(req *dhcpv4.DHCPv4, sn *network, l leases.Lease, stored error) (*dhcpv4.DHCPv4, error) {
 	if stored != nil {
-		s.pool.dropOffer(l.MAC)
+		sn.pool.dropOffer(l.MAC)
 		if errors.Is(stored, leases.ErrConflict) {
 			return s.nak(req, fmt.Sprintf("address %v is held by another client", l.IP))
 		}
 		return nil, fmt.Errorf("dhcp: store lease %v for %s: %w", l.IP, l.MAC, stored)
 	}
-	s.pool.committed(l)
-	resp, err := s.reply(req, dhcpv4.MessageTypeAck, l.IP, s.cfg.LeaseTime)
+	sn.pool.committed(l)
+	for _, n := range s.nets {
+		if n != sn {
+			// The store holds one lease per MAC: a client that moved
+			// from another of our subnets gave up its address there.
+			n.pool.release(l.MAC)
+		}
+	}
+	resp, err := s.reply(req, sn, dhcpv4.MessageTypeAck, l.IP, sn.leaseTime)
 	if err != nil {
 		return nil, err
 	}
@@ -342,11 +351,12 @@ func (s *Server) declined(ctx context.Context, req *dhcpv4.DHCPv4) error {
 		return fmt.Errorf("%w: decline without requested address", errDrop)
 	}
 	ip, _ := netip.AddrFromSlice(r.To4())
-	if !s.pool.owns(mac, ip) {
+	sn := s.netOf(ip)
+	if sn == nil || !sn.pool.owns(mac, ip) {
 		return fmt.Errorf("%w: decline of %v that %s does not hold", errDrop, ip, mac)
 	}
-	s.pool.decline(ip, s.cfg.Now().Add(s.cfg.DeclineHold))
-	s.pool.release(mac)
+	sn.pool.decline(ip, s.cfg.Now().Add(s.cfg.DeclineHold))
+	sn.pool.release(mac)
 	s.event(req, slog.LevelWarn, "dhcp: address declined", "event", "decline", "ip", ip)
 	if err := s.store.DeleteLease(ctx, mac); err != nil {
 		return fmt.Errorf("dhcp: delete declined lease of %s: %w", mac, err)
@@ -358,11 +368,15 @@ func (s *Server) declined(ctx context.Context, req *dhcpv4.DHCPv4) error {
 func (s *Server) released(ctx context.Context, req *dhcpv4.DHCPv4) error {
 	mac := macString(req.ClientHWAddr)
 	ip, _ := netip.AddrFromSlice(req.ClientIPAddr.To4())
-	l, ok := s.pool.lease(mac)
+	sn := s.netOf(ip)
+	if sn == nil {
+		return fmt.Errorf("%w: release of %v, in no configured subnet", errDrop, ip)
+	}
+	l, ok := sn.pool.lease(mac)
 	if !ok || l.IP != ip {
 		return fmt.Errorf("%w: release of %v that %s does not hold", errDrop, ip, mac)
 	}
-	s.pool.release(mac)
+	sn.pool.release(mac)
 	s.event(req, slog.LevelInfo, "dhcp: released", "event", "release", "ip", ip)
 	if err := s.store.DeleteLease(ctx, mac); err != nil {
 		return fmt.Errorf("dhcp: delete released lease of %s: %w", mac, err)
@@ -372,16 +386,16 @@ func (s *Server) released(ctx context.Context, req *dhcpv4.DHCPv4) error {
 
 // inform answers DHCPINFORM (RFC 2131 §4.3.5): options, no address, no
 // lease time.
-func (s *Server) inform(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+func (s *Server) inform(req *dhcpv4.DHCPv4, sn *network) (*dhcpv4.DHCPv4, error) {
 	if isZero(req.ClientIPAddr) {
 		return nil, fmt.Errorf("%w: inform without ciaddr", errDrop)
 	}
-	// The ACK is unicast to ciaddr: answering an address off our network
-	// would make the server a reflector towards it.
-	if ci, _ := netip.AddrFromSlice(req.ClientIPAddr.To4()); !s.cfg.Subnet.Contains(ci) {
-		return nil, fmt.Errorf("%w: inform from %v, which is not on %v", errDrop, req.ClientIPAddr, s.cfg.Subnet)
+	// The ACK is unicast to ciaddr: answering an address off the
+	// subnet would make the server a reflector towards it.
+	if ci, _ := netip.AddrFromSlice(req.ClientIPAddr.To4()); !sn.Prefix.Contains(ci) {
+		return nil, fmt.Errorf("%w: inform from %v, which is not on %v", errDrop, req.ClientIPAddr, sn.Prefix)
 	}
-	resp, err := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{}, 0)
+	resp, err := s.reply(req, sn, dhcpv4.MessageTypeAck, netip.Addr{}, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -8,15 +8,16 @@ import (
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
 )
 
-// pool tracks which addresses of the range are leased, offered, reserved
-// or declined. It mirrors the store (loaded at start, updated after each
+// pool tracks which addresses of one subnet's ranges are leased,
+// offered, reserved or declined. It mirrors the store (loaded at start, updated after each
 // durable change); the store stays the authority on conflicts, which
 // matters when replicas share it.
 type pool struct {
 	mu         sync.Mutex
-	from, to   uint32
+	ranges     []Range
+	size       uint64 // addresses in all ranges
 	subnet     netip.Prefix
-	next       uint32
+	next       uint64                  // ordinal of the next address to try, in [0, size)
 	leases     map[string]leases.Lease // committed, by MAC
 	holder     map[uint32]string       // address → MAC (lease or offer)
 	offers     map[string]offer        // by MAC
@@ -55,42 +56,62 @@ func unusable(subnet netip.Prefix, server netip.Addr) []netip.Addr {
 	return out
 }
 
-func newPool(from, to netip.Addr, subnet netip.Prefix, server netip.Addr, reservations map[string]netip.Addr) *pool {
+func newPool(ranges []Range, subnet netip.Prefix, server netip.Addr, reservations []Reservation) *pool {
 	p := &pool{
-		from: u32(from), to: u32(to), subnet: subnet,
+		ranges: ranges, subnet: subnet,
 		leases: map[string]leases.Lease{}, holder: map[uint32]string{},
 		offers: map[string]offer{}, declined: map[uint32]time.Time{},
 		reserved: map[string]uint32{}, reservedBy: map[uint32]string{},
 	}
-	p.next = p.from
+	for _, r := range ranges {
+		p.size += r.size()
+	}
 	p.unusable = map[uint32]bool{}
 	for _, a := range unusable(subnet, server) {
 		p.unusable[u32(a)] = true
 	}
-	for mac, ip := range reservations {
-		m, err := NormalizeMAC(mac)
-		if err != nil {
-			continue // Validate rejected it already
+	for _, r := range reservations {
+		m, err := NormalizeMAC(r.MAC)
+		if err != nil || !r.IP.Is4() {
+			continue // CheckSubnets rejected a bad one; no IP: dynamic
 		}
-		p.reserved[m] = u32(ip)
-		p.reservedBy[u32(ip)] = m
+		p.reserved[m] = u32(r.IP)
+		p.reservedBy[u32(r.IP)] = m
 	}
 	return p
+}
+
+// at returns the address with ordinal n (0 ≤ n < size) across the ranges.
+func (p *pool) at(n uint64) uint32 {
+	for _, r := range p.ranges {
+		if n < r.size() {
+			return u32(r.From) + uint32(n)
+		}
+		n -= r.size()
+	}
+	return 0
 }
 
 func (p *pool) load(ls []leases.Lease) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range ls {
-		if !l.IP.Is4() {
-			continue
+		if !l.IP.Is4() || !p.subnet.Contains(l.IP) {
+			continue // another subnet's, or of a network no longer served
 		}
 		p.leases[l.MAC] = l
 		p.holder[u32(l.IP)] = l.MAC
 	}
 }
 
-func (p *pool) inRange(ip uint32) bool { return ip >= p.from && ip <= p.to }
+func (p *pool) inRange(ip uint32) bool {
+	for _, r := range p.ranges {
+		if ip >= u32(r.From) && ip <= u32(r.To) {
+			return true
+		}
+	}
+	return false
+}
 
 // takenBy reports the MAC that holds ip now, other than mac, or "".
 // Callers hold mu.
@@ -151,14 +172,9 @@ func (p *pool) offer(mac string, requested netip.Addr, now time.Time, hold time.
 	if requested.Is4() && p.validFor(u32(requested), mac, now) {
 		return pick(u32(requested))
 	}
-	size := uint64(p.to) - uint64(p.from) + 1
-	for range size {
-		ip := p.next
-		if p.next == p.to {
-			p.next = p.from
-		} else {
-			p.next++
-		}
+	for range p.size {
+		ip := p.at(p.next)
+		p.next = (p.next + 1) % p.size
 		if p.validFor(ip, mac, now) {
 			return pick(ip)
 		}

@@ -24,15 +24,16 @@ const maxPacket = 1500
 // concurrent use: each packet is handled on its own goroutine, up to
 // Config.MaxInFlight at once.
 type Server struct {
-	cfg     Config
-	store   leases.Store
-	log     *slog.Logger
-	pool    *pool
-	server  ipxe.Server
-	routers []net.IP
-	dns     []net.IP
-	sem     chan struct{}
-	bufs    sync.Pool
+	cfg      Config
+	store    leases.Store
+	log      *slog.Logger
+	server   ipxe.Server
+	nets     []*network       // full mode: the served subnets
+	direct   *network         // the subnet of directly attached clients, or nil
+	hosts    map[string]*host // reservations by MAC
+	noSubnet noSubnetLog
+	sem      chan struct{}
+	bufs     sync.Pool
 }
 
 // New checks cfg (Config.Validate, then the interface's addresses for
@@ -47,11 +48,24 @@ func New(cfg Config, store leases.Store, log *slog.Logger) (*Server, error) {
 		return nil, ErrOff
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.resolveInterface(); err != nil {
+	ifPrefixes, err := cfg.resolveInterface()
+	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	subnets := cfg.subnets()
+	if len(cfg.Subnets) == 0 {
+		// The shorthand's subnet is known only now (from the interface).
+		if err := CheckSubnets(cfg.Mode == Full, subnets); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Mode == Full {
+		if err := checkServerIP(subnets, cfg.ServerIP); err != nil {
+			return nil, err
+		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -64,26 +78,26 @@ func New(cfg Config, store leases.Store, log *slog.Logger) (*Server, error) {
 		sem:    make(chan struct{}, cfg.MaxInFlight),
 	}
 	s.bufs.New = func() any { b := make([]byte, maxPacket); return &b }
-	for _, a := range cfg.Routers {
-		s.routers = append(s.routers, a.AsSlice())
-	}
-	for _, a := range cfg.DNS {
-		s.dns = append(s.dns, a.AsSlice())
-	}
+	s.nets, s.direct, s.hosts = buildNetworks(subnets, cfg.LeaseTime, cfg.ServerIP, ifPrefixes, cfg.Mode == Full)
 	if cfg.Mode == Full {
 		if store == nil {
 			return nil, fmt.Errorf("%w: full mode needs a lease store", ErrConfig)
 		}
-		s.pool = newPool(cfg.RangeFrom, cfg.RangeTo, cfg.Subnet, cfg.ServerIP, cfg.Reservations)
 		ls, err := store.ListLeases(context.Background())
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: load leases: %w", err)
 		}
-		s.pool.load(ls)
-		s.log.Info("dhcp: full mode", "interface", cfg.Interface, "range", cfg.RangeFrom.String()+"-"+cfg.RangeTo.String(),
-			"subnet", cfg.Subnet, "server", cfg.ServerIP, "leases", len(ls))
+		for _, n := range s.nets {
+			n.pool.load(ls)
+			s.log.Info("dhcp: full mode subnet", "interface", cfg.Interface, "subnet", n.Prefix, "ranges", fmt.Sprint(n.Ranges),
+				"direct", n == s.direct, "reservations", len(n.Reservations), "lease_time", n.leaseTime)
+		}
+		if s.direct == nil {
+			s.log.Warn("dhcp: no configured subnet contains an address of the interface: only relayed requests are served", "interface", cfg.Interface)
+		}
+		s.log.Info("dhcp: full mode", "interface", cfg.Interface, "server", cfg.ServerIP, "subnets", len(s.nets), "leases", len(ls))
 	} else {
-		s.log.Info("dhcp: proxy mode", "interface", cfg.Interface, "server", cfg.ServerIP)
+		s.log.Info("dhcp: proxy mode", "interface", cfg.Interface, "server", cfg.ServerIP, "reservations", len(s.hosts))
 	}
 	return s, nil
 }
@@ -236,6 +250,7 @@ type queued struct {
 func (s *Server) commitRequests(ctx context.Context, conn net.PacketConn, q leases.Queuer, in <-chan queued) {
 	type item struct {
 		queued
+		sn   *network
 		l    leases.Lease
 		wait func(context.Context) error
 		resp *dhcpv4.DHCPv4
@@ -267,18 +282,20 @@ func (s *Server) commitRequests(ctx context.Context, conn net.PacketConn, q leas
 					it.err = err
 					return
 				}
-				if err := s.relayOK(it.req); err != nil {
+				sn, err := s.subnetFor(it.req)
+				if err != nil {
 					it.err = err
 					return
 				}
-				l, resp, err := s.claimRequest(it.req)
+				it.sn = sn
+				l, resp, err := s.claimRequest(it.req, sn)
 				if resp != nil || err != nil {
 					it.resp, it.err = resp, err
 					return
 				}
 				wait, err := q.QueueLease(l)
 				if err != nil {
-					it.resp, it.err = s.finishRequest(it.req, l, err)
+					it.resp, it.err = s.finishRequest(it.req, sn, l, err)
 					return
 				}
 				it.l, it.wait = l, wait
@@ -288,7 +305,7 @@ func (s *Server) commitRequests(ctx context.Context, conn net.PacketConn, q leas
 			it := &batch[i]
 			s.guard(it.req, it.peer, func() {
 				if it.wait != nil {
-					it.resp, it.err = s.finishRequest(it.req, it.l, it.wait(ctx))
+					it.resp, it.err = s.finishRequest(it.req, it.sn, it.l, it.wait(ctx))
 				}
 				if out, dst := s.encode(it.req, it.resp, it.err, it.peer, port67); out != nil {
 					if _, err := conn.WriteTo(out, dst); err != nil {
@@ -373,6 +390,9 @@ func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr, 
 func (s *Server) encode(req, resp *dhcpv4.DHCPv4, err error, peer net.Addr, on port) ([]byte, net.Addr) {
 	if s.cfg.OnExchange != nil {
 		s.report(req, resp, err)
+	}
+	if err != nil && s.warnNoSubnet(req, err) {
+		return nil, nil
 	}
 	if err != nil || resp == nil {
 		lvl := slog.LevelWarn
