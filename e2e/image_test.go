@@ -80,7 +80,7 @@ func bootImage(t *testing.T, dir string, hw vmFacts, hostfwd string) (*testlab.V
 	if hostfwd != "" {
 		netdev += ",hostfwd=" + hostfwd
 	}
-	vm := testlab.StartVM(t, testlab.VMConfig{
+	vm := testlab.StartVM(t, testlab.VMOptions{
 		Name:   filepath.Base(dir),
 		CPUs:   hw.cpus,
 		Memory: hw.memMiB,

@@ -101,7 +101,7 @@ func (l *pxeLab) power(t *testing.T, n *pxeNode) *testlab.VM {
 		n.tap = fmt.Sprintf("tap%d", l.taps)
 		l.ns.AddTap(n.tap, pxeBridge)
 	}
-	cfg := testlab.VMConfig{
+	cfg := testlab.VMOptions{
 		Name: n.name, CPUs: n.hw.cpus, Memory: n.hw.memMiB, UEFI: n.uefi,
 		NICs:   []testlab.NIC{{Netdev: "tap,ifname=" + n.tap + ",script=no,downscript=no", MAC: n.hw.mac}},
 		SMBIOS: []string{n.hw.smbios()},

@@ -103,7 +103,7 @@ files:
 		t.Errorf("manifest: kernel %q, cmdline %q; want %s and nozswap", m.KernelVersion, m.Cmdline, tctest.RealKernelVersion)
 	}
 
-	vm := testlab.StartVM(t, testlab.VMConfig{
+	vm := testlab.StartVM(t, testlab.VMOptions{
 		Name:   "tc-real",
 		QEMU:   "qemu-system-i386",
 		Accel:  "tcg",

@@ -345,7 +345,7 @@ func bootRegistered(t *testing.T, dir string, hw vmFacts) (*testlab.VM, adminapi
 	t.Helper()
 	port := testlab.FreePort(t)
 	srv := startServer(t, nil, fmt.Sprintf("127.0.0.1:%d", port), slirpHost, "--dhcp", "off", "--tftp", "off")
-	vm := testlab.StartVM(t, testlab.VMConfig{
+	vm := testlab.StartVM(t, testlab.VMOptions{
 		Name:   "tcz-" + hw.mac[len(hw.mac)-2:],
 		CPUs:   hw.cpus,
 		Memory: hw.memMiB,

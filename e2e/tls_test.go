@@ -46,7 +46,7 @@ func TestProdImageOverTLS(t *testing.T) {
 	}
 	hw := vmFacts{cpus: 1, memMiB: 384, mac: "52:54:00:e2:e0:71", manufacturer: "Razor Test Inc.",
 		product: "TLS Box", serial: "E2E-TLS-0001", uuid: "8f3b9a52-1d7e-4c1f-9a55-3c1a2b4d5e71"}
-	vm := testlab.StartVM(t, testlab.VMConfig{
+	vm := testlab.StartVM(t, testlab.VMOptions{
 		Name: "tls", CPUs: hw.cpus, Memory: hw.memMiB,
 		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd"),
 		Append: imageCmdline(t, dir) + fmt.Sprintf(" razor.server=https://%s:%d razor.ca_sha256=%s", slirpHost, tlsPort, pin),
@@ -58,7 +58,7 @@ func TestProdImageOverTLS(t *testing.T) {
 	wrong := sha256.Sum256([]byte("not the CA"))
 	bad := vmFacts{cpus: 1, memMiB: 384, mac: "52:54:00:e2:e0:72", manufacturer: "Razor Test Inc.",
 		product: "TLS Box", serial: "E2E-TLS-0002", uuid: "8f3b9a52-1d7e-4c1f-9a55-3c1a2b4d5e72"}
-	badVM := testlab.StartVM(t, testlab.VMConfig{
+	badVM := testlab.StartVM(t, testlab.VMOptions{
 		Name: "tls-wrong-pin", CPUs: bad.cpus, Memory: bad.memMiB,
 		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd"),
 		Append: imageCmdline(t, dir) + fmt.Sprintf(" razor.server=https://%s:%d razor.ca_sha256=%s", slirpHost, tlsPort, hex.EncodeToString(wrong[:])),

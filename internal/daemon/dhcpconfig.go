@@ -213,12 +213,12 @@ func (c Config) validateDHCP() error {
 
 // DHCPConfig is the dhcp.Config the DHCP keys describe (without the
 // server address and ports, which the caller adds).
-func (c Config) DHCPConfig() (dhcp.Config, error) {
+func (c Config) DHCPConfig() (dhcp.Options, error) {
 	mode, err := dhcp.ParseMode(c.DHCP)
 	if err != nil {
-		return dhcp.Config{}, err
+		return dhcp.Options{}, err
 	}
-	dc := dhcp.Config{Mode: mode, Interface: c.DHCPInterface, LeaseTime: c.DHCPLeaseTime}
+	dc := dhcp.Options{Mode: mode, Interface: c.DHCPInterface, LeaseTime: c.DHCPLeaseTime}
 	if len(c.DHCPSubnets) > 0 {
 		dc.Subnets, err = c.dhcpSubnets()
 		return dc, err

@@ -57,7 +57,7 @@ func TestDHCPSubnetsToConfig(t *testing.T) {
 		t.Fatalf("DHCPConfig() = %v", err)
 	}
 	a := netip.MustParseAddr
-	want := dhcp.Config{Mode: dhcp.Full, Interface: "eth1", Subnets: []dhcp.Subnet{{
+	want := dhcp.Options{Mode: dhcp.Full, Interface: "eth1", Subnets: []dhcp.Subnet{{
 		Prefix:  netip.MustParsePrefix("10.20.0.0/24"),
 		Ranges:  []dhcp.Range{{From: a("10.20.0.100"), To: a("10.20.0.149")}, {From: a("10.20.0.150"), To: a("10.20.0.199")}},
 		Routers: []netip.Addr{a("10.20.0.1")}, DNS: []netip.Addr{a("10.20.0.1"), a("10.20.0.2")}, NTP: []netip.Addr{a("10.20.0.3")},

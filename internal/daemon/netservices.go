@@ -52,7 +52,8 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 				dc.HTTPPort = int(ap.Port())
 			}
 		}
-		srv, err := dhcp.New(dc, d.Store(), log.With("svc", "dhcp"))
+		dc.Logger = log.With("svc", "dhcp")
+		srv, err := dhcp.New(dc, d.Store())
 		if err != nil {
 			return nil, fmt.Errorf("--dhcp %s: %w", mode, cfg.dhcpKeyError(err))
 		}
@@ -70,7 +71,7 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		if cfg.DHCPInterface != "" {
 			// iPXE waits ~13 s for IPv6 autoconfiguration unless a router
 			// answers its solicitation; answer it (no route, no prefix).
-			rs, err := ra.New(ra.Config{Interface: cfg.DHCPInterface}, log.With("svc", "ra"))
+			rs, err := ra.New(ra.Options{Interface: cfg.DHCPInterface, Logger: log.With("svc", "ra")})
 			if err != nil {
 				return nil, fmt.Errorf("router advertisements on %s: %w", cfg.DHCPInterface, err)
 			}
@@ -78,12 +79,13 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		}
 	}
 	if cfg.TFTP != "off" {
-		ts, err := tftp.New(tftp.Config{
+		ts, err := tftp.New(tftp.Options{
 			Root: cfg.IPXEDir, MaxTransfers: cfg.TFTPMaxTransfers, MaxPerAddr: cfg.TFTPMaxPerIP,
 			OnRefuse:   func(reason string) { d.Metrics().Refused("tftp", reason) },
 			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
 			OnTransfer: d.OnTFTP,
-		}, log.With("svc", "tftp"))
+			Logger:     log.With("svc", "tftp"),
+		})
 		if err != nil {
 			return nil, fmt.Errorf("--tftp %s (root --ipxe-dir %s): %w", cfg.TFTP, cfg.IPXEDir, err)
 		}

@@ -183,7 +183,7 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	nic := testlab.TapNIC(tap, nodeMAC)
 	nic.NoROM = o.uefi // UEFI: OVMF's own PXE client, not the NIC's iPXE ROM
-	cfg := testlab.VMConfig{
+	cfg := testlab.VMOptions{
 		Name: "node", Accel: accel, Memory: 512, CPUs: 1, UEFI: o.uefi, NICs: []testlab.NIC{nic},
 		SMBIOS: []string{fmt.Sprintf("type=1,manufacturer=%s,product=%s,serial=%s,uuid=%s", nodeManufacturer, nodeProduct, nodeSerial, nodeUUID)},
 	}

@@ -102,8 +102,8 @@ func TestNodeFilter(t *testing.T) {
 	}
 }
 
-func TestVMConfigArgs(t *testing.T) {
-	bios := VMConfig{Name: "n", Accel: "tcg", Memory: 384, NICs: []NIC{TapNIC("tap0", "52:54:00:00:00:01")}, SMBIOS: []string{"type=1,serial=S1"}}
+func TestVMOptionsArgs(t *testing.T) {
+	bios := VMOptions{Name: "n", Accel: "tcg", Memory: 384, NICs: []NIC{TapNIC("tap0", "52:54:00:00:00:01")}, SMBIOS: []string{"type=1,serial=S1"}}
 	want := []string{"-nographic", "-nodefaults", "-serial", "stdio", "-machine", "q35,accel=tcg", "-cpu", "max",
 		"-m", "384", "-smp", "1", "-smbios", "type=1,serial=S1",
 		"-netdev", "tap,ifname=tap0,script=no,downscript=no,id=n0",
@@ -113,7 +113,7 @@ func TestVMConfigArgs(t *testing.T) {
 	}
 	nic := TapNIC("tap1", "52:54:00:00:00:02")
 	nic.NoROM = true
-	uefi := VMConfig{Name: "n", Accel: "kvm", CPUs: 2, UEFI: true, NICs: []NIC{nic}, ExitOnReboot: true}
+	uefi := VMOptions{Name: "n", Accel: "kvm", CPUs: 2, UEFI: true, NICs: []NIC{nic}, ExitOnReboot: true}
 	want = []string{"-nographic", "-nodefaults", "-serial", "stdio", "-machine", "q35,accel=kvm", "-cpu", "host",
 		"-m", "512", "-smp", "2", "-no-reboot",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
@@ -123,7 +123,7 @@ func TestVMConfigArgs(t *testing.T) {
 	if diff := cmp.Diff(want, uefi.Args("/tmp/v.fd")); diff != "" {
 		t.Errorf("UEFI Args() mismatch (-want +got):\n%s", diff)
 	}
-	direct := VMConfig{Accel: "tcg", Kernel: "/k", Initrd: "/i", Append: "console=ttyS0", Extra: []string{"-x"}}
+	direct := VMOptions{Accel: "tcg", Kernel: "/k", Initrd: "/i", Append: "console=ttyS0", Extra: []string{"-x"}}
 	if got := direct.Args(""); !slices.Equal(got[len(got)-7:], []string{"-kernel", "/k", "-initrd", "/i", "-append", "console=ttyS0", "-x"}) {
 		t.Errorf("direct-kernel Args() = %q", got)
 	}

@@ -101,7 +101,7 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 // StartVM starts QEMU and registers its teardown with t.Cleanup; on test
 // failure the console is attached to the test output. It skips t when
 // QEMU or (for UEFI) OVMF is not installed.
-func StartVM(t testing.TB, cfg VMConfig) *VM {
+func StartVM(t testing.TB, cfg VMOptions) *VM {
 	t.Helper()
 	if _, err := exec.LookPath(cfg.qemu()); err != nil {
 		t.Skipf("%s not installed (make deps installs qemu-system-x86)", cfg.qemu())

@@ -16,9 +16,9 @@ const (
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 )
 
-// VMConfig describes one QEMU machine. Zero values take the defaults named
+// VMOptions describes one QEMU machine. Zero values take the defaults named
 // on each field.
-type VMConfig struct {
+type VMOptions struct {
 	Name string // for logs; default "vm"
 	// QEMU is the emulator: "" = qemu-system-x86_64; qemu-system-i386
 	// for a 32-bit machine.
@@ -61,7 +61,7 @@ func TapNIC(tap, mac string) NIC {
 	return NIC{Netdev: "tap,ifname=" + tap + ",script=no,downscript=no", MAC: mac}
 }
 
-func (cfg VMConfig) withDefaults() VMConfig {
+func (cfg VMOptions) withDefaults() VMOptions {
 	if cfg.Name == "" {
 		cfg.Name = "vm"
 	}
@@ -79,7 +79,7 @@ func (cfg VMConfig) withDefaults() VMConfig {
 
 // Args returns QEMU's arguments for cfg; varsFile is the writable copy of
 // OVMF's variable store (UEFI only).
-func (cfg VMConfig) Args(varsFile string) []string {
+func (cfg VMOptions) Args(varsFile string) []string {
 	cfg = cfg.withDefaults()
 	cpu := "max" // under TCG: RDRAND, so the guest's getrandom does not block
 	if cfg.Accel == "kvm" {
@@ -134,14 +134,14 @@ func (cfg VMConfig) Args(varsFile string) []string {
 // each line timed from power-on.
 type VM struct {
 	*Proc
-	Config VMConfig
+	Config VMOptions
 	vars   string // OVMF variables copy, removed by Close
 }
 
 // LaunchVM powers a machine on. For UEFI a fresh copy of OVMF's variables
 // is made in dir (the temporary directory if dir is ""). onLine, if not
 // nil, sees each console line in order.
-func LaunchVM(cfg VMConfig, dir string, onLine func(Line)) (*VM, error) {
+func LaunchVM(cfg VMOptions, dir string, onLine func(Line)) (*VM, error) {
 	cfg = cfg.withDefaults()
 	v := &VM{Config: cfg}
 	if cfg.UEFI {
@@ -183,7 +183,7 @@ func LaunchVM(cfg VMConfig, dir string, onLine func(Line)) (*VM, error) {
 }
 
 // StartVM powers a machine on inside the namespace (see LaunchVM).
-func (n *Netns) StartVM(cfg VMConfig, dir string, onLine func(Line)) (*VM, error) {
+func (n *Netns) StartVM(cfg VMOptions, dir string, onLine func(Line)) (*VM, error) {
 	cfg.Netns = n.Name
 	return LaunchVM(cfg, dir, onLine)
 }
@@ -229,7 +229,7 @@ func ProbeKVM(kernel string) (accel, why string) {
 }
 
 // qemu is the emulator to run.
-func (c VMConfig) qemu() string {
+func (c VMOptions) qemu() string {
 	if c.QEMU == "" {
 		return "qemu-system-x86_64"
 	}

@@ -34,7 +34,7 @@ func BenchmarkDORA(b *testing.B) {
 			cfg.RangeFrom, cfg.RangeTo = netip.MustParseAddr("10.77.0.2"), netip.MustParseAddr("10.77.0.254")
 			cfg.Now = nil
 			cfg.LeaseTime = time.Minute
-			s, err := New(cfg, open(b), nil)
+			s, err := New(cfg, open(b))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -61,8 +61,8 @@ func newClientLab(t *testing.T) *clientLab {
 	var s *Server
 	if err := testlab.InNetns(l.srv.Name, func() error {
 		var err error
-		s, err = New(Config{Mode: Full, Interface: "cbr0", Subnets: labSubnets()}, l.st,
-			slog.New(slog.NewTextHandler(&l.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		s, err = New(Options{Mode: Full, Interface: "cbr0", Subnets: labSubnets(),
+			Logger: slog.New(slog.NewTextHandler(&l.log, &slog.HandlerOptions{Level: slog.LevelDebug}))}, l.st)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ package dhcp
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -66,9 +67,11 @@ const (
 	optPXEDiscoveryCtrl = 6    // PXE vendor sub-option (option 43)
 )
 
-// Config configures a Server. Zero values take the defaults named on each
+// Options configures a Server. Zero values take the defaults named on each
 // field.
-type Config struct {
+type Options struct {
+	// Logger receives the server's log lines; default discard.
+	Logger *slog.Logger
 	// Mode is off, proxy or full. Proxy is what razor-netboot uses by
 	// default; full must be asked for.
 	Mode Mode
@@ -145,7 +148,7 @@ type Config struct {
 // Validate checks the configuration without touching the network: full
 // mode needs an explicit Interface and Range, and every address must be
 // IPv4. Errors wrap ErrConfig and name the field.
-func (c Config) Validate() error {
+func (c Options) Validate() error {
 	bad := func(field, format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
 	}
@@ -238,14 +241,14 @@ func (c Config) Validate() error {
 }
 
 // singleSubnet reports whether any one-subnet field is set.
-func (c Config) singleSubnet() bool {
+func (c Options) singleSubnet() bool {
 	return c.RangeFrom.IsValid() || c.RangeTo.IsValid() || c.Subnet.IsValid() || len(c.Routers) > 0 ||
 		len(c.DNS) > 0 || len(c.NTP) > 0 || c.DomainName != "" || len(c.DomainSearch) > 0 || len(c.Reservations) > 0
 }
 
 // subnets returns Subnets, or the one subnet the shorthand fields
 // describe (full mode; after resolveInterface filled Subnet).
-func (c Config) subnets() []Subnet {
+func (c Options) subnets() []Subnet {
 	if len(c.Subnets) > 0 || c.Mode != Full {
 		return c.Subnets
 	}
@@ -292,7 +295,7 @@ func macString(hw net.HardwareAddr) string { return strings.ToUpper(hw.String())
 
 // withDefaults fills zero fields; interface-derived fields are resolved
 // by resolveInterface.
-func (c Config) withDefaults() Config {
+func (c Options) withDefaults() Options {
 	if c.LeaseTime == 0 {
 		c.LeaseTime = DefaultLeaseTime
 	}
@@ -323,7 +326,7 @@ func (c Config) withDefaults() Config {
 // returns the interface's IPv4 prefixes (nil when the interface could not
 // be read and nothing had to be derived from it), which place directly
 // attached clients in their subnet.
-func (c *Config) resolveInterface() ([]netip.Prefix, error) {
+func (c *Options) resolveInterface() ([]netip.Prefix, error) {
 	legacy := c.Mode == Full && len(c.Subnets) == 0
 	need := !c.ServerIP.IsValid() || (legacy && !c.Subnet.IsValid())
 	if c.Interface == "" {

@@ -38,15 +38,15 @@ func FuzzHandlePacket(f *testing.F) {
 	f.Add([]byte{}, false)
 	f.Add(make([]byte, 300), false)
 
-	full, err := New(fullConfig(), &leases.Memory{}, nil)
+	full, err := New(fullConfig(), &leases.Memory{})
 	if err != nil {
 		f.Fatal(err)
 	}
-	proxy, err := New(Config{Mode: Proxy, ServerIP: srvIP}, nil, nil)
+	proxy, err := New(Options{Mode: Proxy, ServerIP: srvIP}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
-	multi, err := New(multiConfig(), &leases.Memory{}, nil)
+	multi, err := New(multiConfig(), &leases.Memory{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -25,8 +25,8 @@ var (
 	peer68 = &net.UDPAddr{IP: net.IPv4zero, Port: 68}
 )
 
-func fullConfig() Config {
-	return Config{
+func fullConfig() Options {
+	return Options{
 		Mode: Full, Interface: "test0",
 		RangeFrom: netip.MustParseAddr("10.77.0.100"), RangeTo: netip.MustParseAddr("10.77.0.102"),
 		Subnet: netip.MustParsePrefix("10.77.0.0/24"), ServerIP: srvIP,
@@ -36,9 +36,9 @@ func fullConfig() Config {
 	}
 }
 
-func newServer(t *testing.T, cfg Config, st leases.Store) *Server {
+func newServer(t *testing.T, cfg Options, st leases.Store) *Server {
 	t.Helper()
-	s, err := New(cfg, st, nil)
+	s, err := New(cfg, st)
 	if err != nil {
 		t.Fatalf("New(%+v) = %v", cfg, err)
 	}
@@ -100,41 +100,41 @@ func TestValidate(t *testing.T) {
 	ok := fullConfig()
 	tests := []struct {
 		name  string
-		cfg   func(c *Config)
+		cfg   func(c *Options)
 		field string // "" = valid
 	}{
-		{"full ok", func(*Config) {}, ""},
-		{"off ok", func(c *Config) { *c = Config{Mode: Off} }, ""},
-		{"proxy with interface", func(c *Config) { *c = Config{Mode: Proxy, Interface: "eth0"} }, ""},
-		{"bad mode", func(c *Config) { c.Mode = "on" }, "Mode"},
-		{"full without interface", func(c *Config) { c.Interface = "" }, "Interface"},
-		{"full without range", func(c *Config) { c.RangeFrom = netip.Addr{} }, "Range"},
-		{"range reversed", func(c *Config) { c.RangeFrom, c.RangeTo = c.RangeTo, c.RangeFrom }, "Range"},
-		{"range v6", func(c *Config) { c.RangeFrom = netip.MustParseAddr("fd00::1") }, "Range"},
-		{"range outside subnet", func(c *Config) { c.RangeTo = netip.MustParseAddr("10.78.0.1") }, "Range"},
-		{"bad reservation mac", func(c *Config) { c.Reservations = map[string]netip.Addr{"zz": srvIP} }, "Reservations"},
-		{"reservation outside subnet", func(c *Config) {
+		{"full ok", func(*Options) {}, ""},
+		{"off ok", func(c *Options) { *c = Options{Mode: Off} }, ""},
+		{"proxy with interface", func(c *Options) { *c = Options{Mode: Proxy, Interface: "eth0"} }, ""},
+		{"bad mode", func(c *Options) { c.Mode = "on" }, "Mode"},
+		{"full without interface", func(c *Options) { c.Interface = "" }, "Interface"},
+		{"full without range", func(c *Options) { c.RangeFrom = netip.Addr{} }, "Range"},
+		{"range reversed", func(c *Options) { c.RangeFrom, c.RangeTo = c.RangeTo, c.RangeFrom }, "Range"},
+		{"range v6", func(c *Options) { c.RangeFrom = netip.MustParseAddr("fd00::1") }, "Range"},
+		{"range outside subnet", func(c *Options) { c.RangeTo = netip.MustParseAddr("10.78.0.1") }, "Range"},
+		{"bad reservation mac", func(c *Options) { c.Reservations = map[string]netip.Addr{"zz": srvIP} }, "Reservations"},
+		{"reservation outside subnet", func(c *Options) {
 			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": netip.MustParseAddr("192.168.1.1")}
 		}, "Reservations"},
-		{"reservation on the broadcast address", func(c *Config) {
+		{"reservation on the broadcast address", func(c *Options) {
 			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": netip.MustParseAddr("10.77.0.255")}
 		}, "Reservations"},
-		{"reservation on the network address", func(c *Config) {
+		{"reservation on the network address", func(c *Options) {
 			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": netip.MustParseAddr("10.77.0.0")}
 		}, "Reservations"},
-		{"reservation on the server address", func(c *Config) {
+		{"reservation on the server address", func(c *Options) {
 			c.Reservations = map[string]netip.Addr{"52:54:00:00:00:01": srvIP}
 		}, "Reservations"},
-		{"range of only the server address", func(c *Config) { c.RangeFrom, c.RangeTo = srvIP, srvIP }, "Range"},
-		{"range of only network and server", func(c *Config) {
+		{"range of only the server address", func(c *Options) { c.RangeFrom, c.RangeTo = srvIP, srvIP }, "Range"},
+		{"range of only network and server", func(c *Options) {
 			c.RangeFrom, c.RangeTo = netip.MustParseAddr("10.77.0.0"), srvIP
 		}, "Range"},
-		{"range covering the reserved addresses", func(c *Config) {
+		{"range covering the reserved addresses", func(c *Options) {
 			c.RangeFrom, c.RangeTo = netip.MustParseAddr("10.77.0.0"), netip.MustParseAddr("10.77.0.255")
 		}, ""},
-		{"proxy without interface or ip", func(c *Config) { *c = Config{Mode: Proxy} }, "ServerIP"},
-		{"short lease", func(c *Config) { c.LeaseTime = time.Second }, "LeaseTime"},
-		{"bad port", func(c *Config) { c.HTTPPort = 70000 }, "HTTPPort"},
+		{"proxy without interface or ip", func(c *Options) { *c = Options{Mode: Proxy} }, "ServerIP"},
+		{"short lease", func(c *Options) { c.LeaseTime = time.Second }, "LeaseTime"},
+		{"bad port", func(c *Options) { c.HTTPPort = 70000 }, "HTTPPort"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,7 +438,7 @@ func TestStoreIsUsedAndFailureMeansNoAck(t *testing.T) {
 }
 
 func TestProxy(t *testing.T) {
-	s := newServer(t, Config{Mode: Proxy, ServerIP: srvIP, HTTPPort: 8080}, nil)
+	s := newServer(t, Options{Mode: Proxy, ServerIP: srvIP, HTTPPort: 8080}, nil)
 	uefi := []dhcpv4.Modifier{
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
 		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
@@ -498,7 +498,8 @@ func TestExhaustedWarningRateLimited(t *testing.T) {
 		}
 	}
 	var buf syncbuf.Buffer
-	s, err := New(cfg, &leases.Memory{Now: func() time.Time { return now0 }}, slog.New(slog.NewTextHandler(&buf, nil)))
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	s, err := New(cfg, &leases.Memory{Now: func() time.Time { return now0 }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func pair(t *testing.T) (srv, cli *testlab.TestNetns) {
 	return srv, cli
 }
 
-func nsConfig() Config {
+func nsConfig() Options {
 	c := fullConfig()
 	c.Interface = "dsrv0"
 	c.RangeTo = netip.MustParseAddr("10.77.0.250")
@@ -293,7 +293,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 		"--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"), "--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
 		"--user=root", "--log-dhcp", "--no-ping"))
 
-	s := newServer(t, Config{Mode: Proxy, Interface: "pbr0", ServerIP: netip.MustParseAddr("10.78.0.1")}, nil)
+	s := newServer(t, Options{Mode: Proxy, Interface: "pbr0", ServerIP: netip.MustParseAddr("10.78.0.1")}, nil)
 	runServer(t, s, srv.Name, "pbr0")
 
 	var raw net.PacketConn

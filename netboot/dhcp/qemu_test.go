@@ -28,7 +28,7 @@ func TestQEMUiPXEFastPath(t *testing.T) {
 		testlab.NoDAD(t, ns)
 		ns.AddBridge("qbr0", "10.79.0.1/24")
 		ns.AddTap("qtap0", "qbr0")
-		cfg := Config{
+		cfg := Options{
 			Mode: Full, Interface: "qbr0",
 			RangeFrom: netip.MustParseAddr("10.79.0.100"), RangeTo: netip.MustParseAddr("10.79.0.200"),
 			Subnet: netip.MustParsePrefix("10.79.0.0/24"), ServerIP: netip.MustParseAddr("10.79.0.1"),
@@ -39,7 +39,7 @@ func TestQEMUiPXEFastPath(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		if fast {
-			r, err := ra.New(ra.Config{Interface: "qbr0"}, nil)
+			r, err := ra.New(ra.Options{Interface: "qbr0"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestQEMUiPXEFastPath(t *testing.T) {
 			go func() { errc <- r.ServeConn(ctx, conn, hw) }()
 			t.Cleanup(func() { cancel(); <-errc })
 		}
-		vm := testlab.StartVM(t, testlab.VMConfig{
+		vm := testlab.StartVM(t, testlab.VMOptions{
 			Name: "ipxe", Accel: "tcg", Memory: 256, Netns: ns.Name,
 			NICs: []testlab.NIC{{Netdev: "tap,ifname=qtap0,script=no,downscript=no", MAC: "52:54:00:79:00:01"}},
 		})

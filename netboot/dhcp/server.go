@@ -24,7 +24,7 @@ const maxPacket = 1500
 // concurrent use: each packet is handled on its own goroutine, up to
 // Config.MaxInFlight at once.
 type Server struct {
-	cfg      Config
+	cfg      Options
 	store    leases.Store
 	log      *slog.Logger
 	server   ipxe.Server
@@ -38,9 +38,9 @@ type Server struct {
 
 // New checks cfg (Config.Validate, then the interface's addresses for
 // ServerIP and Subnet when they are not set) and, in full mode, loads the
-// store's leases. store may be nil in proxy mode, which leases nothing;
-// log may be nil (discard).
-func New(cfg Config, store leases.Store, log *slog.Logger) (*Server, error) {
+// store's leases. store may be nil in proxy mode, which leases nothing.
+func New(cfg Options, store leases.Store) (*Server, error) {
+	log := cfg.Logger
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

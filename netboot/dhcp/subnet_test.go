@@ -16,9 +16,9 @@ import (
 
 // multiConfig serves 10.77.0.0/24 directly (srvIP is in it) and
 // 10.88.0.0/24 behind a relay at 10.88.0.1.
-func multiConfig() Config {
+func multiConfig() Options {
 	a := netip.MustParseAddr
-	return Config{
+	return Options{
 		Mode: Full, Interface: "test0", ServerIP: srvIP, LeaseTime: time.Hour,
 		Now: func() time.Time { return now0 },
 		Subnets: []Subnet{{
@@ -105,7 +105,8 @@ func TestSubnetSelection(t *testing.T) {
 func TestUnconfiguredSubnetIsLoggedNotAnswered(t *testing.T) {
 	var logs bytes.Buffer
 	cfg := multiConfig()
-	s, err := New(cfg, &leases.Memory{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s, err := New(cfg, &leases.Memory{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestReservations(t *testing.T) {
 }
 
 func TestProxyReservationBootFile(t *testing.T) {
-	cfg := Config{Mode: Proxy, ServerIP: srvIP, Subnets: []Subnet{{
+	cfg := Options{Mode: Proxy, ServerIP: srvIP, Subnets: []Subnet{{
 		Prefix:       netip.MustParsePrefix("10.77.0.0/24"),
 		Reservations: []Reservation{{MAC: "52:54:00:00:00:0a", BootFile: "ipxe.efi"}},
 	}}}
@@ -282,7 +283,7 @@ func TestServerAddressAndMovedClient(t *testing.T) {
 	cfg := multiConfig()
 	cfg.Subnets[0].Reservations[0].IP = srvIP
 	var ce *ConfigError
-	if _, err := New(cfg, &leases.Memory{}, nil); !errors.As(err, &ce) || PathString(ce.Path) != "subnets[0].reservations[0].ip" {
+	if _, err := New(cfg, &leases.Memory{}); !errors.As(err, &ce) || PathString(ce.Path) != "subnets[0].reservations[0].ip" {
 		t.Errorf("New(reservation of the server's address) = %v, want a ConfigError at subnets[0].reservations[0].ip", err)
 	}
 	s := newServer(t, multiConfig(), &leases.Memory{})

@@ -29,8 +29,10 @@ var (
 	ErrConfig = errors.New("ra: invalid configuration")
 )
 
-// Config configures a Server.
-type Config struct {
+// Options configures a Server.
+type Options struct {
+	// Logger: default discard.
+	Logger *slog.Logger
 	// Interface to answer on (required).
 	Interface string
 	// Prefix, if set, is announced on-link and for SLAAC; it must be a
@@ -43,7 +45,7 @@ type Config struct {
 }
 
 // Validate checks the configuration; errors wrap ErrConfig.
-func (c Config) Validate() error {
+func (c Options) Validate() error {
 	if c.Interface == "" {
 		return fmt.Errorf("%w: Interface: required", ErrConfig)
 	}
@@ -61,7 +63,7 @@ func (c Config) Validate() error {
 
 // Advertisement builds the RA sent from an interface with hardware
 // address mac.
-func Advertisement(c Config, mac net.HardwareAddr) *ndp.RouterAdvertisement {
+func Advertisement(c Options, mac net.HardwareAddr) *ndp.RouterAdvertisement {
 	ra := &ndp.RouterAdvertisement{
 		CurrentHopLimit: 64,
 		// Not a default router, no DHCPv6: IPv6 configuration is done
@@ -86,15 +88,16 @@ func Advertisement(c Config, mac net.HardwareAddr) *ndp.RouterAdvertisement {
 
 // Server answers router solicitations.
 type Server struct {
-	cfg Config
+	cfg Options
 	log *slog.Logger
 
 	mu   sync.Mutex
 	last map[netip.Addr]time.Time
 }
 
-// New checks cfg; log may be nil (discard).
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+// New checks cfg.
+func New(cfg Options) (*Server, error) {
+	log := cfg.Logger
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -15,14 +15,14 @@ import (
 
 func TestValidate(t *testing.T) {
 	for _, tt := range []struct {
-		cfg     Config
+		cfg     Options
 		wantErr bool
 	}{
-		{Config{Interface: "br0"}, false},
-		{Config{Interface: "br0", Prefix: netip.MustParsePrefix("fd12:3456:789a:1::/64")}, false},
-		{Config{}, true},
-		{Config{Interface: "br0", Prefix: netip.MustParsePrefix("2001:db8::/64")}, true},
-		{Config{Interface: "br0", Prefix: netip.MustParsePrefix("fd00::/48")}, true},
+		{Options{Interface: "br0"}, false},
+		{Options{Interface: "br0", Prefix: netip.MustParsePrefix("fd12:3456:789a:1::/64")}, false},
+		{Options{}, true},
+		{Options{Interface: "br0", Prefix: netip.MustParsePrefix("2001:db8::/64")}, true},
+		{Options{Interface: "br0", Prefix: netip.MustParsePrefix("fd00::/48")}, true},
 	} {
 		if err := tt.cfg.Validate(); (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, ErrConfig)) {
 			t.Errorf("Validate(%+v) = %v, want error %v", tt.cfg, err, tt.wantErr)
@@ -39,7 +39,7 @@ func TestAnswersSolicitation(t *testing.T) {
 	testlab.Veth(t, srv, "ra0", "", cli, "ra1", "")
 
 	prefix := netip.MustParsePrefix("fd42:0:0:1::/64")
-	s, err := New(Config{Interface: "ra0", Prefix: prefix}, nil)
+	s, err := New(Options{Interface: "ra0", Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestAnswersSolicitation(t *testing.T) {
 	if got == nil {
 		t.Fatal("no router advertisement in answer to 20 solicitations")
 	}
-	want := Advertisement(Config{Prefix: prefix}, srvMAC)
+	want := Advertisement(Options{Prefix: prefix}, srvMAC)
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("advertisement (-want +got):\n%s", diff)
 	}

@@ -108,7 +108,7 @@ func TestRequestHandling(t *testing.T) {
 func TestTransferCaps(t *testing.T) {
 	var mu sync.Mutex
 	var refused []string
-	addr, _, _ := serveWith(t, Config{MaxTransfers: 3, MaxPerAddr: 2, Timeout: 300 * time.Millisecond, Retries: 1,
+	addr, _, _ := serveWith(t, Options{MaxTransfers: 3, MaxPerAddr: 2, Timeout: 300 * time.Millisecond, Retries: 1,
 		OnRefuse: func(r string) { mu.Lock(); refused = append(refused, r); mu.Unlock() }})
 	srv, _ := net.ResolveUDPAddr("udp4", addr)
 	var got []string
@@ -143,7 +143,7 @@ func TestBlockNumberWraps(t *testing.T) {
 	dir := t.TempDir()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 530_000/16)
 	os.WriteFile(filepath.Join(dir, "big"), data, 0o644)
-	s, err := New(Config{Root: dir}, nil)
+	s, err := New(Options{Root: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,8 +76,10 @@ func trunc(s string) string {
 	return s
 }
 
-// Config configures a Server.
-type Config struct {
+// Options configures a Server.
+type Options struct {
+	// Logger: default discard.
+	Logger *slog.Logger
 	// Root is the directory served (required).
 	Root string
 	// Timeout per block, default 2 s (a client's timeout option, 1-255
@@ -114,15 +116,16 @@ type Transfer struct {
 
 // Server serves files from its root.
 type Server struct {
-	cfg   Config
+	cfg   Options
 	root  *os.Root
 	log   *slog.Logger
 	limit *netlimit.Limiter
 	wg    sync.WaitGroup
 }
 
-// New opens the root; log may be nil (discard).
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+// New opens the root.
+func New(cfg Options) (*Server, error) {
+	log := cfg.Logger
 	if cfg.Root == "" {
 		return nil, fmt.Errorf("tftp: Root: required")
 	}

@@ -81,11 +81,11 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // file, a subdirectory file, and symlinks inside and outside the root.
 func serve(t *testing.T) (addr string, data []byte, logs *syncBuf) {
 	t.Helper()
-	return serveWith(t, Config{})
+	return serveWith(t, Options{})
 }
 
 // serveWith is serve with cfg (its Root is set here).
-func serveWith(t *testing.T, cfg Config) (addr string, data []byte, logs *syncBuf) {
+func serveWith(t *testing.T, cfg Options) (addr string, data []byte, logs *syncBuf) {
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
@@ -101,7 +101,8 @@ func serveWith(t *testing.T, cfg Config) (addr string, data []byte, logs *syncBu
 
 	logs = &syncBuf{}
 	cfg.Root = root
-	s, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,11 +19,11 @@ func TestOnTransfer(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "undionly.kpxe"), data, 0o644)
 	var mu sync.Mutex
 	var got []Transfer
-	s, err := New(Config{Root: root, OnTransfer: func(tr Transfer) {
+	s, err := New(Options{Root: root, OnTransfer: func(tr Transfer) {
 		mu.Lock()
 		got = append(got, tr)
 		mu.Unlock()
-	}}, nil)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

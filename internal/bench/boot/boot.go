@@ -140,7 +140,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 
 	nic := testlab.TapNIC(tap, nodeMAC)
 	nic.NoROM = c.firmware == "UEFI" // OVMF's own PXE client, not the NIC's iPXE ROM
-	vm, err := ns.StartVM(testlab.VMConfig{
+	vm, err := ns.StartVM(testlab.VMOptions{
 		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: c.firmware == "UEFI", NICs: []testlab.NIC{nic},
 		SMBIOS: []string{"type=1,manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01"},
 	}, dir, nil)

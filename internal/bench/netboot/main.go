@@ -66,7 +66,7 @@ func run(args []string) error {
 			defer f.Close()
 			st = f
 		}
-		cfg := dhcp.Config{Mode: dhcp.Full, Interface: *iface, LeaseTime: time.Hour}
+		cfg := dhcp.Options{Mode: dhcp.Full, Interface: *iface, LeaseTime: time.Hour}
 		var err error
 		if cfg.RangeFrom, err = netip.ParseAddr(*from); err != nil {
 			return err
@@ -80,7 +80,8 @@ func run(args []string) error {
 		if cfg.ServerIP, err = netip.ParseAddr(*server); err != nil {
 			return err
 		}
-		s, err := dhcp.New(cfg, st, log)
+		cfg.Logger = log
+		s, err := dhcp.New(cfg, st)
 		if err != nil {
 			return err
 		}
@@ -92,7 +93,7 @@ func run(args []string) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		s, err := tftp.New(tftp.Config{Root: *root}, log)
+		s, err := tftp.New(tftp.Options{Root: *root, Logger: log})
 		if err != nil {
 			return err
 		}
