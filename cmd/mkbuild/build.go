@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// buildConfig holds the flags of mkbuild build.
-type buildConfig struct {
+// buildFlags holds the flags of mkbuild build.
+type buildFlags struct {
 	out             string
 	cache           string
 	variant         string
@@ -28,7 +28,7 @@ type buildConfig struct {
 }
 
 func newBuildCmd() *cobra.Command {
-	var c buildConfig
+	var c buildFlags
 	cmd := &cobra.Command{
 		Use:   "build SPEC --out DIR",
 		Short: "Build a microkernel image (vmlinuz, initrd, manifest.json) from a spec",
@@ -89,7 +89,7 @@ func flagsFromEnv(fs *pflag.FlagSet) error {
 	return err
 }
 
-func runBuild(cmd *cobra.Command, specPath string, c buildConfig) error {
+func runBuild(cmd *cobra.Command, specPath string, c buildFlags) error {
 	if c.variant != "" && c.variant != spec.VariantDev && c.variant != spec.VariantProd {
 		return fmt.Errorf("--variant %q: want dev or prod", c.variant)
 	}
