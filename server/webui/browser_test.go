@@ -195,6 +195,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("POST without the CSRF token from the page = %d, %v; want 403", status, err)
 	}
 	do("fleet", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(css(`#fleet`)), shot("fleet"))
+	do("policies", chromedp.Navigate(base+"/ui/policies"), chromedp.WaitVisible(css(`#p-name`)), shot("policies"))
 	// A phone-width view still shows the table.
 	do("phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/ui/nodes"), chromedp.WaitVisible(css(`table.nodes`)), shot("nodes-phone"))
 }

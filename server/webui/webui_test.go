@@ -189,3 +189,69 @@ func TestLiveStreamSaysWhenTheFleetChanges(t *testing.T) {
 	}
 	t.Fatalf("no %q on the live stream after a registration: %v", want, sc.Err())
 }
+
+func TestPolicyFormsToggleAndReorder(t *testing.T) {
+	l := newLab(t)
+	id := l.register("52:54:00:aa:00:09", "", map[string]string{"is_virtual": "true", "virtual": "kvm"})
+	b := l.browser()
+	b.signIn(adminToken)
+	tok := b.csrf("/ui/policies")
+	form := func(kv ...string) url.Values {
+		v := url.Values{"csrf": {tok}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	// A bad field is shown at the field and nothing is stored.
+	res, body := b.do("POST", "/ui/policies", form("name", "install", "order", "ten", "kind", "local", "enabled", "on"))
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="p-order" name="order" value="0" inputmode="numeric" aria-invalid="true"`) {
+		t.Errorf("create with order=ten = %d, want 400 with the error at the order field", res.StatusCode)
+	}
+	res, body = b.do("POST", "/ui/policies", form("name", "install", "order", "5", "kind", "kernel", "enabled", "on"))
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, `data-field="target.kernel"`) {
+		t.Errorf("create a kernel target without a kernel = %d, want 400 naming target.kernel", res.StatusCode)
+	}
+	if ps, _ := l.core.Policies(context.Background()); len(ps) != 0 {
+		t.Fatalf("refused policies were stored: %v", ps)
+	}
+	for _, p := range []struct{ name, order string }{{"first", "10"}, {"second", "20"}} {
+		if res, body := b.do("POST", "/ui/policies", form("name", p.name, "order", p.order, "kind", "local", "local", "exit", "enabled", "on", "tags", "kvm_vm")); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("create policy %s = %d %s", p.name, res.StatusCode, body)
+		}
+	}
+	// Move "second" up: it now comes first.
+	if res, _ := b.do("POST", "/ui/policies/second/move", form("dir", "up")); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("move second up = %d", res.StatusCode)
+	}
+	ps, _ := l.core.Policies(context.Background())
+	order := map[string]int{}
+	for _, p := range ps {
+		order[p.Name] = p.Order
+	}
+	if order["second"] >= order["first"] {
+		t.Errorf("orders after moving second up = %v, want second before first", order)
+	}
+	// Disable one, and edit the other's target.
+	if res, _ := b.do("POST", "/ui/policies/first/toggle", form()); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("toggle first = %d", res.StatusCode)
+	}
+	if p, _ := l.core.Policy(context.Background(), "first"); p.Enabled {
+		t.Errorf("policy first still enabled after the toggle")
+	}
+	if res, body := b.do("POST", "/ui/policies/second", form("order", "1", "kind", "local", "local", "sanboot", "enabled", "on", "tags", "kvm_vm")); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("update second = %d %s", res.StatusCode, body)
+	}
+	if p, _ := l.core.Policy(context.Background(), "second"); p.Target.Local != "sanboot" || p.Order != 1 {
+		t.Errorf("policy second after the edit = %+v", p)
+	}
+	// The node (a VM) binds to the enabled policy at its next checkin.
+	l.checkin("52:54:00:aa:00:09")
+	if n, _ := l.core.Node(context.Background(), id); n.Policy != "second" {
+		t.Errorf("node bound to %q, want second", n.Policy)
+	}
+	_, body = b.do("GET", "/ui/policies/second", nil)
+	if !strings.Contains(body, `href="/ui/nodes/`+id+`"`) {
+		t.Errorf("the policy page does not list its bound node")
+	}
+}
