@@ -290,6 +290,7 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 	b := lab.srv.waitNode(t, biosVM, "registered with "+bios.hw.mac, registerTimeout, registeredSince(bios.hw.mac, start))
 	logBoot(t, biosVM, "BIOS node", time.Now())
 	checkFacts(t, b, bios.hw)
+	checkBootEvents(t, lab.srv.Client, b.ID)
 	romStart := regexp.MustCompile(`iPXE \(PCI [0-9a-f:.]+\) starting execution`)
 	_, afterFirst := waitLine(t, biosVM, 0, romStart, time.Millisecond)
 	rebootAt := lab.command(t, b.ID, "reboot")

@@ -154,7 +154,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		Version: adminapi.BuildInfo{Version: version.Version, Commit: version.Commit, Go: runtime.Version()},
 		Core:    d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url, SecureURL: d.secure,
 		ClientConfig: cc, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, BootRetry: cfg.BootRetry,
-		Images: http.StripPrefix("/images/", httpimg.New(cfg.ImagesDir, httpimg.Options{Logger: log, OnSend: d.OnHTTP})),
+		Images: http.StripPrefix("/images/", httpimg.New(cfg.ImagesDir, httpimg.Options{Logger: log, OnSend: d.OnHTTP, Who: d.who})),
 		UI:     ui,
 	})
 	d.srv = &http.Server{

@@ -70,6 +70,16 @@ func (d *Daemon) OnDHCP(x dhcp.Exchange) {
 	d.m.DHCP(x.Type, a["reply"])
 }
 
+// who names the node and MAC behind a client address, from what DHCP and
+// the boot scripts taught the recorder, for the TFTP and HTTP log lines.
+func (d *Daemon) who(ip netip.Addr) (node, mac string) {
+	mac, node = d.ev.ByIP(ip)
+	if mac != "" && node == "" {
+		node = d.core.NodeByMAC(mac)
+	}
+	return node, mac
+}
+
 // OnTFTP records a TFTP read request.
 func (d *Daemon) OnTFTP(t tftp.Transfer) {
 	d.recordSend(events.TFTPSend, t.Peer, t.File, t.Bytes, t.Size, t.Duration.Milliseconds(), t.Err == nil, t.Err)

@@ -84,6 +84,7 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 			OnRefuse:   func(reason string) { d.Metrics().Refused("tftp", reason) },
 			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
 			OnTransfer: d.OnTFTP,
+			Who:        d.who,
 			Logger:     log.With("svc", "tftp"),
 		})
 		if err != nil {

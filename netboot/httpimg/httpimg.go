@@ -55,6 +55,10 @@ type Options struct {
 	// OnSend, if set, is called after each GET of a file, from the
 	// request's goroutine; it must not block.
 	OnSend func(Send)
+	// Who, if set, names the node and MAC behind a client address, so
+	// that every log line about a download carries node= and mac=; it
+	// must not block.
+	Who func(ip netip.Addr) (node, mac string)
 }
 
 // New is Handler with options.
@@ -62,13 +66,30 @@ func New(dir string, o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &handler{dir: dir, log: o.Logger.With("component", "httpimg"), onSend: o.OnSend}
+	return &handler{dir: dir, log: o.Logger.With("component", "httpimg"), onSend: o.OnSend, who: o.Who}
 }
 
 type handler struct {
 	dir    string
 	log    *slog.Logger
 	onSend func(Send)
+	who    func(netip.Addr) (node, mac string)
+}
+
+// about is the node= and mac= of a request's client, when known.
+func (h *handler) about(r *http.Request) []any {
+	if h.who == nil {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return nil
+	}
+	node, mac := h.who(ap.Addr().Unmap())
+	if mac == "" {
+		return nil
+	}
+	return []any{"node", node, "mac", mac}
 }
 
 // counter counts the body bytes written.
@@ -142,12 +163,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ct)
 	}
 	if err := normalizeRange(r, st.Size(), etag, st.ModTime()); err != nil {
-		h.log.Info("httpimg: range refused", "event", "http-range-refused", "path", name, "remote", r.RemoteAddr, "err", err)
+		h.log.Info("httpimg: range refused", append([]any{"event", "http-range-refused", "path", name, "remote", r.RemoteAddr, "err", err}, h.about(r)...)...)
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", st.Size()))
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	h.log.Info("httpimg: serving", "event", "http-file", "path", name, "remote", r.RemoteAddr, "range", r.Header.Get("Range"), "size", st.Size())
+	h.log.Info("httpimg: serving", append([]any{"event", "http-file", "path", name, "remote", r.RemoteAddr, "range", r.Header.Get("Range"), "size", st.Size()}, h.about(r)...)...)
 	if h.onSend == nil || r.Method != http.MethodGet {
 		http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 		return

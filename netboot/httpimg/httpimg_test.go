@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,5 +136,27 @@ func TestCurl(t *testing.T) {
 	}
 	if err := exec.Command("curl", "-sS", "--fail", "--max-time", "20", "--path-as-is", srv.URL+"/images/../secret").Run(); err == nil {
 		t.Error("curl --path-as-is /images/../secret succeeded, want a refusal")
+	}
+}
+
+func TestLogLinesNameTheNode(t *testing.T) {
+	dir, _, _, _ := setup(t)
+	var logs bytes.Buffer
+	h := New(dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Who: func(ip netip.Addr) (string, string) {
+		if ip == netip.MustParseAddr("127.0.0.1") {
+			return "node7", "52:54:00:00:00:07"
+		}
+		return "", ""
+	}})
+	srv := httptest.NewServer(http.StripPrefix("/images/", h))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/images/mk/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if !strings.Contains(logs.String(), "node=node7 mac=52:54:00:00:00:07") {
+		t.Errorf("log:\n%s\nwant node=node7 mac=52:54:00:00:00:07", logs.String())
 	}
 }

@@ -100,6 +100,10 @@ type Options struct {
 	// OnTransfer, if set, is called after each read request, sent or
 	// refused, from the transfer's goroutine; it must not block.
 	OnTransfer func(Transfer)
+	// Who, if set, names the node and MAC behind a client address, so
+	// that every log line about a transfer carries node= and mac= (the
+	// DHCP server learned them); it must not block.
+	Who func(ip netip.Addr) (node, mac string)
 }
 
 // Transfer describes one read request, for Config.OnTransfer.

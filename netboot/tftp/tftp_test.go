@@ -5,14 +5,17 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	ptftp "github.com/pin/tftp/v3"
 )
@@ -203,5 +206,31 @@ func TestCurl(t *testing.T) {
 		if b, err := cmd.CombinedOutput(); err == nil {
 			t.Errorf("curl tftp %s succeeded, want a refusal: %s", name, b)
 		}
+	}
+}
+
+// With Who, a transfer's log lines name the node and MAC behind the
+// client's address.
+func TestLogLinesNameTheNode(t *testing.T) {
+	var asked netip.Addr
+	addr, _, logs := serveWith(t, Options{Who: func(ip netip.Addr) (string, string) {
+		asked = ip
+		return "node7", "52:54:00:00:00:07"
+	}})
+	c, err := ptftp.NewClient(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := c.Receive("undionly.kpxe", "octet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt.WriteTo(io.Discard)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "tftp-sent") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l := logs.String(); !strings.Contains(l, "node=node7 mac=52:54:00:00:00:07") || asked != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("log (Who asked about %v):\n%s\nwant node=node7 mac=52:54:00:00:00:07 on the sent line", asked, l)
 	}
 }

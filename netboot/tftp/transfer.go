@@ -39,6 +39,7 @@ type xfer struct {
 func (s *Server) transfer(ctx context.Context, req request, p packet) {
 	start := time.Now()
 	peer := p.peer.String()
+	about := s.about(p.peer)
 	var rep Transfer // what OnTransfer is told
 	rep.Err = errors.New("transfer not started")
 	if s.cfg.OnTransfer != nil {
@@ -62,7 +63,7 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 	fail := func(code uint16, msg string) { conn.WriteToUDP(packError(code, msg), p.peer) }
 
 	if req.mode != "octet" && req.mode != "netascii" {
-		s.log.Warn("tftp: request refused", "event", "tftp-refused", "peer", peer, "file", trunc(req.filename), "err", fmt.Sprintf("mode %q", trunc(req.mode)))
+		s.log.Warn("tftp: request refused", append([]any{"event", "tftp-refused", "peer", peer, "file", trunc(req.filename), "err", fmt.Sprintf("mode %q", trunc(req.mode))}, about...)...)
 		rep.Err = fmt.Errorf("tftp: mode %q refused", trunc(req.mode))
 		fail(errIllegalOp, "unsupported mode "+trunc(req.mode))
 		return
@@ -133,11 +134,11 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 		if ctx.Err() == nil && !errors.Is(err, errClientAbort) {
 			fail(errUndefined, "transfer aborted")
 		}
-		s.log.Info("tftp: transfer failed", "event", "tftp-failed", "ip", peer, "file", req.filename, "err", err)
+		s.log.Info("tftp: transfer failed", append([]any{"event", "tftp-failed", "ip", peer, "file", req.filename, "err", err}, about...)...)
 		return
 	}
-	s.log.Info("tftp: file sent", "event", "tftp-sent", "ip", peer, "file", req.filename,
-		"duration", time.Since(start), "blocks", x.sent)
+	s.log.Info("tftp: file sent", append([]any{"event", "tftp-sent", "ip", peer, "file", req.filename,
+		"duration", time.Since(start), "blocks", x.sent}, about...)...)
 }
 
 // send runs the OACK exchange (if options were accepted) and the data
@@ -222,4 +223,21 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// about is the node= and mac= of a client address, when Options.Who
+// knows them.
+func (s *Server) about(addr *net.UDPAddr) []any {
+	if s.cfg.Who == nil || addr == nil {
+		return nil
+	}
+	ip, ok := netip.AddrFromSlice(addr.IP)
+	if !ok {
+		return nil
+	}
+	node, mac := s.cfg.Who(ip.Unmap())
+	if mac == "" {
+		return nil
+	}
+	return []any{"node", node, "mac", mac}
 }

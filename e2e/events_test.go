@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/razor-mk/razor-mk/server/adminapi"
+)
+
+// bootSteps are the events of a microkernel's PXE boot, in the order they
+// must be recorded: DHCP, the boot script, the kernel and initrd sent over
+// HTTP, the first checkin, the registration.
+var bootSteps = []string{"dhcp.", "boot.script", "http.send", "node.checkin", "node.registered"}
+
+// checkBootEvents checks that node's PXE boot is told, in order, by its
+// events through the admin API and through the live stream (from the
+// start, as a client resuming with Last-Event-ID 0 gets it).
+func checkBootEvents(t *testing.T, c *adminapi.Client, node string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	evs, err := c.NodeEvents(ctx, node, adminapi.EventQuery{})
+	if err != nil {
+		t.Fatalf("node %s events: %v", node, err)
+	}
+	inOrder(t, "API", evs)
+
+	var streamed []adminapi.Event
+	done := errors.New("registered")
+	err = c.Stream(ctx, adminapi.EventQuery{Node: node}, 0, func(e adminapi.Event) error {
+		streamed = append(streamed, e)
+		if e.Type == "node.registered" {
+			return done
+		}
+		return nil
+	})
+	if !errors.Is(err, done) {
+		t.Fatalf("event stream of node %s ended with %v before its registration (%d events)", node, err, len(streamed))
+	}
+	inOrder(t, "stream", streamed)
+}
+
+// inOrder reports whether evs hold bootSteps in order (first occurrences).
+func inOrder(t *testing.T, via string, evs []adminapi.Event) {
+	t.Helper()
+	var types []string
+	next := 0
+	for _, e := range evs {
+		types = append(types, e.Type)
+		if next < len(bootSteps) && strings.HasPrefix(e.Type, bootSteps[next]) {
+			next++
+		}
+	}
+	if next < len(bootSteps) {
+		t.Errorf("events through the %s: %v; want %v in that order (missing from %q on)", via, types, bootSteps, bootSteps[next])
+	}
+}
