@@ -15,7 +15,9 @@ import (
 
 	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/adminapi"
+	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/mkimage"
+	"github.com/razor-mk/razor-mk/server/store"
 )
 
 // The demo's provisioning network.
@@ -112,9 +114,9 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 
-	// The server, logging JSON so that the timeline can be picked out.
-	filter := testlab.NewNodeFilter(nodeMAC)
-	registered := make(chan testlab.Event, 1)
+	// The server logs JSON (its errors are shown); the node's timeline is
+	// its events, followed through the admin API's event stream.
+	registered := make(chan adminapi.Event, 1)
 	// Timeline lines wait for the power-on time; closed once it is set,
 	// or when demo returns.
 	powered := make(chan struct{})
@@ -139,19 +141,6 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		if e.Level == "ERROR" {
 			p.say("  server error: %s %v", e.Msg, e.Attrs)
 		}
-		if !filter.Match(e) {
-			return
-		}
-		<-powered
-		if src, text, ok := describe(e); ok {
-			p.event(e.Time, src, text)
-		}
-		if e.Msg == "node registered" {
-			select {
-			case registered <- e:
-			default:
-			}
-		}
 	}
 	dataDir := filepath.Join(work, "data")
 	args := []string{"serve", "--data-dir", dataDir, "--http-addr", ":" + httpPort, "--advertise-ip", serverIP,
@@ -173,6 +162,20 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	client := &adminapi.Client{Server: base, Token: strings.TrimSpace(string(tok)), HTTP: hc}
+	streamCtx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
+	go client.Stream(streamCtx, adminapi.EventQuery{MAC: nodeMAC}, 0, func(e adminapi.Event) error {
+		<-powered
+		src, text := describe(e)
+		p.event(e.Time, src, text)
+		if e.Type == "node.registered" {
+			select {
+			case registered <- e:
+			default:
+			}
+		}
+		return nil
+	})
 	p.say("demo: razor-netboot serves %s on %s: full DHCP %s-%s, TFTP (iPXE binaries), HTTP %s", ns.Name, bridge, dhcpFrom, dhcpTo, base)
 	p.say("       (razor-netboot %s)", strings.Join(args, " "))
 
@@ -213,7 +216,7 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	p.say("demo: node %s powered on (%s, %d MiB, 1 CPU); timeline from power-on:", nodeMAC, firmware, cfg.Memory)
 	p.event(vm.Started, "qemu", "power on: qemu-system-x86_64 "+strings.Join(vm.Cmd.Args[5:], " "))
 
-	var reg testlab.Event
+	var reg adminapi.Event
 	select {
 	case reg = <-registered:
 	case <-vm.Done():
@@ -223,7 +226,7 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	case <-ctx.Done():
 		return fmt.Errorf("the node did not register: %w (console tail below)\n%s", ctx.Err(), tail(vm.Lines(), 15))
 	}
-	n, err := client.Node(ctx, reg.Attrs["node"])
+	n, err := client.Node(ctx, reg.Node)
 	if err != nil {
 		return fmt.Errorf("reading the node back: %w", err)
 	}
@@ -294,79 +297,19 @@ func printNode(w io.Writer, n adminapi.Node) {
 	fmt.Fprintf(w, "tags: %s\n", strings.Join(tags, " "))
 }
 
-// describe turns one of the node's server events into a timeline entry.
-func describe(e testlab.Event) (source, text string, ok bool) {
-	a := e.Attrs
-	switch e.Msg {
-	case "dhcp: offer", "dhcp: ack":
-		text = strings.TrimPrefix(e.Msg, "dhcp: ") + " " + a["ip"]
-		if f := a["file"]; f != "" {
-			text += ", boot file " + f
-		} else {
-			text += " (no boot file: the microkernel's own DHCP)"
-		}
-		return "DHCP", text, true
-	case "dhcp: proxy OFFER", "dhcp: proxy ACK":
-		return "DHCP", strings.TrimPrefix(e.Msg, "dhcp: ") + ", boot file " + a["file"], true
-	case "tftp: file sent":
-		return "TFTP", fmt.Sprintf("sent %s (%s blocks in %s)", a["file"], a["blocks"], duration(a["duration"])), true
-	case "tftp: transfer failed":
-		// PXE firmware first asks for the file's size (tsize) and ends
-		// that transfer with error 8, then fetches the file.
-		if strings.Contains(a["err"], "code=8") {
-			return "TFTP", fmt.Sprintf("size of %s asked (the firmware ends this first transfer, then fetches the file)", a["file"]), true
-		}
-		return "TFTP", fmt.Sprintf("transfer of %s failed: %s", a["file"], strings.TrimRight(a["err"], "\x00")), true
-	case "boot script served":
-		text = "boot script: " + a["kind"]
-		if a["policy"] != "" {
-			text += " (policy " + a["policy"] + ")"
-		}
-		if a["node"] != "" {
-			text += " for " + a["node"]
-		}
-		return "HTTP", text, true
-	case "boot script: error":
-		return "HTTP", "boot script error: " + a["err"], true
-	case "httpimg: serving":
-		return "HTTP", fmt.Sprintf("sending %s (%s)", a["path"], size(a["size"])), true
-	case "checkin":
-		text = "checkin -> " + a["command"]
-		if a["reason"] != "" {
-			text += " (" + a["reason"] + ")"
-		}
-		return "checkin", text, true
-	case "node registered":
-		return "register", fmt.Sprintf("%s registered: %s facts, tags %s", a["node"], a["facts"], a["tags"]), true
-	case "node bound":
-		return "policy", fmt.Sprintf("%s bound to policy %s", a["node"], a["policy"]), true
+// describe turns one of the node's events into a timeline entry: its
+// source (the event's family) and what events.Describe says of it.
+func describe(e adminapi.Event) (source, text string) {
+	text, _ = events.Describe(store.Event{ID: e.ID, At: e.Time, Type: e.Type, Node: e.Node, MAC: e.MAC, Attrs: e.Attrs})
+	source, _, _ = strings.Cut(e.Type, ".")
+	switch source {
+	case "dhcp", "tftp", "http":
+		source = strings.ToUpper(source)
+		_, text, _ = strings.Cut(text, " ")
+	case "boot":
+		source = "HTTP"
 	}
-	return "", "", false
-}
-
-// duration renders a log's duration: slog's JSON handler writes a
-// time.Duration as nanoseconds.
-func duration(s string) string {
-	var ns int64
-	if _, err := fmt.Sscan(s, &ns); err != nil {
-		return s
-	}
-	return time.Duration(ns).Round(time.Millisecond).String()
-}
-
-// size renders a byte count.
-func size(s string) string {
-	var n float64
-	if _, err := fmt.Sscan(s, &n); err != nil {
-		return s + " bytes"
-	}
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", n/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f KiB", n/(1<<10))
-	}
-	return fmt.Sprintf("%.0f bytes", n)
+	return source, text
 }
 
 // milestones are the console lines the timeline shows.

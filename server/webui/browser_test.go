@@ -160,7 +160,7 @@ func TestDashboardInChromium(t *testing.T) {
 	// The timeline is the node's recorded events, the delivery among
 	// them as soon as it happened.
 	do("events timeline", chromedp.Poll[chromedp.Void](`!!document.querySelector('#timeline li[data-type="command.delivered"]')`, chromedp.WithPollingTimeout(20*time.Second)))
-	if tl := get("timeline", chromedp.Text(css(`#timeline`))); !strings.Contains(tl, "registered (") || !strings.Contains(tl, "command reboot queued") {
+	if tl := get("timeline", chromedp.Text(css(`#timeline`))); !strings.Contains(tl, "registered: 9 facts") || !strings.Contains(tl, "command reboot queued") {
 		t.Errorf("node timeline = %q, want the registration and the queued reboot from the events", tl)
 	}
 

@@ -2,9 +2,7 @@ package webui
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,85 +30,8 @@ func (u *UI) eventSource() (EventSource, bool) {
 
 // describe renders an event as a timeline step.
 func describe(e store.Event) step {
-	a := e.Attrs
-	s := step{At: e.At, Type: e.Type}
-	var b strings.Builder
-	switch {
-	case strings.HasPrefix(e.Type, events.DHCP+"."):
-		fmt.Fprintf(&b, "DHCP %s", strings.TrimPrefix(e.Type, events.DHCP+"."))
-		if a["reply"] != "" {
-			fmt.Fprintf(&b, " → %s", a["reply"])
-		}
-		for _, k := range []string{"ip", "arch", "vendor", "relay", "bootfile"} {
-			if a[k] != "" {
-				fmt.Fprintf(&b, " %s=%s", k, a[k])
-			}
-		}
-		s.Err = a["reply"] == "nak"
-	case e.Type == events.TFTPSend || e.Type == events.HTTPSend:
-		proto := strings.ToUpper(strings.TrimSuffix(e.Type, ".send"))
-		fmt.Fprintf(&b, "%s sent %s", proto, a["file"])
-		if a["bytes"] != "" {
-			fmt.Fprintf(&b, " (%s bytes", a["bytes"])
-			if a["duration"] != "" {
-				fmt.Fprintf(&b, " in %s", a["duration"])
-			}
-			b.WriteString(")")
-		}
-		if r := a["result"]; r != "" && r != "complete" {
-			fmt.Fprintf(&b, ": %s", r)
-			s.Err = true
-		}
-	case e.Type == events.BootScript:
-		fmt.Fprintf(&b, "boot script served: %s", a["kind"])
-		if a["policy"] != "" {
-			fmt.Fprintf(&b, " (policy %s)", a["policy"])
-		}
-	case e.Type == events.FirstCheckin:
-		b.WriteString("checked in")
-		if a["command"] != "" {
-			fmt.Fprintf(&b, ", told %s", a["command"])
-		}
-	case e.Type == events.Registered:
-		b.WriteString("registered")
-		if a["facts"] != "" {
-			fmt.Fprintf(&b, " (%s facts", a["facts"])
-			if a["changed"] != "" {
-				fmt.Fprintf(&b, "; changed: %s", a["changed"])
-			}
-			b.WriteString(")")
-		}
-	case e.Type == events.TagsChanged:
-		fmt.Fprintf(&b, "tags changed: +%s −%s", a["added"], a["removed"])
-	case e.Type == events.Bound:
-		fmt.Fprintf(&b, "bound to policy %s", a["policy"])
-	case e.Type == events.Unbound:
-		b.WriteString("unbound")
-	case e.Type == events.BootFailed:
-		fmt.Fprintf(&b, "came back to the microkernel after policy %s's target", a["policy"])
-		s.Err = true
-	case strings.HasPrefix(e.Type, "command."):
-		fmt.Fprintf(&b, "command %s %s", a["command"], strings.TrimPrefix(e.Type, "command."))
-		s.Err = e.Type == events.CommandExpired
-	case e.Type == events.Refused:
-		fmt.Fprintf(&b, "refused %s: %s", a["request"], a["reason"])
-		if a["field"] != "" {
-			fmt.Fprintf(&b, " (%s)", a["field"])
-		}
-		s.Err = true
-	default:
-		b.WriteString(e.Type)
-		keys := make([]string, 0, len(a))
-		for k := range a {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&b, " %s=%s", k, a[k])
-		}
-	}
-	s.What = b.String()
-	return s
+	text, bad := events.Describe(e)
+	return step{At: e.At, Type: e.Type, What: text, Err: bad}
 }
 
 // nodeEvents returns the newest events of node id as timeline steps,
