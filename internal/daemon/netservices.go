@@ -53,6 +53,7 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 			}
 		}
 		dc.Logger = log.With("svc", "dhcp")
+		dc.Who = d.core.NodeByMAC
 		srv, err := dhcp.New(dc, d.Store())
 		if err != nil {
 			return nil, fmt.Errorf("--dhcp %s: %w", mode, cfg.dhcpKeyError(err))

@@ -72,6 +72,10 @@ const (
 type Options struct {
 	// Logger receives the server's log lines; default discard.
 	Logger *slog.Logger
+	// Who, if set, names the node holding a MAC (AA:BB:… form), so that
+	// the log lines about a known node carry node= beside mac=; it must
+	// not block.
+	Who func(mac string) (node string)
 	// Mode is off, proxy or full. Proxy is what razor-netboot uses by
 	// default; full must be asked for.
 	Mode Mode

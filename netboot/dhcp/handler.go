@@ -68,7 +68,14 @@ func (s *Server) event(req *dhcpv4.DHCPv4, level slog.Level, msg string, args ..
 	if !s.log.Enabled(context.Background(), level) {
 		return
 	}
-	s.log.Log(context.Background(), level, msg, append([]any{"mac", macString(req.ClientHWAddr), "xid", req.TransactionID.String()}, args...)...)
+	mac := macString(req.ClientHWAddr)
+	head := []any{"mac", mac, "xid", req.TransactionID.String()}
+	if s.cfg.Who != nil {
+		if node := s.cfg.Who(mac); node != "" {
+			head = append(head, "node", node)
+		}
+	}
+	s.log.Log(context.Background(), level, msg, append(head, args...)...)
 }
 
 // bootOptions adds the boot file and the Razor options to a reply for a

@@ -517,3 +517,41 @@ func TestExhaustedWarningRateLimited(t *testing.T) {
 		t.Errorf("logged %d + dropped %d, want 500 in all", lines, dropped)
 	}
 }
+
+// With Who, the lines about a known node carry node= beside mac=.
+func TestLogLinesNameTheNode(t *testing.T) {
+	cfg := fullConfig()
+	var buf syncbuf.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	known := strings.ToUpper(mac(1).String())
+	cfg.Who = func(m string) string {
+		if m == known {
+			return "node9"
+		}
+		return ""
+	}
+	s, err := New(cfg, &leases.Memory{Now: func() time.Time { return now0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dora(t, s, mac(1))
+	dora(t, s, mac(2))
+	var withNode, without int
+	for _, l := range strings.Split(buf.String(), "\n") {
+		switch {
+		case strings.Contains(l, "mac="+known):
+			if !strings.Contains(l, "node=node9") {
+				t.Errorf("line about the known node lacks node=: %s", l)
+			}
+			withNode++
+		case strings.Contains(l, "mac="):
+			if strings.Contains(l, "node=") {
+				t.Errorf("line about an unknown MAC has node=: %s", l)
+			}
+			without++
+		}
+	}
+	if withNode == 0 || without == 0 {
+		t.Errorf("%d lines about the known node, %d about the other; want both:\n%s", withNode, without, buf.String())
+	}
+}
