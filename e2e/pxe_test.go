@@ -71,7 +71,7 @@ func newPXELab(t *testing.T) *pxeLab {
 		}
 	}
 	ns.AddBridge(pxeBridge, pxeCIDR)
-	startLLDPD(t, ns, pxeBridge)
+	testlab.StartLLDPD(t, ns, pxeBridge, lldpSwitch)
 	srv := startServer(t, ns, pxeHTTPAddr, pxeServerIP,
 		"--dhcp", "full", "--dhcp-interface", pxeBridge, "--dhcp-range", pxeRange,
 		"--tftp", pxeServerIP+":69", "--images-dir", images,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // RequireNetns skips t unless this process can create network namespaces
@@ -161,6 +162,42 @@ func Require(t testing.TB, programs ...string) {
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {
 			t.Skipf("needs %s (installed by scripts/deps.sh): %v", p, err)
+		}
+	}
+}
+
+// StartLLDPD runs Debian's lldpd in ns on iface as a switch would on a
+// node's port, announcing hostname every second; t.Cleanup stops it. It
+// skips t when lldpd is not installed.
+func StartLLDPD(t testing.TB, ns *TestNetns, iface, hostname string, more ...[]string) {
+	t.Helper()
+	Require(t, "lldpd", "lldpcli")
+	// lldpd's unprivileged half (user _lldpd) must reach its control
+	// socket: a directory of its own that others may enter, not under
+	// the test's private temporary directory.
+	dir, err := os.MkdirTemp("", "lldpd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := dir + "/lldpd.sock"
+	// -d: foreground; -u: our own control socket; -I: only this port;
+	// -M 4: a network device.
+	Start(t, "lldpd", ns.Command("lldpd", "-d", "-u", sock, "-I", iface, "-M", "4"))
+	cmds := append([][]string{{"configure", "system", "hostname", hostname}, {"configure", "lldp", "tx-interval", "1"}}, more...)
+	for _, args := range cmds {
+		var out []byte
+		for range 50 { // lldpd needs a moment to open its socket
+			if out, err = ns.Command("lldpcli", append([]string{"-u", sock}, args...)...).CombinedOutput(); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("lldpcli %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
 }
