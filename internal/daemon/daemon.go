@@ -155,7 +155,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		Core:    d.core, Logger: log, Metrics: m, Gatherer: d.registry, AdminToken: d.token, ServerURL: d.url, SecureURL: d.secure,
 		ClientConfig: cc, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, BootRetry: cfg.BootRetry,
 		Images: http.StripPrefix("/images/", httpimg.New(cfg.ImagesDir, httpimg.Options{Logger: log, OnSend: d.OnHTTP, Who: d.who})),
-		UI:     ui,
+		// UEFI HTTP boot fetches its first-stage loader over HTTP: DHCP
+		// hands out <server>/ipxe/<file>, served from the iPXE directory.
+		IPXE: http.StripPrefix("/ipxe/", httpimg.New(cfg.IPXEDir, httpimg.Options{Logger: log, OnSend: d.OnHTTP, Who: d.who})),
+		UI:   ui,
 	})
 	d.srv = &http.Server{
 		Handler:           d.withReadyz(d.handler),

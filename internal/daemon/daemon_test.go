@@ -194,3 +194,50 @@ func writeTestImage(t *testing.T, cfg Config) {
 	b, _ := m.Encode()
 	os.WriteFile(filepath.Join(img, manifest.FileName), b, 0o644)
 }
+
+// UEFI HTTP boot: DHCP gives HTTPClient clients <server>/ipxe/<file>;
+// the daemon serves it from the iPXE directory, confined to it.
+func TestIPXEOverHTTP(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AdvertiseIP = "127.0.0.1" // d.URL() is dialled: loopback only
+	cfg.IPXEDir = filepath.Join(t.TempDir(), "ipxe")
+	if err := os.MkdirAll(cfg.IPXEDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	loader := []byte("MZ\x90\x00 snponly.efi stand-in")
+	if err := os.WriteFile(filepath.Join(cfg.IPXEDir, "snponly.efi"), loader, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg.IPXEDir), "secret"), []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../secret", filepath.Join(cfg.IPXEDir, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.Run(ctx)
+	get := func(path string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Get(d.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := get("/ipxe/snponly.efi"); code != 200 || string(b) != string(loader) {
+		t.Errorf("GET /ipxe/snponly.efi = %d, %q; want 200 and the file", code, b)
+	}
+	for _, p := range []string{"/ipxe/escape", "/ipxe/../secret", "/ipxe/%2e%2e/secret", "/ipxe/missing.efi"} {
+		if code, b := get(p); code == 200 || strings.Contains(string(b), "outside") {
+			t.Errorf("GET %s = %d %q, want a refusal", p, code, b)
+		}
+	}
+}

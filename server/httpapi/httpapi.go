@@ -56,6 +56,9 @@ type Options struct {
 	RateBurst int
 	// Images serves /images/ (nil: not mounted).
 	Images http.Handler
+	// IPXE serves the iPXE binaries under /ipxe/, the boot file URL DHCP
+	// gives UEFI HTTP-boot clients (nil: not mounted).
+	IPXE http.Handler
 	// UI serves the web dashboard under /ui/, and / redirects to it (nil:
 	// not mounted).
 	UI http.Handler
@@ -111,6 +114,9 @@ func New(o Options) *Handler {
 	}
 	if o.Images != nil {
 		h.mux.Handle("GET /images/", h.observe("images", o.Images))
+	}
+	if o.IPXE != nil {
+		h.mux.Handle("GET /ipxe/", h.observe("ipxe", o.IPXE))
 	}
 	if o.UI != nil {
 		h.mux.Handle("/ui/", h.observe("ui", h.secureOnly(o.UI)))
