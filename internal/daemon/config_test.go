@@ -140,31 +140,6 @@ func TestExampleIsDefaults(t *testing.T) {
 	}
 }
 
-// FuzzDecodeYAML: any file is decoded or refused with an error, and a
-// decoded configuration validates or is refused, without panicking.
-func FuzzDecodeYAML(f *testing.F) {
-	data, _ := os.ReadFile(filepath.Join("..", "..", "examples", "razor-netboot.yaml"))
-	f.Add(string(data))
-	f.Add("data_dir: /x\nhttp_addr: \":1\"\n")
-	f.Add("register_timeout: 5\ncheckin_interval: -1\n")
-	f.Add("dhcp: full\ndhcp_range: 10.0.0.1-10.0.0.0\n")
-	f.Add("[1, 2]\n")
-	f.Add("unknown: key\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		c := DefaultConfig()
-		if err := decodeYAML([]byte(s), &c); err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("decodeYAML(%q) = %v, want ErrInvalid", s, err)
-			}
-			return
-		}
-		c.fill()
-		_ = c.Validate()
-		_, _, _ = c.StoreKind()
-		_ = c.ServerURL()
-	})
-}
-
 // A file of comments only (the package's conffile as shipped, every key
 // commented out) gives the defaults.
 func TestCommentOnlyFile(t *testing.T) {

@@ -163,10 +163,17 @@ func TestDHCPKeyErrorShorthand(t *testing.T) {
 	}
 }
 
-// FuzzDHCPSubnets: any configuration file is decoded and validated or
+// FuzzDecodeYAML: any configuration file is decoded and validated or
 // refused with ErrInvalid, never a panic; a line named is a line of the
-// file.
-func FuzzDHCPSubnets(f *testing.F) {
+// file, and a valid DHCP configuration builds.
+func FuzzDecodeYAML(f *testing.F) {
+	data, _ := os.ReadFile(filepath.Join("..", "..", "examples", "razor-netboot.yaml"))
+	f.Add(string(data))
+	f.Add("data_dir: /x\nhttp_addr: \":1\"\n")
+	f.Add("register_timeout: 5\ncheckin_interval: -1\n")
+	f.Add("dhcp: full\ndhcp_range: 10.0.0.1-10.0.0.0\n")
+	f.Add("[1, 2]\n")
+	f.Add("unknown: key\n")
 	f.Add(twoSubnets)
 	f.Add("dhcp_subnets:\n  - subnet: 10.0.0.0/8\n    ranges: [10.0.0.1-10.0.0.0]\n")
 	f.Add("dhcp_subnets:\n  - {subnet: 10.0.0.0/30, reservations: [{mac: 00:00:00:00:00:00, ip: 10.0.0.3}]}\n")
@@ -181,6 +188,8 @@ func FuzzDHCPSubnets(f *testing.F) {
 			return
 		}
 		c.fill()
+		_, _, _ = c.StoreKind()
+		_ = c.ServerURL()
 		var doc yaml.Node
 		_ = yaml.Unmarshal([]byte(s), &doc)
 		err := withLine(c.Validate(), "f.yaml", &doc)

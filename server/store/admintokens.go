@@ -71,6 +71,16 @@ func ValidTokenName(name string) error {
 	return nil
 }
 
+// Validate checks a token before it is stored: its name and its role.
+// Both stores call it, so they refuse alike.
+func (t AdminToken) Validate() error {
+	if err := ValidTokenName(t.Name); err != nil {
+		return err
+	}
+	_, err := ParseRole(string(t.Role))
+	return err
+}
+
 // AdminTokens is the admin token part of a Store.
 type AdminTokens interface {
 	// CreateAdminToken stores a new token; ErrExists when the name is

@@ -31,10 +31,7 @@ func scanAdminToken(sc interface{ Scan(...any) error }) (store.AdminToken, error
 
 // CreateAdminToken implements store.Store.
 func (s *Store) CreateAdminToken(ctx context.Context, t store.AdminToken) (store.AdminToken, error) {
-	if err := store.ValidTokenName(t.Name); err != nil {
-		return t, err
-	}
-	if _, err := store.ParseRole(string(t.Role)); err != nil {
+	if err := t.Validate(); err != nil {
 		return t, err
 	}
 	var out store.AdminToken
