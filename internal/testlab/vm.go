@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -40,6 +41,9 @@ type VMOptions struct {
 	// ExitOnReboot makes QEMU exit when the guest reboots (-no-reboot);
 	// otherwise a reboot restarts the machine, firmware and all.
 	ExitOnReboot bool
+	// Nice lowers QEMU's CPU priority (nice(1) increment, 0 = none), for
+	// a machine that must not starve the server a test measures.
+	Nice int
 	// Extra QEMU arguments.
 	Extra []string
 }
@@ -167,10 +171,14 @@ func LaunchVM(cfg VMOptions, dir string, onLine func(Line)) (*VM, error) {
 		}
 	}
 	args := cfg.Args(v.vars)
-	cmd := exec.Command(cfg.qemu(), args...)
-	if cfg.Netns != "" {
-		cmd = exec.Command("ip", append([]string{"netns", "exec", cfg.Netns, cfg.qemu()}, args...)...)
+	argv := append([]string{cfg.qemu()}, args...)
+	if cfg.Nice != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(cfg.Nice)}, argv...)
 	}
+	if cfg.Netns != "" {
+		argv = append([]string{"ip", "netns", "exec", cfg.Netns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	p, err := StartProc(cfg.Name, cmd, onLine)
 	if err != nil {
 		if v.vars != "" {
