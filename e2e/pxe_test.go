@@ -71,7 +71,6 @@ func newPXELab(t *testing.T) *pxeLab {
 		}
 	}
 	ns.AddBridge(pxeBridge, pxeCIDR)
-	testlab.StartLLDPD(t, ns, pxeBridge, lldpSwitch)
 	srv := startServer(t, ns, pxeHTTPAddr, pxeServerIP,
 		"--dhcp", "full", "--dhcp-interface", pxeBridge, "--dhcp-range", pxeRange,
 		"--tftp", pxeServerIP+":69", "--images-dir", images,
@@ -335,11 +334,6 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 	if n := lab.node(t, u.ID); n.Policy != "" {
 		t.Errorf("UEFI node bound to %q, want no policy", n.Policy)
 	}
-	// The switch agent on the lab's bridge: the node learns where it is
-	// plugged in and registers it (mk-agent's LLDP facts).
-	lab.srv.waitNode(t, uefiVM, "reporting its switch over LLDP", registerTimeout, func(n adminapi.Node) bool {
-		return n.ID == u.ID && n.Facts["lldp_switch_eth0"] == lldpSwitch && n.Facts["lldp_port_id_eth0"] != ""
-	})
 	// Its BMC, as QEMU's simulated BMC describes itself (Debian 12's
 	// QEMU 7.2 does not answer Get System GUID, so no bmc_guid here).
 	withBMC := lab.srv.waitNode(t, uefiVM, "reporting its BMC", registerTimeout, func(n adminapi.Node) bool {
