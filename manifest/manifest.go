@@ -43,6 +43,16 @@ type Manifest struct {
 	SpecSHA256 string   `json:"spec_sha256"`
 	Kernel     Artefact `json:"kernel"`
 	Initrd     Artefact `json:"initrd"`
+	// Loaders are the signed UEFI loaders shipped beside the kernel for
+	// nodes with Secure Boot on: shim (signed by Microsoft's UEFI CA),
+	// then the netboot GRUB it verifies, which verifies the kernel. Empty
+	// for an image without the signed chain (Tiny Core, or a spec that
+	// turns it off).
+	Loaders []Loader `json:"loaders,omitempty"`
+	// UnsignedModules are kernel modules in the initrd without an
+	// appended signature: a kernel in lockdown (Secure Boot on) refuses
+	// them. Empty when every module is signed.
+	UnsignedModules []string `json:"unsigned_modules,omitempty"`
 	Sources    []Source `json:"sources"`
 	Files      []File   `json:"files"` // every file in the initrd
 	Modules    []string `json:"modules,omitempty"`
@@ -69,6 +79,38 @@ type Artefact struct {
 	Path   string `json:"path"` // relative to the image directory
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+}
+
+// Loader roles.
+const (
+	LoaderShim = "shim" // first stage: shimx64.efi, shimaa64.efi
+	LoaderGRUB = "grub" // second stage: the netboot GRUB, grubx64.efi
+)
+
+// Loader is one signed boot loader file in the image directory. Its
+// Path is the name UEFI clients fetch it by (shim fetches the second
+// stage as grubx64.efi beside itself).
+type Loader struct {
+	Role string `json:"role"` // LoaderShim or LoaderGRUB
+	Artefact
+}
+
+// Loader returns the loader of a role, false if the image has none.
+func (m *Manifest) Loader(role string) (Artefact, bool) {
+	for _, l := range m.Loaders {
+		if l.Role == role {
+			return l.Artefact, true
+		}
+	}
+	return Artefact{}, false
+}
+
+// SignedChain reports whether the image carries shim and GRUB, the
+// loaders a Secure Boot node needs.
+func (m *Manifest) SignedChain() bool {
+	_, shim := m.Loader(LoaderShim)
+	_, grub := m.Loader(LoaderGRUB)
+	return shim && grub
 }
 
 // Source is one input the image was built from.
@@ -113,10 +155,14 @@ func Load(dir string) (*Manifest, error) {
 	return &m, nil
 }
 
-// Verify checks the kernel and initrd in dir against their size and
-// sha256 in m.
+// Verify checks the kernel, the initrd and the loaders in dir against
+// their size and sha256 in m.
 func (m *Manifest) Verify(dir string) error {
-	for _, a := range []Artefact{m.Kernel, m.Initrd} {
+	arts := []Artefact{m.Kernel, m.Initrd}
+	for _, l := range m.Loaders {
+		arts = append(arts, l.Artefact)
+	}
+	for _, a := range arts {
 		if a.Path == "" || !filepath.IsLocal(a.Path) {
 			return fmt.Errorf("%w: bad path %q", ErrMismatch, a.Path)
 		}
