@@ -19,6 +19,7 @@ type policyFlags struct {
 	cmdline, script string
 	local           string
 	poweroff, once  bool
+	loaders         []string
 	// allowUnknownTags saves the policy even if a tag does not exist.
 	allowUnknownTags bool
 }
@@ -36,6 +37,7 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 	fs.StringVar(&p.local, "local", "", "target: boot the local disk: exit or sanboot (kind local)")
 	fs.BoolVar(&p.poweroff, "poweroff", false, "target: power the node off (kind poweroff)")
 	fs.BoolVar(&p.once, "once", false, "serve a kernel or ipxe target on the first boot after binding only")
+	fs.StringSliceVar(&p.loaders, "loaders", nil, "target: boot loaders it may run under (ipxe, grub), comma-separated; default every loader its kind can")
 	fs.BoolVar(&p.allowUnknownTags, "allow-unknown-tags", false, "save the policy even if a tag in --tags does not exist (yet)")
 	return p
 }
@@ -45,7 +47,7 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 func (p *policyFlags) target(cmd *cobra.Command) (adminapi.Target, bool, error) {
 	fs := cmd.Flags()
 	kinds := 0
-	t := adminapi.Target{Once: p.once}
+	t := adminapi.Target{Once: p.once, Loaders: p.loaders}
 	if fs.Changed("kernel") || fs.Changed("initrd") || fs.Changed("cmdline") {
 		kinds++
 		t.Kind, t.Kernel, t.Initrd, t.Cmdline = "kernel", p.kernel, p.initrd, p.cmdline
@@ -69,7 +71,7 @@ func (p *policyFlags) target(cmd *cobra.Command) (adminapi.Target, bool, error) 
 	if kinds > 1 {
 		return t, false, fmt.Errorf("give one target: --kernel/--initrd/--cmdline, --script, --local or --poweroff")
 	}
-	return t, kinds == 1 || fs.Changed("once"), nil
+	return t, kinds == 1 || fs.Changed("once") || fs.Changed("loaders"), nil
 }
 
 func newPoliciesCmd() *cobra.Command {
@@ -199,8 +201,14 @@ func newPolicyUpdateCmd(f *adminFlags) *cobra.Command {
 		}
 		if ok {
 			if t.Kind == "" {
-				t = p.Target
-				t.Once = uf.once
+				kept := p.Target
+				if fs.Changed("once") {
+					kept.Once = uf.once
+				}
+				if fs.Changed("loaders") {
+					kept.Loaders = uf.loaders
+				}
+				t = kept
 			}
 			p.Target = t
 		}

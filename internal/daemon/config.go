@@ -60,6 +60,9 @@ type Config struct {
 	DHCPDomain    string        `yaml:"dhcp_domain" help:"full DHCP domain name (option 15)"`
 	DHCPSearch    string        `yaml:"dhcp_search" help:"full DHCP domain search list (option 119), comma-separated"`
 	DHCPLeaseTime time.Duration `yaml:"dhcp_lease_time" help:"full DHCP lease time (default 1h; a subnet's lease_time wins)"`
+	// UEFILoader is the first stage UEFI x86-64 PXE clients get; a
+	// subnet or reservation of dhcp_subnets may set its own.
+	UEFILoader string `yaml:"uefi_loader" help:"UEFI PXE loader: auto (shim when the image has the signed chain, else iPXE), ipxe or shim"`
 	// DHCPSubnets configures full DHCP per subnet (YAML only, no flag):
 	// several networks, relayed ones included, with reservations.
 	DHCPSubnets []DHCPSubnet `yaml:"dhcp_subnets" flag:"-"`

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/netboot/dhcp"
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +30,7 @@ type DHCPSubnet struct {
 	Search       []string          `yaml:"search"`
 	LeaseTime    time.Duration     `yaml:"lease_time"`
 	Reservations []DHCPReservation `yaml:"reservations"`
+	UEFILoader   string            `yaml:"uefi_loader"`
 }
 
 // DHCPReservation pins one host by MAC (see dhcp.Reservation).
@@ -37,6 +39,8 @@ type DHCPReservation struct {
 	IP       string `yaml:"ip"`
 	Hostname string `yaml:"hostname"`
 	BootFile string `yaml:"boot_file"`
+	// UEFILoader: auto, ipxe or shim for this host (see uefi_loader).
+	UEFILoader string `yaml:"uefi_loader"`
 }
 
 // KeyError is a bad setting inside a list of the configuration; Path is
@@ -104,8 +108,10 @@ func (c Config) dhcpSubnets() ([]dhcp.Subnet, error) {
 		sn.DNS = parseAddrs(y.DNS, func(j int, s string) { at(i, "dns", j, fmt.Sprintf("%q is not an IPv4 address", s)) })
 		sn.NTP = parseAddrs(y.NTP, func(j int, s string) { at(i, "ntp", j, fmt.Sprintf("%q is not an IPv4 address", s)) })
 		sn.DomainName, sn.DomainSearch, sn.LeaseTime = y.Domain, y.Search, y.LeaseTime
+		sn.UEFILoader = ipxe.Loader(strings.ToLower(strings.TrimSpace(y.UEFILoader)))
 		for j, r := range y.Reservations {
-			res := dhcp.Reservation{MAC: r.MAC, Hostname: r.Hostname, BootFile: r.BootFile}
+			res := dhcp.Reservation{MAC: r.MAC, Hostname: r.Hostname, BootFile: r.BootFile,
+				UEFILoader: ipxe.Loader(strings.ToLower(strings.TrimSpace(r.UEFILoader)))}
 			if r.MAC == "" {
 				at(i, "reservations", j, "mac", "required")
 			}
@@ -207,6 +213,9 @@ func (c Config) validateDHCP() error {
 	if c.DHCPLeaseTime != 0 && (c.DHCPLeaseTime < 10*time.Second || c.DHCPLeaseTime > 365*24*time.Hour) {
 		return bad("dhcp_lease_time", "10s to 8760h, got %s", c.DHCPLeaseTime)
 	}
+	if _, err := ipxe.ParseLoader(c.UEFILoader); err != nil {
+		return bad("uefi_loader", "want auto, ipxe or shim, got %q", c.UEFILoader)
+	}
 	_, err := c.dhcpSubnets()
 	return err
 }
@@ -219,6 +228,9 @@ func (c Config) DHCPConfig() (dhcp.Options, error) {
 		return dhcp.Options{}, err
 	}
 	dc := dhcp.Options{Mode: mode, Interface: c.DHCPInterface, LeaseTime: c.DHCPLeaseTime}
+	if dc.UEFILoader, err = ipxe.ParseLoader(c.UEFILoader); err != nil {
+		return dc, bad("uefi_loader", "want auto, ipxe or shim, got %q", c.UEFILoader)
+	}
 	if len(c.DHCPSubnets) > 0 {
 		dc.Subnets, err = c.dhcpSubnets()
 		return dc, err

@@ -10,6 +10,7 @@ import (
 	"github.com/razor-mk/razor-mk/netboot/dhcp"
 	"github.com/razor-mk/razor-mk/netboot/ra"
 	"github.com/razor-mk/razor-mk/netboot/tftp"
+	"github.com/razor-mk/razor-mk/server/bootfiles"
 )
 
 // netServices builds the DHCP, router-advertisement and TFTP services the
@@ -54,6 +55,7 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		}
 		dc.Logger = log.With("svc", "dhcp")
 		dc.Who = d.core.NodeByMAC
+		dc.SignedChain = d.signedChain
 		srv, err := dhcp.New(dc, d.Store())
 		if err != nil {
 			return nil, fmt.Errorf("--dhcp %s: %w", mode, cfg.dhcpKeyError(err))
@@ -80,7 +82,16 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		}
 	}
 	if cfg.TFTP != "off" {
+		// The signed UEFI path (shim, GRUB, grub.cfg, the per-node
+		// configuration, GRUB's kernel and initrd) first, then the iPXE
+		// directory.
+		bf, err := bootfiles.New(bootfiles.Options{Core: d.core, Images: d.images, Retry: cfg.BootRetry, Logger: log.With("svc", "tftp")})
+		if err != nil {
+			return nil, fmt.Errorf("--tftp %s: %w", cfg.TFTP, err)
+		}
+		cleanup = append(cleanup, func() { bf.Close() })
 		ts, err := tftp.New(tftp.Options{
+			Files:  bf.Open,
 			Root: cfg.IPXEDir, MaxTransfers: cfg.TFTPMaxTransfers, MaxPerAddr: cfg.TFTPMaxPerIP,
 			OnRefuse:   func(reason string) { d.Metrics().Refused("tftp", reason) },
 			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
@@ -99,12 +110,24 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		cleanup = append(cleanup, func() { conn.Close(); ts.Close() })
 		d.AddListener("tftp", conn.LocalAddr().String())
 		services = append(services, func(ctx context.Context) error {
+			defer bf.Close()
 			defer ts.Close()
 			return ts.Serve(ctx, conn)
 		})
 	}
 	ok = true
 	return services, nil
+}
+
+// signedChain reports whether the signed chain can be served: TFTP is on
+// and the current image carries shim and GRUB (uefi_loader auto then
+// sends UEFI PXE clients to shim).
+func (d *Daemon) signedChain() bool {
+	if d.cfg.TFTP == "off" {
+		return false
+	}
+	img, err := d.images.Current()
+	return err == nil && img.Manifest.SignedChain()
 }
 
 func dhcpListenerName(mode dhcp.Mode, iface string) string {

@@ -23,6 +23,9 @@ func checkNetConfig(cfg Config) error {
 		}
 	}
 	if cfg.TFTP == "off" {
+		if l, _ := ipxe.ParseLoader(cfg.UEFILoader); l == ipxe.LoaderShim && cfg.DHCP != "off" {
+			return fmt.Errorf("uefi_loader shim needs TFTP (shim, GRUB and GRUB's kernel and initrd go over TFTP), but tftp is off; turn TFTP on (--tftp :69) or choose uefi_loader auto or ipxe")
+		}
 		return nil
 	}
 	files := ipxe.DefaultFiles

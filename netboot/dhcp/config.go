@@ -124,6 +124,14 @@ type Options struct {
 	ScriptPath string
 	// BootFiles overrides the iPXE binary names (ipxe.DefaultFiles).
 	BootFiles ipxe.Files
+	// UEFILoader is the first stage UEFI x86-64 PXE clients get: auto
+	// (the default: shim when SignedChain says the current image carries
+	// it, else iPXE), ipxe or shim. A subnet or reservation may set its
+	// own.
+	UEFILoader ipxe.Loader
+	// SignedChain reports whether shim and GRUB can be served now; nil
+	// means no.
+	SignedChain func() bool
 	// DisableFastPath leaves option 60 "PXEClient" out of full-mode
 	// offers, so iPXE waits for proxyDHCP offers as it would behind a
 	// plain DHCP server. Only for measuring the fast path.
@@ -160,6 +168,11 @@ func (c Options) Validate() error {
 	case Off, Proxy, Full:
 	default:
 		return bad("Mode", "%q: want off, proxy or full", c.Mode)
+	}
+	if c.UEFILoader != "" {
+		if _, err := ipxe.ParseLoader(string(c.UEFILoader)); err != nil {
+			return bad("UEFILoader", "%v", err)
+		}
 	}
 	if len(c.Subnets) > 0 {
 		if c.singleSubnet() {

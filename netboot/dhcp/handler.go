@@ -81,14 +81,25 @@ func (s *Server) event(req *dhcpv4.DHCPv4, level slog.Level, msg string, args ..
 // bootOptions adds the boot file and the Razor options to a reply for a
 // netbooting client. proxy replies always carry option 60 and the PXE
 // discovery control; full-mode offers do unless the fast path is off.
-func (s *Server) bootOptions(req, resp *dhcpv4.DHCPv4, proxy bool) (ipxe.Choice, bool) {
+func (s *Server) bootOptions(req, resp *dhcpv4.DHCPv4, sn *network, proxy bool) (ipxe.Choice, bool) {
 	s.razorOptions(resp)
 	c := client(req)
 	srv := s.server
-	if h := s.hosts[macString(req.ClientHWAddr)]; h != nil && h.BootFile != "" {
-		// A reservation's boot file replaces the firmware-stage binary
-		// for that host only; iPXE still gets the script.
-		srv.Files = ipxe.Files{BIOS: h.BootFile, EFIX86_64: h.BootFile, EFIIA32: h.BootFile, EFIARM64: h.BootFile}
+	// The UEFI loader: the reservation's, else the subnet's, else the
+	// server's.
+	if sn != nil && sn.UEFILoader != "" {
+		srv.Loader = sn.UEFILoader
+	}
+	if h := s.hosts[macString(req.ClientHWAddr)]; h != nil {
+		if h.UEFILoader != "" {
+			srv.Loader = h.UEFILoader
+		}
+		if h.BootFile != "" {
+			// A reservation's boot file replaces the firmware-stage
+			// binary for that host only; iPXE still gets the script.
+			srv.Files = ipxe.Files{BIOS: h.BootFile, EFIX86_64: h.BootFile, EFIIA32: h.BootFile, EFIARM64: h.BootFile}
+			srv.Loader = ipxe.LoaderIPXE
+		}
 	}
 	ch, err := ipxe.Choose(c, srv)
 	if err != nil {
@@ -150,7 +161,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, on port) (*dhcpv4.DHCPv4, error
 	if uuid := req.GetOneOption(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
 	}
-	ch, ok := s.bootOptions(req, resp, true)
+	ch, ok := s.bootOptions(req, resp, nil, true)
 	if !ok {
 		return nil, fmt.Errorf("%w: no boot file for this client", errDrop)
 	}
@@ -213,7 +224,7 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, sn *network, typ dhcpv4.MessageType, 
 		return nil, fmt.Errorf("dhcp: build reply: %w", err)
 	}
 	if typ != dhcpv4.MessageTypeNak {
-		s.bootOptions(req, resp, false)
+		s.bootOptions(req, resp, sn, false)
 	}
 	return resp, nil
 }

@@ -74,7 +74,8 @@ func New(cfg Options, store leases.Store) (*Server, error) {
 	log = slog.New(ratelog.New(log.Handler(), ratelog.Options{OnDrop: cfg.LogDropped}))
 	s := &Server{
 		cfg: cfg, store: store, log: log.With("component", "dhcp"),
-		server: ipxe.Server{IP: cfg.ServerIP, HTTPPort: cfg.HTTPPort, ScriptPath: cfg.ScriptPath, Files: cfg.BootFiles},
+		server: ipxe.Server{IP: cfg.ServerIP, HTTPPort: cfg.HTTPPort, ScriptPath: cfg.ScriptPath, Files: cfg.BootFiles,
+			Loader: cfg.UEFILoader, Shim: cfg.SignedChain},
 		sem:    make(chan struct{}, cfg.MaxInFlight),
 	}
 	s.bufs.New = func() any { b := make([]byte, maxPacket); return &b }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
 )
 
 // Subnet is one network the full-mode server leases on: a directly
@@ -31,6 +33,8 @@ type Subnet struct {
 	LeaseTime time.Duration
 	// Reservations pin hosts by MAC.
 	Reservations []Reservation
+	// UEFILoader, when set, replaces Options.UEFILoader for this subnet.
+	UEFILoader ipxe.Loader
 }
 
 // Range is an address pool, both ends inclusive.
@@ -53,6 +57,8 @@ type Reservation struct {
 	IP       netip.Addr
 	Hostname string
 	BootFile string
+	// UEFILoader, when set, replaces the subnet's for this host.
+	UEFILoader ipxe.Loader
 }
 
 // ConfigError is an invalid setting inside Config.Subnets. Path locates
@@ -195,6 +201,11 @@ func CheckSubnets(full bool, subnets []Subnet) error {
 				return bad(why, i, "search", j)
 			}
 		}
+		if sn.UEFILoader != "" {
+			if _, err := ipxe.ParseLoader(string(sn.UEFILoader)); err != nil {
+				return bad(err.Error(), i, "uefi_loader")
+			}
+		}
 		if sn.LeaseTime != 0 && (sn.LeaseTime < 10*time.Second || sn.LeaseTime > 365*24*time.Hour) {
 			return bad(fmt.Sprintf("%v: want 10s to 8760h", sn.LeaseTime), i, "lease_time")
 		}
@@ -212,8 +223,13 @@ func CheckSubnets(full bool, subnets []Subnet) error {
 				if err := checkReservedIP(r.IP, p, subnets, ips, at("ip")); err != nil {
 					return err
 				}
-			} else if full && r.Hostname == "" && r.BootFile == "" {
-				return bad("a reservation needs an ip, a hostname or a boot_file", at("mac")...)
+			} else if full && r.Hostname == "" && r.BootFile == "" && r.UEFILoader == "" {
+				return bad("a reservation needs an ip, a hostname, a boot_file or a uefi_loader", at("mac")...)
+			}
+			if r.UEFILoader != "" {
+				if _, err := ipxe.ParseLoader(string(r.UEFILoader)); err != nil {
+					return bad(err.Error(), at("uefi_loader")...)
+				}
 			}
 			if r.Hostname != "" && checkDomain(r.Hostname) != "" {
 				return bad(fmt.Sprintf("%q is not a host name", r.Hostname), at("hostname")...)

@@ -1,7 +1,9 @@
 // Package ipxe chooses what a network-booting client is told to load: an
 // iPXE binary over TFTP for a plain PXE ROM, the same binary by HTTP URL
 // for a UEFI HTTP-boot client, or the URL of the iPXE boot script for a
-// client that already runs iPXE. The choice follows DHCP option 93 (client
+// client that already runs iPXE. A UEFI x86-64 PXE client whose loader is
+// shim gets the signed chain instead (shimx64.efi over TFTP, which loads
+// Debian's signed netboot GRUB), so that it boots with Secure Boot on. The choice follows DHCP option 93 (client
 // system architecture, RFC 4578 §2.1), option 77 (user class, RFC 3004)
 // and option 60 (vendor class identifier, "PXEClient…"/"HTTPClient…").
 package ipxe
@@ -53,6 +55,8 @@ type Client struct {
 	// VendorClass is option 60 ("PXEClient:Arch:00007:UNDI:003016",
 	// "HTTPClient:Arch:00016…", or anything else).
 	VendorClass string
+	// Loader is LoaderShim for the signed chain, else LoaderIPXE.
+	Loader Loader
 }
 
 // IsPXE reports whether the client announced itself as a PXE ROM.
@@ -144,6 +148,37 @@ func (f Files) For(fw Firmware) string {
 	return ""
 }
 
+// Loader is the first-stage loader a UEFI client gets.
+type Loader string
+
+// Loaders.
+const (
+	// LoaderAuto: shim when the current image carries the signed chain
+	// (Server.Shim), else iPXE. The default.
+	LoaderAuto Loader = "auto"
+	// LoaderIPXE: iPXE (unsigned: Secure Boot must be off).
+	LoaderIPXE Loader = "ipxe"
+	// LoaderShim: shim → Debian's signed GRUB → the signed kernel; boots
+	// with Secure Boot on or off. PXE over TFTP only: Debian's signed
+	// GRUB cannot load over HTTP, so HTTP-boot clients keep iPXE.
+	LoaderShim Loader = "shim"
+)
+
+// ParseLoader reads a loader setting; "" is LoaderAuto.
+func ParseLoader(s string) (Loader, error) {
+	switch l := Loader(strings.ToLower(strings.TrimSpace(s))); l {
+	case "", LoaderAuto:
+		return LoaderAuto, nil
+	case LoaderIPXE, LoaderShim:
+		return l, nil
+	}
+	return "", fmt.Errorf("ipxe: loader %q: want auto, ipxe or shim", s)
+}
+
+// ShimFile is the first-stage file of the signed chain per firmware
+// (shim fetches its second stage, grubx64.efi, beside itself).
+var ShimFile = map[Firmware]string{EFIX86_64: "shimx64.efi"}
+
 // Server says where the boot files are served.
 type Server struct {
 	// IP is the address clients reach the server at (siaddr, URLs).
@@ -157,6 +192,26 @@ type Server struct {
 	BinaryPath string
 	// Files overrides the binary names.
 	Files Files
+	// Loader is the UEFI PXE clients' first stage; "" is LoaderAuto.
+	Loader Loader
+	// Shim reports whether the signed chain can be served (the current
+	// image carries shim and GRUB); LoaderAuto picks shim only then.
+	// nil means no.
+	Shim func() bool
+}
+
+// useShim decides the signed chain for a client of firmware fw.
+func (s Server) useShim(fw Firmware) bool {
+	if ShimFile[fw] == "" {
+		return false
+	}
+	switch s.Loader {
+	case LoaderShim:
+		return true
+	case LoaderIPXE:
+		return false
+	}
+	return s.Shim != nil && s.Shim()
 }
 
 // Method is how the chosen file is fetched.
@@ -176,6 +231,8 @@ type Choice struct {
 	// VendorClass is what the reply's option 60 must say: "HTTPClient"
 	// for HTTP boot (UEFI requires it), "PXEClient" for PXE and iPXE.
 	VendorClass string
+	// Loader is LoaderShim for the signed chain, else LoaderIPXE.
+	Loader Loader
 }
 
 func (s Server) base() string {
@@ -197,14 +254,17 @@ func (s Server) ScriptURL() string {
 // Choose picks the boot file for a client. iPXE (option 77 "iPXE") gets
 // the script URL whatever its firmware, so there is no chain-load loop; an
 // HTTP-boot client gets the binary by URL; a PXE ROM gets the binary by
-// TFTP name.
+// TFTP name, or shim when the loader says so (Server.Loader, Shim).
 func Choose(c Client, s Server) (Choice, error) {
 	fw := c.Firmware()
 	switch {
 	case c.IsIPXE():
-		return Choice{Method: HTTP, File: s.ScriptURL(), Firmware: fw, VendorClass: pxeVendor}, nil
+		return Choice{Method: HTTP, File: s.ScriptURL(), Firmware: fw, VendorClass: pxeVendor, Loader: LoaderIPXE}, nil
 	case !c.IsPXE() && !c.IsHTTPBoot():
 		return Choice{}, ErrNotNetboot
+	}
+	if c.IsPXE() && !c.IsHTTPBoot() && s.useShim(fw) {
+		return Choice{Method: TFTP, File: ShimFile[fw], Firmware: fw, VendorClass: pxeVendor, Loader: LoaderShim}, nil
 	}
 	file := s.Files.For(fw)
 	if file == "" {
@@ -219,7 +279,7 @@ func Choose(c Client, s Server) (Choice, error) {
 		if bp == "" {
 			bp = "/ipxe/"
 		}
-		return Choice{Method: HTTP, File: s.base() + path.Join("/", bp, file), Firmware: fw, VendorClass: httpVendor}, nil
+		return Choice{Method: HTTP, File: s.base() + path.Join("/", bp, file), Firmware: fw, VendorClass: httpVendor, Loader: LoaderIPXE}, nil
 	}
-	return Choice{Method: TFTP, File: file, Firmware: fw, VendorClass: pxeVendor}, nil
+	return Choice{Method: TFTP, File: file, Firmware: fw, VendorClass: pxeVendor, Loader: LoaderIPXE}, nil
 }

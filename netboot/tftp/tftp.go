@@ -3,7 +3,7 @@
 // timeout of RFC 2348/2349). It serves the iPXE binaries, and images for
 // clients that cannot do HTTP, from one directory and nothing outside it:
 // request paths are sanitised (CleanPath) and opened through os.Root, so
-// "..", absolute paths and symlinks that leave the root are refused
+// ".." and symlinks that leave the root are refused
 // (error 2, access violation) and logged. Write requests are refused
 // with error 2. Transfers are capped in all and per client address; a
 // refused request costs no socket. Every wait has a deadline.
@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -42,10 +43,10 @@ var (
 const maxName = 1024
 
 // CleanPath turns a requested file name into a path relative to the
-// root: backslashes count as separators (some PXE ROMs send them), "."
-// elements and doubled slashes are dropped, and anything else that is not
-// a plain downward path (absolute, "..", NUL, empty, too long) is refused
-// with ErrBadPath.
+// root: backslashes count as separators (some PXE ROMs send them),
+// leading slashes name the root, "." elements and doubled slashes are
+// dropped, and anything else that is not a plain downward path ("..",
+// NUL, empty, too long) is refused with ErrBadPath.
 func CleanPath(name string) (string, error) {
 	if name == "" || len(name) > maxName {
 		return "", fmt.Errorf("%w: %q: empty or longer than %d bytes", ErrBadPath, trunc(name), maxName)
@@ -53,10 +54,9 @@ func CleanPath(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", fmt.Errorf("%w: %q: contains NUL", ErrBadPath, trunc(name))
 	}
-	p := strings.ReplaceAll(name, `\`, "/")
-	if strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("%w: %q: absolute path", ErrBadPath, trunc(name))
-	}
+	// A leading slash names the root, as in tftpd -s and dnsmasq: GRUB
+	// asks for "/grub/grub.cfg" under its prefix.
+	p := strings.TrimLeft(strings.ReplaceAll(name, `\`, "/"), "/")
 	for _, el := range strings.Split(p, "/") {
 		if el == ".." {
 			return "", fmt.Errorf("%w: %q: parent directory", ErrBadPath, trunc(name))
@@ -100,6 +100,11 @@ type Options struct {
 	// OnTransfer, if set, is called after each read request, sent or
 	// refused, from the transfer's goroutine; it must not block.
 	OnTransfer func(Transfer)
+	// Files, if set, is asked first for each request, with the cleaned
+	// name and the client's address: it returns a file the server makes
+	// (a per-node boot configuration, a file of the current image) with
+	// its size, or an error wrapping fs.ErrNotExist to look in Root.
+	Files func(ctx context.Context, name string, peer netip.Addr) (io.ReadCloser, int64, error)
 	// Who, if set, names the node and MAC behind a client address, so
 	// that every log line about a transfer carries node= and mac= (the
 	// DHCP server learned them); it must not block.
@@ -157,13 +162,22 @@ func New(cfg Options) (*Server, error) {
 	return s, nil
 }
 
-// Open opens a requested name inside the root, refusing bad paths,
-// escaping symlinks and non-regular files. It returns the file and its
-// size.
-func (s *Server) Open(name string) (*os.File, int64, error) {
+// Open opens a requested name: from Options.Files when it has it, else
+// inside the root, refusing bad paths, escaping symlinks and non-regular
+// files. It returns the file and its size.
+func (s *Server) Open(ctx context.Context, name string, peer netip.Addr) (io.ReadCloser, int64, error) {
 	p, err := CleanPath(name)
 	if err != nil {
 		return nil, 0, err
+	}
+	if s.cfg.Files != nil {
+		f, size, err := s.cfg.Files(ctx, p, peer)
+		if err == nil {
+			return f, size, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, fmt.Errorf("tftp: %q: %w", p, err)
+		}
 	}
 	f, err := s.root.Open(p)
 	if err != nil {

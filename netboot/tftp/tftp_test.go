@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -30,8 +31,11 @@ func TestCleanPath(t *testing.T) {
 		{in: `images\mk\initrd`, want: "images/mk/initrd"},
 		{in: "./a//b/./c", want: "a/b/c"},
 		{in: "", bad: true},
-		{in: "/etc/passwd", bad: true},
-		{in: `\etc\passwd`, bad: true},
+		{in: "/etc/passwd", want: "etc/passwd"},
+		{in: `\etc\passwd`, want: "etc/passwd"},
+		{in: "//grub/grub.cfg", want: "grub/grub.cfg"},
+		{in: "/", bad: true},
+		{in: "/../x", bad: true},
 		{in: "../etc/passwd", bad: true},
 		{in: "a/../../etc/passwd", bad: true},
 		{in: "a/..", bad: true},
@@ -232,5 +236,56 @@ func TestLogLinesNameTheNode(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "node=node7 mac=52:54:00:00:00:07") || asked != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("log (Who asked about %v):\n%s\nwant node=node7 mac=52:54:00:00:00:07 on the sent line", asked, l)
+	}
+}
+
+// TestFilesHook: names the Files hook makes are served from it, with the
+// client's address; fs.ErrNotExist falls through to the root; any other
+// error refuses the request; a leading slash names the root.
+func TestFilesHook(t *testing.T) {
+	var mu sync.Mutex
+	var peers []netip.Addr
+	addr, _, logs := serveWith(t, Options{Files: func(ctx context.Context, name string, peer netip.Addr) (io.ReadCloser, int64, error) {
+		mu.Lock()
+		peers = append(peers, peer)
+		mu.Unlock()
+		switch name {
+		case "grub/grub.cfg":
+			body := "made for " + peer.String()
+			return io.NopCloser(strings.NewReader(body)), int64(len(body)), nil
+		case "denied":
+			return nil, 0, errors.New("not for you")
+		}
+		return nil, 0, fs.ErrNotExist
+	}})
+	get := func(name string) (string, error) {
+		c, err := ptftp.NewClient(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wt, err := c.Receive(name, "octet")
+		if err != nil {
+			return "", err
+		}
+		var b bytes.Buffer
+		_, err = wt.WriteTo(&b)
+		return b.String(), err
+	}
+	if got, err := get("/grub/grub.cfg"); err != nil || got != "made for 127.0.0.1" {
+		t.Errorf("/grub/grub.cfg = %q, %v, want the hook's file", got, err)
+	}
+	if got, err := get("/undionly.kpxe"); err != nil || got != "ipxe" {
+		t.Errorf("/undionly.kpxe = %q, %v, want the root's file", got, err)
+	}
+	if got, err := get("denied"); err == nil {
+		t.Errorf("denied = %q, want a refusal", got)
+	}
+	if !strings.Contains(logs.String(), "not for you") {
+		t.Errorf("the hook's error is not logged:\n%s", logs.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(peers) != 3 || peers[0] != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("hook saw peers %v, want three calls from 127.0.0.1", peers)
 	}
 }

@@ -68,7 +68,11 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 		fail(errIllegalOp, "unsupported mode "+trunc(req.mode))
 		return
 	}
-	f, size, err := s.Open(req.filename)
+	var from netip.Addr
+	if ip, ok := netip.AddrFromSlice(p.peer.IP); ok {
+		from = ip.Unmap()
+	}
+	f, size, err := s.Open(ctx, req.filename, from)
 	if err != nil {
 		// Refused traversal attempts are worth a warning; a missing file
 		// is ordinary.

@@ -125,6 +125,9 @@ type Target struct {
 	Script  string `json:"script,omitempty"`
 	Local   string `json:"local,omitempty"`
 	Once    bool   `json:"once,omitempty"`
+	// Loaders restricts the boot loaders the target runs under ("ipxe",
+	// "grub"); empty: every loader its kind can run under.
+	Loaders []string `json:"loaders,omitempty"`
 }
 
 // CommandRequest is the body of POST /api/v1/nodes/{id}/commands.

@@ -47,6 +47,7 @@ type Vars struct {
 	Serial   string            // as iPXE reported it, sanitised
 	Arch     string            // iPXE ${buildarch}: i386, x86_64, arm64
 	Platform string            // iPXE ${platform}: pcbios, efi
+	Loader   string            // what runs the script: LoaderIPXE ("" too) or LoaderGRUB
 	Facts    map[string]string // the node's facts
 }
 
@@ -280,6 +281,9 @@ var sampleVars = Vars{
 // ValidateTarget checks a policy's target: the fields its kind needs, no
 // fields it ignores, and that its templates parse and render.
 func ValidateTarget(t store.Target) error {
+	if err := validateLoaders(t); err != nil {
+		return err
+	}
 	extra := func(field, val string) error {
 		if val != "" {
 			return &TargetError{field, fmt.Sprintf("not used by kind %q", t.Kind)}
@@ -341,4 +345,22 @@ func ValidateTarget(t store.Target) error {
 		return &TargetError{"kind", "required: kernel, ipxe, local or poweroff"}
 	}
 	return &TargetError{"kind", fmt.Sprintf("unknown kind %q: want kernel, ipxe, local or poweroff", t.Kind)}
+}
+
+// validateLoaders checks a target's loaders: known names, no repeats,
+// and none its kind cannot run under.
+func validateLoaders(t store.Target) error {
+	seen := map[string]bool{}
+	for _, l := range t.Loaders {
+		switch {
+		case l != LoaderIPXE && l != LoaderGRUB:
+			return &TargetError{"loaders", fmt.Sprintf("unknown loader %q: want ipxe or grub", l)}
+		case seen[l]:
+			return &TargetError{"loaders", fmt.Sprintf("%q given twice", l)}
+		case l == LoaderGRUB && t.Kind == store.TargetIPXE:
+			return &TargetError{"loaders", "an iPXE script cannot run under grub"}
+		}
+		seen[l] = true
+	}
+	return nil
 }

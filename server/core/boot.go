@@ -19,6 +19,10 @@ import (
 // /boot.ipxe?mac=…&uuid=…&serial=…&arch=…&platform=….
 type BootRequest struct {
 	MAC, UUID, Serial, Arch, Platform string
+	// Loader is what asked: bootscript.LoaderIPXE (/boot.ipxe, also
+	// when empty) or bootscript.LoaderGRUB (grub/node.cfg over TFTP or
+	// /boot.grub): the result is in that loader's language.
+	Loader string
 	// IP is the address the request came from (may be zero): file sends
 	// to it are then attributed to the node.
 	IP netip.Addr
@@ -32,6 +36,9 @@ type BootResult struct {
 	NodeID string
 	Policy string
 	Reason string // for error scripts
+	// Loader is the loader the script is for (bootscript.LoaderIPXE or
+	// LoaderGRUB).
+	Loader string
 }
 
 // Boot renders the node's iPXE script: its policy's target when it is
@@ -49,12 +56,25 @@ func (c *Core) Boot(ctx context.Context, req BootRequest) BootResult {
 	if req.IP.IsValid() {
 		a["ip"] = req.IP.String()
 	}
+	grub := req.Loader == bootscript.LoaderGRUB
 	if err != nil {
-		r = BootResult{Script: bootscript.Error(err.Error(), c.opts.BootRetry), Kind: "error", NodeID: r.NodeID, Reason: err.Error()}
+		script := bootscript.Error(err.Error(), c.opts.BootRetry)
+		if grub {
+			script = bootscript.GRUBError(err.Error(), c.opts.BootRetry)
+		}
+		r = BootResult{Script: script, Kind: "error", NodeID: r.NodeID, Reason: err.Error()}
 		c.log.Warn("boot script: error", "node", r.NodeID, "mac", wire.ColonMAC(mac), "err", err)
 		a["reason"] = err.Error()
 	} else {
-		c.log.Info("boot script served", "node", r.NodeID, "mac", wire.ColonMAC(mac), "kind", r.Kind, "policy", r.Policy)
+		c.log.Info("boot script served", "node", r.NodeID, "mac", wire.ColonMAC(mac), "kind", r.Kind, "policy", r.Policy, "loader", loaderName(req.Loader))
+	}
+	r.Loader = loaderName(req.Loader)
+	if grub {
+		a["loader"] = bootscript.LoaderGRUB
+	}
+	if r.Reason != "" && r.Kind != "error" {
+		// Served, but not what the node's binding asked for.
+		a["error"] = r.Reason
 	}
 	a["kind"] = r.Kind
 	if r.Policy != "" {
@@ -94,12 +114,21 @@ func (c *Core) boot(ctx context.Context, req BootRequest) (BootResult, error) {
 	v := bootscript.Vars{
 		Server: c.opts.ServerURL, MAC: wire.ColonMAC(mac), UUID: uuid,
 		Serial: clean(req.Serial, 64), Arch: clean(req.Arch, 16), Platform: clean(req.Platform, 16),
+		Loader: loaderName(req.Loader),
 	}
 	e := c.cache.find(uuid, []string{mac})
 	if e != nil {
 		v.Node = e.node.ID
 		if n := e.node; n.Policy != "" && n.BootState != store.BootFailed {
 			if p, ok := c.policies.Load().byName[n.Policy]; ok {
+				if err := bootscript.CanRunUnder(p.Target, v.Loader, c.opts.ServerURL); err != nil {
+					// Not a hang: the microkernel, and the reason in the
+					// event and the log.
+					r, merr := c.bootMicrokernel(ctx, mac, uuid, v)
+					r.Policy, r.Reason = p.Name, fmt.Sprintf("policy %s cannot boot under %s: %v", p.Name, v.Loader, err)
+					c.log.Warn("boot: target cannot run under the node's loader; serving the microkernel", "node", n.ID, "policy", p.Name, "loader", v.Loader, "err", err)
+					return r, merr
+				}
 				return c.bootTarget(ctx, n, p, v)
 			}
 		}
@@ -120,9 +149,16 @@ func (c *Core) bootTarget(ctx context.Context, n store.Node, p store.Policy, v b
 	}
 	if p.Target.Once && n.BootState == store.BootBooted {
 		r.Kind, r.Script = "local", bootscript.Local("exit")
+		if v.Loader == bootscript.LoaderGRUB {
+			r.Script = bootscript.GRUBLocal()
+		}
 		return r, nil
 	}
-	if r.Script, err = bootscript.Target(p.Target, v, c.opts.BootRetry); err != nil {
+	render := bootscript.Target
+	if v.Loader == bootscript.LoaderGRUB {
+		render = bootscript.GRUBTarget
+	}
+	if r.Script, err = render(p.Target, v, c.opts.BootRetry); err != nil {
 		return r, fmt.Errorf("policy %s: %w", p.Name, err)
 	}
 	if n.BootState == store.BootPending {
@@ -166,10 +202,26 @@ func (c *Core) bootMicrokernel(ctx context.Context, mac, uuid string, v bootscri
 		InitrdName: path.Base(img.Initrd), Name: img.Name,
 		Args: []string{img.Manifest.Cmdline, c.serverArgs(), "razor.token=" + tok, c.skewArg(), c.opts.KernelArgs},
 	}
+	if v.Loader == bootscript.LoaderGRUB {
+		// GRUB loads over TFTP, where the images directory is served
+		// under images/ as over HTTP; the EFI stub needs no initrd=.
+		mk.KernelURL = path.Join("/images", img.Name, img.Kernel)
+		mk.InitrdURL = path.Join("/images", img.Name, img.Initrd)
+		r.Script, err = bootscript.GRUBMicrokernel(mk, v, c.opts.BootRetry)
+		return r, err
+	}
 	if r.Script, err = bootscript.MicrokernelScript(mk, v, c.opts.BootRetry); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// loaderName is the loader a request names, iPXE by default.
+func loaderName(l string) string {
+	if l == bootscript.LoaderGRUB {
+		return l
+	}
+	return bootscript.LoaderIPXE
 }
 
 // skewArg is the razor.checkin_skew= argument, or "" when not configured.

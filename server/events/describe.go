@@ -49,7 +49,9 @@ func Describe(e store.Event) (text string, bad bool) {
 	case e.Type == BootScript:
 		fmt.Fprintf(&b, "boot script: %s", a["kind"])
 		opt(" (policy %s)", "policy")
-		bad = a["kind"] == "error"
+		opt(" for %s", "loader")
+		opt(": %s", "error")
+		bad = a["kind"] == "error" || a["error"] != ""
 	case e.Type == FirstCheckin:
 		fmt.Fprintf(&b, "checkin → %s", a["command"])
 		opt(" (%s)", "reason")

@@ -64,7 +64,9 @@ func (p *Phases) Observe(e store.Event) {
 	case e.Type == BootScript && e.Attrs["kind"] == "microkernel" && b.script.IsZero():
 		b.script = e.At
 		p.observe(PhaseScript, e.At.Sub(b.dhcp))
-	case e.Type == HTTPSend && e.Attrs["outcome"] == "complete" && !b.script.IsZero() && b.kernel.IsZero():
+	case (e.Type == HTTPSend || e.Type == TFTPSend && strings.Contains(e.Attrs["file"], "images/")) &&
+		e.Attrs["outcome"] == "complete" && !b.script.IsZero() && b.kernel.IsZero():
+		// The kernel: over HTTP (iPXE) or TFTP (GRUB).
 		b.kernel = e.At
 		p.observe(PhaseKernel, e.At.Sub(b.script))
 	case e.Type == FirstCheckin && !b.kernel.IsZero() && b.checkin.IsZero():

@@ -322,7 +322,7 @@ func policyJSON(p store.Policy) adminapi.Policy {
 	return adminapi.Policy{
 		Name: p.Name, Order: p.Order, Enabled: &en, Tags: tags, MaxCount: p.MaxCount, Bound: p.Count,
 		Target: adminapi.Target{Kind: string(p.Target.Kind), Kernel: p.Target.Kernel, Initrd: p.Target.Initrd,
-			Cmdline: p.Target.Cmdline, Script: p.Target.Script, Local: p.Target.Local, Once: p.Target.Once},
+			Cmdline: p.Target.Cmdline, Script: p.Target.Script, Local: p.Target.Local, Once: p.Target.Once, Loaders: p.Target.Loaders},
 		Created: tp(p.Created), Updated: tp(p.Updated),
 	}
 }
@@ -332,7 +332,7 @@ func policyFrom(p adminapi.Policy) store.Policy {
 	return store.Policy{
 		Name: p.Name, Order: p.Order, Enabled: p.IsEnabled(), Tags: p.Tags, MaxCount: p.MaxCount,
 		Target: store.Target{Kind: store.TargetKind(t.Kind), Kernel: t.Kernel, Initrd: t.Initrd, Cmdline: t.Cmdline,
-			Script: t.Script, Local: t.Local, Once: t.Once},
+			Script: t.Script, Local: t.Local, Once: t.Once, Loaders: t.Loaders},
 	}
 }
 

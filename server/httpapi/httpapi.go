@@ -108,6 +108,7 @@ func New(o Options) *Handler {
 		h.mux.Handle("POST "+base+"/node/register", node("register", h.register(base)))
 	}
 	h.mux.Handle("GET /boot.ipxe", node("boot", h.boot))
+	h.mux.Handle("GET /boot.grub", node("boot", h.bootGRUB))
 	h.mux.Handle("GET /healthz", h.observe("healthz", http.HandlerFunc(h.healthz)))
 	if o.Gatherer != nil {
 		h.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))

@@ -151,6 +151,26 @@ func (h *Handler) boot(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, res.Script)
 }
 
+// bootGRUB serves the per-node GRUB configuration, the same decision as
+// /boot.ipxe in GRUB's language (the TFTP server serves it as
+// grub/node.cfg?…, for Debian's signed GRUB, which has no HTTP); without
+// an identity, the configuration that reads it and asks again.
+func (h *Handler) bootGRUB(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	q := r.URL.Query()
+	if q.Get("mac") == "" && q.Get("uuid") == "" {
+		h.o.Metrics.BootScript("chain")
+		io.WriteString(w, bootscript.GRUBChain("/boot.grub", h.o.BootRetry))
+		return
+	}
+	res := h.o.Core.Boot(r.Context(), core.BootRequest{
+		MAC: q.Get("mac"), UUID: q.Get("uuid"), Serial: q.Get("serial"), Arch: q.Get("arch"), Platform: q.Get("platform"),
+		IP: remoteAddr(r), Loader: bootscript.LoaderGRUB,
+	})
+	io.WriteString(w, res.Script)
+}
+
 // logNodeError logs a failed node request; a token refusal is a warning
 // naming the node and the peer, never the token.
 func (h *Handler) logNodeError(what, hwid, uuid string, r *http.Request, err error) {

@@ -39,6 +39,16 @@ type Image struct {
 	Initrd string
 }
 
+// LoaderPath returns the path relative to Dir of the image's loader of a
+// role (manifest.LoaderShim, LoaderGRUB), false if it has none.
+func (i Image) LoaderPath(role string) (string, bool) {
+	if i.Manifest == nil {
+		return "", false
+	}
+	a, ok := i.Manifest.Loader(role)
+	return filepath.ToSlash(a.Path), ok
+}
+
 // KernelURL and InitrdURL return the artefacts' URLs under base
 // (http://host:port).
 func (i Image) KernelURL(base string) string { return i.url(base, i.Kernel) }
@@ -205,13 +215,18 @@ func load(dir, name, msig string) result {
 		r.err = err
 		return r
 	}
-	for _, a := range []manifest.Artefact{m.Kernel, m.Initrd} {
+	arts := []manifest.Artefact{m.Kernel, m.Initrd}
+	for _, l := range m.Loaders {
+		arts = append(arts, l.Artefact)
+	}
+	r.paths = []string{filepath.Join(dir, manifest.FileName)}
+	for _, a := range arts {
 		if a.Path == "" || !filepath.IsLocal(a.Path) || strings.ContainsAny(a.Path, "\\?#% \t\r\n") {
 			r.err = fmt.Errorf("%w: unusable artefact path %q", manifest.ErrMismatch, a.Path)
 			return r
 		}
+		r.paths = append(r.paths, filepath.Join(dir, a.Path))
 	}
-	r.paths = []string{filepath.Join(dir, manifest.FileName), filepath.Join(dir, m.Kernel.Path), filepath.Join(dir, m.Initrd.Path)}
 	if r.fullsig, err = signature(r.paths...); err != nil {
 		r.fullsig, r.err = "", err
 		r.msig = "" // retry when the artefacts appear

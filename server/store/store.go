@@ -293,6 +293,11 @@ type Target struct {
 	// Once serves a kernel or iPXE target on the first boot after binding
 	// only; later boots go to the local disk (an installer's target).
 	Once bool `json:"once,omitempty"`
+	// Loaders restricts the boot loaders the target may run under
+	// ("ipxe", "grub"); empty means every loader its kind can run under
+	// (an iPXE script: iPXE only). A node that booted a loader the target
+	// cannot run under gets the microkernel and an error event.
+	Loaders []string `json:"loaders,omitempty"`
 }
 
 // Match picks the node a request identifies, from candidates: the node
