@@ -26,7 +26,7 @@ func checkBootEvents(t *testing.T, c *adminapi.Client, node string) {
 	if err != nil {
 		t.Fatalf("node %s events: %v", node, err)
 	}
-	inOrder(t, "API", evs)
+	inOrder(t, "API", evs, bootSteps)
 
 	var streamed []adminapi.Event
 	done := errors.New("registered")
@@ -40,21 +40,21 @@ func checkBootEvents(t *testing.T, c *adminapi.Client, node string) {
 	if !errors.Is(err, done) {
 		t.Fatalf("event stream of node %s ended with %v before its registration (%d events)", node, err, len(streamed))
 	}
-	inOrder(t, "stream", streamed)
+	inOrder(t, "stream", streamed, bootSteps)
 }
 
-// inOrder reports whether evs hold bootSteps in order (first occurrences).
-func inOrder(t *testing.T, via string, evs []adminapi.Event) {
+// inOrder reports whether evs hold steps in order (first occurrences).
+func inOrder(t *testing.T, via string, evs []adminapi.Event, steps []string) {
 	t.Helper()
 	var types []string
 	next := 0
 	for _, e := range evs {
 		types = append(types, e.Type)
-		if next < len(bootSteps) && strings.HasPrefix(e.Type, bootSteps[next]) {
+		if next < len(steps) && strings.HasPrefix(e.Type, steps[next]) {
 			next++
 		}
 	}
-	if next < len(bootSteps) {
-		t.Errorf("events through the %s: %v; want %v in that order (missing from %q on)", via, types, bootSteps, bootSteps[next])
+	if next < len(steps) {
+		t.Errorf("events through the %s: %v; want %v in that order (missing from %q on)", via, types, steps, steps[next])
 	}
 }

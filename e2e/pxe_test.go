@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/internal/testlab"
+	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/adminapi"
 )
 
@@ -44,8 +45,16 @@ type pxeLab struct {
 	taps   int
 }
 
-// newPXELab builds what it needs and starts the server.
+// newPXELab builds what it needs and starts the server, with UEFI nodes
+// on iPXE (the signed chain has its own test, TestSecureBoot).
 func newPXELab(t *testing.T) *pxeLab {
+	t.Helper()
+	return newPXELabWith(t, "pxe", "--dhcp-range", pxeRange, "--uefi-loader", "ipxe")
+}
+
+// newPXELabWith is newPXELab with the namespace's name prefix and the
+// server's DHCP range and loader flags (or a --config file) given.
+func newPXELabWith(t *testing.T, prefix string, serverArgs ...string) *pxeLab {
 	t.Helper()
 	requireQEMU(t)
 	testlab.RequireNetns(t)
@@ -57,12 +66,12 @@ func newPXELab(t *testing.T) *pxeLab {
 	if err := os.MkdirAll(filepath.Join(images, "mk"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"vmlinuz", "initrd", "manifest.json"} {
+	for _, f := range append([]string{"vmlinuz", "initrd", "manifest.json"}, loaderFiles(t, mk)...) {
 		linkOrCopy(t, filepath.Join(mk, f), filepath.Join(images, "mk", f))
 	}
 	installMarker(t, mk, filepath.Join(images, "marker"))
 
-	ns := testlab.NewNetns(t, "pxe")
+	ns := testlab.NewNetns(t, prefix)
 	// No duplicate address detection: the bridge's link-local address,
 	// which router advertisements come from, is usable at once.
 	for _, k := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
@@ -71,19 +80,35 @@ func newPXELab(t *testing.T) *pxeLab {
 		}
 	}
 	ns.AddBridge(pxeBridge, pxeCIDR)
-	srv := startServer(t, ns, pxeHTTPAddr, pxeServerIP,
-		"--dhcp", "full", "--dhcp-interface", pxeBridge, "--dhcp-range", pxeRange,
-		"--tftp", pxeServerIP+":69", "--images-dir", images,
+	args := append([]string{"--dhcp", "full", "--dhcp-interface", pxeBridge,
+		"--tftp", pxeServerIP + ":69", "--images-dir", images,
 		// Commands reach a node at once through the long-poll; a short
 		// interval brings it back quickly after a server restart.
-		"--checkin-interval", "5", "--checkin-wait", "20", "--checkin-skew", "1")
+		"--checkin-interval", "5", "--checkin-wait", "20", "--checkin-skew", "1"}, serverArgs...)
+	srv := startServer(t, ns, pxeHTTPAddr, pxeServerIP, args...)
 	return &pxeLab{ns: ns, srv: srv, images: images}
+}
+
+// loaderFiles names the signed loaders an image directory holds.
+func loaderFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := manifest.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range m.Loaders {
+		out = append(out, l.Path)
+	}
+	return out
 }
 
 // pxeNode is a machine of the lab.
 type pxeNode struct {
 	name  string
 	uefi  bool
+	// secureBoot and httpBoot: see testlab.VMOptions.
+	secureBoot, httpBoot bool
 	hw    vmFacts
 	tap   string
 	extra []string // more QEMU devices
@@ -101,7 +126,7 @@ func (l *pxeLab) power(t *testing.T, n *pxeNode) *testlab.VM {
 		l.ns.AddTap(n.tap, pxeBridge)
 	}
 	cfg := testlab.VMOptions{
-		Name: n.name, CPUs: n.hw.cpus, Memory: n.hw.memMiB, UEFI: n.uefi,
+		Name: n.name, CPUs: n.hw.cpus, Memory: n.hw.memMiB, UEFI: n.uefi, SecureBoot: n.secureBoot, HTTPBoot: n.httpBoot,
 		NICs:   []testlab.NIC{{Netdev: "tap,ifname=" + n.tap + ",script=no,downscript=no", MAC: n.hw.mac}},
 		SMBIOS: []string{n.hw.smbios()},
 		Netns:  l.ns.Name,

@@ -123,6 +123,22 @@ func TestVMOptionsArgs(t *testing.T) {
 	if diff := cmp.Diff(want, uefi.Args("/tmp/v.fd")); diff != "" {
 		t.Errorf("UEFI Args() mismatch (-want +got):\n%s", diff)
 	}
+	sb := VMOptions{Name: "n", Accel: "tcg", UEFI: true, SecureBoot: true, HTTPBoot: true, NICs: []NIC{nic}}
+	want = []string{"-nographic", "-nodefaults", "-serial", "stdio", "-machine", "q35,accel=tcg,smm=on", "-cpu", "max",
+		"-m", "512", "-smp", "1",
+		"-global", "driver=cfi.pflash01,property=secure,value=on",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCodeSB,
+		"-drive", "if=pflash,format=raw,unit=1,file=/tmp/v.fd",
+		"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no",
+		"-netdev", "tap,ifname=tap1,script=no,downscript=no,id=n0",
+		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02,romfile=", "-boot", "n"}
+	if diff := cmp.Diff(want, sb.Args("/tmp/v.fd")); diff != "" {
+		t.Errorf("Secure Boot Args() mismatch (-want +got):\n%s", diff)
+	}
+	if sb.varsTemplate() != OVMFVarsMS || uefi.varsTemplate() != OVMFVars {
+		t.Errorf("variable stores: Secure Boot %s, plain %s", sb.varsTemplate(), uefi.varsTemplate())
+	}
 	direct := VMOptions{Accel: "tcg", Kernel: "/k", Initrd: "/i", Append: "console=ttyS0", Extra: []string{"-x"}}
 	if got := direct.Args(""); !slices.Equal(got[len(got)-7:], []string{"-kernel", "/k", "-initrd", "/i", "-append", "console=ttyS0", "-x"}) {
 		t.Errorf("direct-kernel Args() = %q", got)

@@ -107,7 +107,7 @@ func StartVM(t testing.TB, cfg VMOptions) *VM {
 	if _, err := exec.LookPath(cfg.qemu()); err != nil {
 		t.Skipf("%s not installed (make deps installs qemu-system-x86)", cfg.qemu())
 	}
-	if _, err := os.Stat(OVMFVars); cfg.UEFI && err != nil {
+	if _, err := os.Stat(cfg.varsTemplate()); cfg.UEFI && err != nil {
 		t.Skipf("OVMF not installed (make deps installs ovmf): %v", err)
 	}
 	v, err := LaunchVM(cfg, t.TempDir(), nil)

@@ -11,10 +11,14 @@ import (
 	"time"
 )
 
-// OVMF firmware files of Debian's ovmf package.
+// OVMF firmware files of Debian's ovmf package: plain, and built for
+// Secure Boot with Microsoft's keys enrolled and Secure Boot on in the
+// variables (what servers ship with).
 const (
-	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFCode   = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars   = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFCodeSB = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFVarsMS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
 
 // VMOptions describes one QEMU machine. Zero values take the defaults named
@@ -32,6 +36,14 @@ type VMOptions struct {
 	Kernel, Initrd, Append string
 	// UEFI boots OVMF instead of SeaBIOS.
 	UEFI bool
+	// SecureBoot (with UEFI) boots OVMF's Secure Boot build with
+	// Microsoft's keys and Secure Boot enforced: the machine runs only
+	// loaders signed by Microsoft's UEFI CA (shim), and what they verify.
+	// It needs SMM, so that the guest cannot rewrite the variables.
+	SecureBoot bool
+	// HTTPBoot (with UEFI) turns OVMF's PXE off, so that it boots the
+	// network through UEFI HTTP Boot (DHCP vendor class HTTPClient).
+	HTTPBoot bool
 	// NICs are the network cards, in order.
 	NICs []NIC
 	// SMBIOS holds -smbios arguments, e.g. "type=1,manufacturer=Acme,serial=S1".
@@ -65,6 +77,16 @@ func TapNIC(tap, mac string) NIC {
 	return NIC{Netdev: "tap,ifname=" + tap + ",script=no,downscript=no", MAC: mac}
 }
 
+func (cfg VMOptions) secureBoot() bool { return cfg.UEFI && cfg.SecureBoot }
+
+// varsTemplate is the variable store a UEFI machine starts from.
+func (cfg VMOptions) varsTemplate() string {
+	if cfg.secureBoot() {
+		return OVMFVarsMS
+	}
+	return OVMFVars
+}
+
 func (cfg VMOptions) withDefaults() VMOptions {
 	if cfg.Name == "" {
 		cfg.Name = "vm"
@@ -89,18 +111,33 @@ func (cfg VMOptions) Args(varsFile string) []string {
 	if cfg.Accel == "kvm" {
 		cpu = "host"
 	}
+	machine := "q35,accel=" + cfg.Accel
+	if cfg.secureBoot() {
+		machine += ",smm=on"
+	}
 	args := []string{
 		"-nographic", "-nodefaults", "-serial", "stdio",
-		"-machine", "q35,accel=" + cfg.Accel, "-cpu", cpu,
+		"-machine", machine, "-cpu", cpu,
 		"-m", fmt.Sprint(cfg.Memory), "-smp", fmt.Sprint(cfg.CPUs),
 	}
 	if cfg.ExitOnReboot {
 		args = append(args, "-no-reboot")
 	}
 	if cfg.UEFI {
+		code := OVMFCode
+		if cfg.secureBoot() {
+			code = OVMFCodeSB
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+varsFile)
+		if cfg.HTTPBoot {
+			// OVMF's knobs for its PXE boot options (HTTP Boot stays).
+			args = append(args,
+				"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+		}
 	}
 	for _, s := range cfg.SMBIOS {
 		args = append(args, "-smbios", s)
@@ -149,7 +186,7 @@ func LaunchVM(cfg VMOptions, dir string, onLine func(Line)) (*VM, error) {
 	cfg = cfg.withDefaults()
 	v := &VM{Config: cfg}
 	if cfg.UEFI {
-		b, err := os.ReadFile(OVMFVars)
+		b, err := os.ReadFile(cfg.varsTemplate())
 		if err != nil {
 			return nil, fmt.Errorf("testlab: OVMF (Debian package ovmf): %w", err)
 		}

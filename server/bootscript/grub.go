@@ -173,7 +173,9 @@ func CanRunUnder(t store.Target, loader, server string) error {
 			if f.text == "" {
 				continue
 			}
-			out, err := render(f.name, f.text, sampleVars)
+			sv := sampleVars
+			sv.Server = server
+			out, err := render(f.name, f.text, sv)
 			if err != nil {
 				return err
 			}
