@@ -43,18 +43,25 @@ func checkBootEvents(t *testing.T, c *adminapi.Client, node string) {
 	inOrder(t, "stream", streamed, bootSteps)
 }
 
-// inOrder reports whether evs hold steps in order (first occurrences).
-func inOrder(t *testing.T, via string, evs []adminapi.Event, steps []string) {
-	t.Helper()
-	var types []string
+// stepsDone counts the steps evs hold in order (first occurrences).
+func stepsDone(evs []adminapi.Event, steps []string) int {
 	next := 0
 	for _, e := range evs {
-		types = append(types, e.Type)
 		if next < len(steps) && strings.HasPrefix(e.Type, steps[next]) {
 			next++
 		}
 	}
-	if next < len(steps) {
+	return next
+}
+
+// inOrder reports whether evs hold steps in order (first occurrences).
+func inOrder(t *testing.T, via string, evs []adminapi.Event, steps []string) {
+	t.Helper()
+	if next := stepsDone(evs, steps); next < len(steps) {
+		var types []string
+		for _, e := range evs {
+			types = append(types, e.Type)
+		}
 		t.Errorf("events through the %s: %v; want %v in that order (missing from %q on)", via, types, steps, steps[next])
 	}
 }

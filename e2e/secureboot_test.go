@@ -128,16 +128,24 @@ func TestUEFIHTTPBoot(t *testing.T) {
 	checkSteps(t, lab.srv.Client, n.ID, bootSteps)
 }
 
-// checkSteps checks that node's events hold steps in order.
+// checkSteps checks that node's events hold steps in order, giving the
+// server's event writer (which batches) a few seconds.
 func checkSteps(t *testing.T, c *adminapi.Client, node string, steps []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	evs, err := c.NodeEvents(ctx, node, adminapi.EventQuery{})
-	if err != nil {
-		t.Fatalf("node %s events: %v", node, err)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		evs, err := c.NodeEvents(ctx, node, adminapi.EventQuery{})
+		cancel()
+		if err != nil {
+			t.Fatalf("node %s events: %v", node, err)
+		}
+		if stepsDone(evs, steps) == len(steps) || time.Now().After(deadline) {
+			inOrder(t, "API", evs, steps)
+			return
+		}
+		time.Sleep(time.Second)
 	}
-	inOrder(t, "API", evs, steps)
 }
 
 // tail returns the last n lines of s.

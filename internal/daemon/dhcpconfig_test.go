@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/razor-mk/razor-mk/netboot/dhcp"
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
 	"gopkg.in/yaml.v3"
 )
 
@@ -32,10 +33,13 @@ dhcp_subnets:
         hostname: node10
       - mac: 52:54:00:ab:cd:ef
         boot_file: ipxe.efi
+      - mac: 52:54:00:ab:cd:01
+        uefi_loader: ipxe
   - subnet: 10.30.0.0/24
     ranges:
       - 10.30.0.50-10.30.0.99
     routers: [10.30.0.1]
+    uefi_loader: shim
 `
 
 func writeConfig(t *testing.T, body string) string {
@@ -62,14 +66,28 @@ func TestDHCPSubnetsToConfig(t *testing.T) {
 		Ranges:  []dhcp.Range{{From: a("10.20.0.100"), To: a("10.20.0.149")}, {From: a("10.20.0.150"), To: a("10.20.0.199")}},
 		Routers: []netip.Addr{a("10.20.0.1")}, DNS: []netip.Addr{a("10.20.0.1"), a("10.20.0.2")}, NTP: []netip.Addr{a("10.20.0.3")},
 		DomainName: "prov.example.com", DomainSearch: []string{"prov.example.com", "example.com"}, LeaseTime: 12 * time.Hour,
-		Reservations: []dhcp.Reservation{{MAC: "52-54-00-12-34-56", IP: a("10.20.0.10"), Hostname: "node10"}, {MAC: "52:54:00:ab:cd:ef", BootFile: "ipxe.efi"}},
+		Reservations: []dhcp.Reservation{{MAC: "52-54-00-12-34-56", IP: a("10.20.0.10"), Hostname: "node10"}, {MAC: "52:54:00:ab:cd:ef", BootFile: "ipxe.efi"},
+			{MAC: "52:54:00:ab:cd:01", UEFILoader: ipxe.LoaderIPXE}},
 	}, {
 		Prefix:  netip.MustParsePrefix("10.30.0.0/24"),
 		Ranges:  []dhcp.Range{{From: a("10.30.0.50"), To: a("10.30.0.99")}},
-		Routers: []netip.Addr{a("10.30.0.1")},
-	}}}
+		Routers: []netip.Addr{a("10.30.0.1")}, UEFILoader: ipxe.LoaderShim,
+	}}, UEFILoader: ipxe.LoaderAuto}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
 		t.Errorf("DHCPConfig() (-want +got):\n%s", diff)
+	}
+}
+
+func TestUEFILoaderKey(t *testing.T) {
+	c, err := load(t, []string{"--uefi-loader", "shim"}, nil)
+	if err != nil {
+		t.Fatalf("LoadConfig(--uefi-loader shim) = %v", err)
+	}
+	if dc, err := c.DHCPConfig(); err != nil || dc.UEFILoader != ipxe.LoaderShim {
+		t.Errorf("DHCPConfig().UEFILoader = %q, %v, want shim", dc.UEFILoader, err)
+	}
+	if _, err := load(t, []string{"--uefi-loader", "grub"}, nil); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "uefi_loader") {
+		t.Errorf("LoadConfig(--uefi-loader grub) = %v, want ErrInvalid naming uefi_loader", err)
 	}
 }
 
@@ -122,6 +140,8 @@ func TestDHCPSubnetErrorsNameTheLine(t *testing.T) {
 		{"bad search domain", "  - subnet: 10.20.0.0/24\n    search: [ok.example, -bad-]\n", "5: dhcp_subnets[0].search[1]: \"-bad-\" is not a domain name"},
 		{"bad mac", "  - subnet: 10.20.0.0/24\n    reservations:\n      - mac: zz\n        ip: 10.20.0.4\n", "6: dhcp_subnets[0].reservations[0].mac: MAC \"zz\""},
 		{"short lease", "  - subnet: 10.20.0.0/24\n    lease_time: 1s\n", "5: dhcp_subnets[0].lease_time: 1s: want 10s to 8760h"},
+		{"bad subnet loader", "  - subnet: 10.20.0.0/24\n    uefi_loader: grub\n", "5: dhcp_subnets[0].uefi_loader: ipxe: loader \"grub\": want auto, ipxe or shim"},
+		{"bad host loader", "  - subnet: 10.20.0.0/24\n    reservations:\n      - mac: 52:54:00:00:00:01\n        uefi_loader: pxelinux\n", "7: dhcp_subnets[0].reservations[0].uefi_loader: ipxe: loader \"pxelinux\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
 	"github.com/razor-mk/razor-mk/netboot/dhcp/leases"
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
 )
 
 // multiConfig serves 10.77.0.0/24 directly (srvIP is in it) and
@@ -304,5 +306,59 @@ func TestServerAddressAndMovedClient(t *testing.T) {
 	s = newServer(t, cfg, &leases.Memory{})
 	if ip := dora(t, s, mac(1)).YourIPAddr.String(); ip != "10.77.0.2" {
 		t.Errorf("lease from 10.77.0.0-10.77.0.2 = %s, want 10.77.0.2", ip)
+	}
+}
+
+// TestUEFILoaderSettings: the UEFI loader is the reservation's, else the
+// subnet's, else the server's; auto follows SignedChain.
+func TestUEFILoaderSettings(t *testing.T) {
+	uefiPXE := []dhcpv4.Modifier{
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
+	}
+	signed := true
+	cfg := multiConfig()
+	cfg.SignedChain = func() bool { return signed }
+	cfg.Subnets[0].Reservations = append(cfg.Subnets[0].Reservations,
+		Reservation{MAC: "52:54:00:00:00:0b", IP: netip.MustParseAddr("10.77.0.150"), UEFILoader: ipxe.LoaderIPXE},
+		Reservation{MAC: "52:54:00:00:00:0c", IP: netip.MustParseAddr("10.77.0.151"), UEFILoader: ipxe.LoaderShim})
+	s := newServer(t, cfg, &leases.Memory{})
+	file := func(hw byte) string {
+		offer, _ := exchange(t, s, msg(t, mac(hw), dhcpv4.MessageTypeDiscover, uefiPXE...), false)
+		if offer == nil {
+			t.Fatalf("no offer to %v", mac(hw))
+		}
+		return offer.BootFileName
+	}
+	for hw, want := range map[byte]string{1: "shimx64.efi", 11: "snponly.efi", 12: "shimx64.efi"} {
+		if got := file(hw); got != want {
+			t.Errorf("auto, image with the signed chain: %v gets %q, want %q", mac(hw), got, want)
+		}
+	}
+	signed = false
+	for hw, want := range map[byte]string{1: "snponly.efi", 11: "snponly.efi", 12: "shimx64.efi"} {
+		if got := file(hw); got != want {
+			t.Errorf("auto, image without the signed chain: %v gets %q, want %q", mac(hw), got, want)
+		}
+	}
+	// A subnet's setting wins over the server's, a reservation's over both.
+	cfg.Subnets[0].UEFILoader = ipxe.LoaderShim
+	cfg.UEFILoader = ipxe.LoaderIPXE
+	s = newServer(t, cfg, &leases.Memory{})
+	for hw, want := range map[byte]string{1: "shimx64.efi", 11: "snponly.efi"} {
+		if got := file(hw); got != want {
+			t.Errorf("subnet shim, server ipxe: %v gets %q, want %q", mac(hw), got, want)
+		}
+	}
+	// Bad settings are refused with their path.
+	bad := multiConfig()
+	bad.Subnets[1].UEFILoader = "grub"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "subnets[1].uefi_loader") {
+		t.Errorf("Validate with uefi_loader grub = %v, want an error naming subnets[1].uefi_loader", err)
+	}
+	bad = multiConfig()
+	bad.UEFILoader = "pxelinux"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "UEFILoader") {
+		t.Errorf("Validate with UEFILoader pxelinux = %v", err)
 	}
 }
