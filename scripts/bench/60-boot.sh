@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # 60-boot: power-on to kernel start and to registration of a QEMU node
-# booting the prod microkernel from the network, BIOS and UEFI, through
+# booting the prod microkernel from the network, BIOS, UEFI (iPXE) and UEFI
+# with Secure Boot enforced (shim + Debian's signed GRUB), through
 # razor-netboot (full DHCP, TFTP, HTTP) beside the usual dnsmasq DHCP+TFTP
 # set-up with the same kernel and initrd, in the same run (TCG; KVM too
 # when it boots a guest here). Median of RUNS boots each (default 3);

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/razor-mk/razor-mk/internal/testlab"
+	"github.com/razor-mk/razor-mk/manifest"
 	"github.com/razor-mk/razor-mk/server/mkimage"
 )
 
@@ -20,6 +21,13 @@ import (
 const (
 	setupRazor   = "razor-netboot"
 	setupDnsmasq = "dnsmasq DHCP+TFTP"
+)
+
+// The firmwares a node boots with.
+const (
+	fwBIOS   = "BIOS"
+	fwUEFI   = "UEFI"
+	fwUEFISB = "UEFI-SB" // Secure Boot enforced, Microsoft's keys
 )
 
 // The benchmark's provisioning network.
@@ -110,9 +118,14 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	case setupRazor:
 		args = append(args, "--dhcp", "full", "--dhcp-interface", bridge, "--dhcp-range", dhcpFrom+"-"+dhcpTo,
 			"--tftp", serverIP+":69", "--ipxe-dir", b.ipxeDir)
+		// UEFI is the iPXE path; Secure Boot takes the default (auto:
+		// shim, as the image carries the signed chain).
+		if c.firmware == fwUEFI {
+			args = append(args, "--uefi-loader", "ipxe")
+		}
 	case setupDnsmasq:
 		args = append(args, "--dhcp", "off", "--tftp", "off")
-		conf, err := b.dnsmasqConfig(dir)
+		conf, err := b.dnsmasqConfig(dir, c.firmware == fwUEFISB)
 		if err != nil {
 			return res, err
 		}
@@ -139,9 +152,10 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	}
 
 	nic := testlab.TapNIC(tap, nodeMAC)
-	nic.NoROM = c.firmware == "UEFI" // OVMF's own PXE client, not the NIC's iPXE ROM
+	uefi := c.firmware != fwBIOS
+	nic.NoROM = uefi // OVMF's own PXE client, not the NIC's iPXE ROM
 	vm, err := ns.StartVM(testlab.VMOptions{
-		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: c.firmware == "UEFI", NICs: []testlab.NIC{nic},
+		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: uefi, SecureBoot: c.firmware == fwUEFISB, NICs: []testlab.NIC{nic},
 		SMBIOS: []string{"type=1,manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01"},
 	}, dir, nil)
 	if err != nil {
@@ -185,8 +199,11 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 // dnsmasqConfig writes the usual iPXE chain-loading set-up: BIOS PXE
 // gets undionly.kpxe, UEFI x86-64 PXE gets ipxe.efi, iPXE (DHCP option
 // 175) gets boot.ipxe, a static script that loads the microkernel over
-// TFTP. dnsmasq serves TFTP as nobody, so the root is world-readable.
-func (b *bench) dnsmasqConfig(dir string) (string, error) {
+// TFTP. With secure, UEFI PXE gets shimx64.efi instead, which loads the
+// image's signed GRUB, whose static grub/grub.cfg loads the microkernel
+// over TFTP. dnsmasq serves TFTP as nobody, so the root is
+// world-readable.
+func (b *bench) dnsmasqConfig(dir string, secure bool) (string, error) {
 	root := filepath.Join(dir, "tftp")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
@@ -202,6 +219,23 @@ func (b *bench) dnsmasqConfig(dir string) (string, error) {
 		filepath.Join(b.ipxeDir, "undionly.kpxe"): "undionly.kpxe",
 		filepath.Join(b.ipxeDir, "ipxe.efi"):      "ipxe.efi",
 	}
+	if secure {
+		for _, role := range []string{manifest.LoaderShim, manifest.LoaderGRUB} {
+			p, ok := b.img.LoaderPath(role)
+			if !ok {
+				return "", fmt.Errorf("image %s has no %s loader", b.img.Name, role)
+			}
+			copies[filepath.Join(b.img.Dir, p)] = filepath.Base(p)
+		}
+		if err := os.MkdirAll(filepath.Join(root, "grub"), 0o755); err != nil {
+			return "", err
+		}
+		cfg := fmt.Sprintf("set timeout=0\nlinux /vmlinuz %s razor.server=http://%s:%s razor.checkin_skew=0\ninitrd /initrd\nboot\n",
+			b.img.Manifest.Cmdline, serverIP, httpPort)
+		if err := os.WriteFile(filepath.Join(root, "grub", "grub.cfg"), []byte(cfg), 0o644); err != nil {
+			return "", err
+		}
+	}
 	for src, name := range copies {
 		if err := copyFile(src, filepath.Join(root, name)); err != nil {
 			return "", err
@@ -214,6 +248,10 @@ func (b *bench) dnsmasqConfig(dir string) (string, error) {
 	if err := os.WriteFile(filepath.Join(root, "boot.ipxe"), []byte(script), 0o644); err != nil {
 		return "", err
 	}
+	efiBoot := "ipxe.efi"
+	if secure {
+		efiBoot = "shimx64.efi"
+	}
 	conf := strings.Join([]string{
 		"port=0", // no DNS
 		"interface=" + bridge,
@@ -223,7 +261,7 @@ func (b *bench) dnsmasqConfig(dir string) (string, error) {
 		"dhcp-match=set:ipxe,175",
 		"dhcp-vendorclass=set:efi64,PXEClient:Arch:00007",
 		"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe",
-		"dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi",
+		"dhcp-boot=tag:!ipxe,tag:efi64," + efiBoot,
 		"dhcp-boot=tag:ipxe,boot.ipxe",
 		"enable-tftp",
 		"tftp-root=" + root,

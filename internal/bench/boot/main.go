@@ -1,8 +1,9 @@
 // Command boot is the network-boot benchmark of scripts/bench/60-boot.sh:
 // it times QEMU nodes from power-on to the kernel's start and to their
 // registration with razor-netboot, for BIOS (SeaBIOS with QEMU's iPXE NIC
-// ROM) and UEFI (OVMF's PXE, then iPXE) nodes, each delivered two ways in
-// the same run:
+// ROM), UEFI (OVMF's PXE, then iPXE) and UEFI with Secure Boot enforced
+// (OVMF's Secure Boot build with Microsoft's keys: PXE, then shim and
+// Debian's signed GRUB) nodes, each delivered two ways in the same run:
 //
 //   - razor-netboot: its own full DHCP (with the iPXE fast path and
 //     router advertisements), TFTP for the iPXE binary, HTTP for the
@@ -10,7 +11,9 @@
 //   - dnsmasq: the usual set-up, dnsmasq's DHCP and TFTP alone handing
 //     out undionly.kpxe or ipxe.efi, then a static iPXE script that loads
 //     the same kernel and initrd over TFTP with razor.server= pointing at
-//     razor-netboot (--dhcp off --tftp off), which takes the checkins.
+//     razor-netboot (--dhcp off --tftp off), which takes the checkins; for
+//     Secure Boot, shimx64.efi and the image's GRUB with a static grub.cfg
+//     loading them over TFTP (the Debian netboot way).
 //
 // Each boot gets a fresh namespace, server and data directory; rounds go
 // through every combination in turn so that a change of the machine's
@@ -56,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 4*time.Minute, "most one boot may take to register")
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "iPXE binaries for the dnsmasq set-up")
 	accelFlag := fs.String("accel", "auto", "auto (TCG, plus KVM when it boots a guest here), tcg or kvm")
-	fwFlag := fs.String("firmware", "BIOS,UEFI", "firmwares to boot, comma-separated: BIOS, UEFI")
+	fwFlag := fs.String("firmware", fwBIOS+","+fwUEFI+","+fwUEFISB, "firmwares to boot, comma-separated: BIOS, UEFI, UEFI-SB (Secure Boot)")
 	cpus := fs.Int("cpus", 1, "vCPUs per node")
 	setupFlag := fs.String("setups", setupRazor+","+setupDnsmasq, "set-ups to compare, comma-separated")
 	if err := fs.Parse(args); err != nil {
@@ -65,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *imagesDir == "" {
 		return errors.New("-images-dir is required")
 	}
-	firmwares, err := subset(*fwFlag, "BIOS", "UEFI")
+	firmwares, err := subset(*fwFlag, fwBIOS, fwUEFI, fwUEFISB)
 	if err != nil {
 		return fmt.Errorf("-firmware: %w", err)
 	}
@@ -89,6 +92,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	img, err := mkimage.New(*imagesDir, nil).Current()
 	if err != nil {
 		return fmt.Errorf("microkernel image: %w", err)
+	}
+	if slices.Contains(firmwares, fwUEFISB) && !img.Manifest.SignedChain() {
+		return fmt.Errorf("-firmware %s: image %s has no signed loaders (build it with debian.secure_boot on)", fwUEFISB, img.Name)
 	}
 	var accels []string
 	kvm, why := testlab.ProbeKVM(filepath.Join(img.Dir, img.Kernel))

@@ -50,7 +50,11 @@ func report(w io.Writer, in reportInput) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Command: `scripts/bench.sh 60-boot` (internal/bench/boot). One QEMU node (%d vCPU, 512 MiB, virtio-net)\n", in.cpus)
 	fmt.Fprintln(w, "on a tap in a fresh network namespace per boot, booting the prod microkernel from the network;")
-	fmt.Fprintln(w, "BIOS is SeaBIOS with QEMU's iPXE NIC ROM, UEFI is OVMF's own PXE (no NIC ROM) chaining iPXE.")
+	fmt.Fprintln(w, "BIOS is SeaBIOS with QEMU's iPXE NIC ROM, UEFI is OVMF's own PXE (no NIC ROM) chaining iPXE")
+	fmt.Fprintln(w, "(`--uefi-loader ipxe`), UEFI-SB is OVMF's Secure Boot build with Microsoft's keys enrolled and")
+	fmt.Fprintln(w, "Secure Boot enforced, booting shim → Debian's signed GRUB → the signed kernel, all over TFTP")
+	fmt.Fprintln(w, "(razor-netboot's default `uefi_loader: auto`; dnsmasq with the same shim and GRUB and a static")
+	fmt.Fprintln(w, "`grub.cfg`). GRUB prints nothing when the kernel starts, so UEFI-SB has no *kernel* time.")
 	fmt.Fprintln(w, "**razor-netboot**: its full DHCP (option 60 `PXEClient` fast path, router advertisements), TFTP")
 	fmt.Fprintln(w, "for `snponly.efi`, HTTP for the script, kernel and initrd. **dnsmasq DHCP+TFTP**: the usual")
 	fmt.Fprintln(w, "set-up, dnsmasq alone hands out `undionly.kpxe`/`ipxe.efi` and a static `boot.ipxe` that loads")
@@ -71,7 +75,10 @@ func report(w io.Writer, in reportInput) {
 	fmt.Fprintln(w, "| accel | firmware | set-up | power-on → kernel | power-on → registered | registered, each run | ratio (dnsmasq / razor-netboot) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, accel := range in.accels {
-		for _, fw := range []string{"BIOS", "UEFI"} {
+		for _, fw := range []string{fwBIOS, fwUEFI, fwUEFISB} {
+			if len(in.results[combo{accel, fw, setupRazor}])+len(in.results[combo{accel, fw, setupDnsmasq}]) == 0 {
+				continue
+			}
 			rz, rzN := median(in.results[combo{accel, fw, setupRazor}], func(r result) time.Duration { return r.registered })
 			for _, setup := range []string{setupRazor, setupDnsmasq} {
 				rs := in.results[combo{accel, fw, setup}]
