@@ -69,11 +69,27 @@ type Base struct {
 	// (tinycore: "nozswap" for a release without zram); the builder
 	// appends those the spec's command line lacks.
 	Cmdline []string
+	// Loaders are the signed UEFI loaders the builder writes into the
+	// image directory beside the kernel (the debian base with
+	// debian.secure_boot); none for other bases.
+	Loaders []Loader
 	// Overlay, when set, is called with the assembled initrd after the
 	// builder's own entries and before the spec's files: a base with its
 	// own userland (tinycore) restores what the builder replaced and adds
 	// its boot hooks there.
 	Overlay func(a *initramfs.Archive) error
+}
+
+// Loader is a signed boot loader file of a base.
+type Loader struct {
+	// Role is manifest.LoaderShim or manifest.LoaderGRUB.
+	Role string
+	// Name is the file's name in the image directory ("shimx64.efi").
+	Name string
+	// Path is the file on disk.
+	Path string
+	// Package and Version name the package it came from.
+	Package, Version string
 }
 
 // Progress reports a long build to a person or a log.

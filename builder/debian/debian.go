@@ -1,9 +1,10 @@
 // Package debian is the image builder's debian base: Debian's kernel
 // package (linux-image-<arch>, resolved from the meta-package to the
-// versioned one) and busybox-static, obtained with apt-get download into
-// a content-addressed cache or taken from .deb files the spec names, and
-// unpacked in Go. Firmware packages are optional: one apt cannot find is
-// noted, not an error.
+// versioned one), busybox-static and, with debian.secure_boot, the signed
+// UEFI loaders (shim-signed, grub-efi-<arch>-signed), obtained with
+// apt-get download into a content-addressed cache or taken from .deb
+// files the spec names, and unpacked in Go. Firmware packages are
+// optional: one apt cannot find is noted, not an error.
 package debian
 
 import (
@@ -13,6 +14,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -36,6 +38,8 @@ var (
 	// ErrNoBusybox: the busybox package holds no busybox binary, or it
 	// cannot list its applets here.
 	ErrNoBusybox = errors.New("debian: no usable busybox")
+	// ErrNoLoader: a loader package lacks its signed EFI binary.
+	ErrNoLoader = errors.New("debian: no signed loader in the package")
 )
 
 // Source is the debian base of a spec.
@@ -62,8 +66,9 @@ func (*Source) Kind() string { return "debian" }
 
 // input is one package to obtain: from apt (Pkg) or a local file (Path).
 type input struct {
-	role     string // kernel, busybox, firmware
-	name     string // as the spec names it
+	role     string          // kernel, busybox, firmware, or a loader role (manifest.LoaderShim, …)
+	name     string          // as the spec names it
+	loader   spec.LoaderFile // for a loader role
 	pkg      *Package
 	path     string // local .deb, or the cached file once fetched
 	sum      string
@@ -95,6 +100,16 @@ func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 	}
 	for _, f := range s.Debian.FirmwareDebs {
 		add("firmware", "", f, true)
+	}
+	if s.Debian.SecureBoot != nil && *s.Debian.SecureBoot {
+		chain, ok := spec.LoadersFor(s.Arch)
+		if !ok {
+			return nil, fmt.Errorf("%w: none known for %s", ErrNoLoader, s.Arch)
+		}
+		add(manifest.LoaderShim, chain.Shim.Package, s.Debian.ShimDeb, false)
+		ins[len(ins)-1].loader = chain.Shim
+		add(manifest.LoaderGRUB, chain.GRUB.Package, s.Debian.GRUBDeb, false)
+		ins[len(ins)-1].loader = chain.GRUB
 	}
 
 	b := &base.Base{Archive: initramfs.New()}
@@ -158,7 +173,11 @@ func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 			label = in.pkg.Name
 		}
 		env.Progress.Step("unpack " + label)
-		dir, ctl, err := cache.Unpack(in.path, in.sum, keepFor(in.role), env.Progress)
+		keep := keepFor(in.role)
+		if in.loader.File != "" {
+			keep = keepFile(in.loader.File)
+		}
+		dir, ctl, err := cache.Unpack(in.path, in.sum, keep, env.Progress)
 		if err != nil {
 			return nil, err
 		}
@@ -186,6 +205,13 @@ func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 					b.Firmware = append(b.Firmware, base.DirFS(filepath.Join(dir, d)))
 				}
 			}
+		case manifest.LoaderShim, manifest.LoaderGRUB:
+			l, err := openLoader(dir, in.role, in.loader)
+			if err != nil {
+				return nil, fmt.Errorf("%w (%s)", err, in.name)
+			}
+			l.Package, l.Version = ctl.Package(), ctl.Version()
+			b.Loaders = append(b.Loaders, l)
 		}
 	}
 	if b.Kernel == "" {
@@ -212,6 +238,33 @@ func keepFor(role string) func(string) bool {
 	return func(n string) bool {
 		return !strings.HasPrefix(n, "usr/share/doc") && !strings.HasPrefix(n, "usr/share/man")
 	}
+}
+
+// keepFile keeps one file of a package and its parent directories.
+func keepFile(file string) func(string) bool {
+	return func(n string) bool {
+		return n == file || strings.HasPrefix(file, n+"/")
+	}
+}
+
+// openLoader finds a loader's signed file in its unpacked package and
+// checks it is a PE image (an EFI application starts with "MZ").
+func openLoader(dir, role string, lf spec.LoaderFile) (base.Loader, error) {
+	p := filepath.Join(dir, filepath.FromSlash(lf.File))
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return base.Loader{}, fmt.Errorf("%w: no regular file /%s", ErrNoLoader, lf.File)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return base.Loader{}, fmt.Errorf("debian: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != "MZ" {
+		return base.Loader{}, fmt.Errorf("%w: /%s is not an EFI (PE) image", ErrNoLoader, lf.File)
+	}
+	return base.Loader{Role: role, Name: lf.Name, Path: p}, nil
 }
 
 func openKernel(b *base.Base, dir string) error {

@@ -349,3 +349,131 @@ func FuzzParseShow(f *testing.F) {
 		_, _ = parsePrintURIs(data)
 	})
 }
+
+// loaderDeb is a package holding a stand-in signed EFI binary at file.
+func loaderDeb(t *testing.T, pkg, version, file string, data []byte) []byte {
+	t.Helper()
+	d, err := debtest.Deb("Package: "+pkg+"\nVersion: "+version+"\nArchitecture: amd64\n", []debtest.Entry{
+		{Name: "./" + file, Data: data},
+		{Name: "./usr/lib/shim/mmx64.efi.signed", Data: []byte("MZ other")},
+		{Name: "./usr/share/doc/" + pkg + "/copyright", Data: []byte("doc")},
+	}, "xz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestOpenLoaders(t *testing.T) {
+	kv := "6.1.0-99-amd64"
+	chain, _ := spec.LoadersFor("amd64")
+	on := true
+	env := func(t *testing.T) base.Env {
+		return base.Env{CacheDir: t.TempDir(), Arch: "amd64", Logger: slog.New(slog.DiscardHandler), Progress: base.Discard}
+	}
+	check := func(t *testing.T, b *base.Base, wantSources []string) {
+		t.Helper()
+		type got struct{ Role, Name, Package, Version, Content string }
+		var gl []got
+		for _, l := range b.Loaders {
+			data, err := os.ReadFile(l.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gl = append(gl, got{l.Role, l.Name, l.Package, l.Version, string(data)})
+		}
+		want := []got{
+			{"shim", "shimx64.efi", "shim-signed", "1.51~1+deb12u1+16.1-2~deb12u1", "MZ shim"},
+			{"grub", "grubx64.efi", "grub-efi-amd64-signed", "1+2.06+13+deb12u2", "MZ netboot grub"},
+		}
+		if diff := cmp.Diff(want, gl); diff != "" {
+			t.Errorf("Loaders mismatch (-want +got):\n%s", diff)
+		}
+		var srcs []string
+		for _, s := range b.Sources {
+			srcs = append(srcs, s.Name+" "+s.Version+" "+s.URL)
+		}
+		if diff := cmp.Diff(wantSources, srcs); diff != "" {
+			t.Errorf("Sources mismatch (-want +got):\n%s", diff)
+		}
+	}
+	shim := loaderDeb(t, "shim-signed", "1.51~1+deb12u1+16.1-2~deb12u1", chain.Shim.File, []byte("MZ shim"))
+	grub := loaderDeb(t, "grub-efi-amd64-signed", "1+2.06+13+deb12u2", chain.GRUB.File, []byte("MZ netboot grub"))
+
+	t.Run("apt", func(t *testing.T) {
+		f := newFakeApt(t)
+		f.add(t, "linux-image-"+kv, "6.1.999-1", "", kernelDeb(t, kv))
+		f.add(t, "busybox-static", "1:1.35.0-4", "", busyboxDeb(t))
+		f.add(t, "shim-signed", "1.51~1+deb12u1+16.1-2~deb12u1", "", shim)
+		f.add(t, "grub-efi-amd64-signed", "1+2.06+13+deb12u2", "", grub)
+		src := &Source{Debian: spec.Debian{Kernel: "linux-image-" + kv, Busybox: "busybox-static", SecureBoot: &on}, Arch: "amd64", Apt: f.apt}
+		e := env(t)
+		b, err := src.Open(context.Background(), e)
+		if err != nil {
+			t.Fatalf("Open = %v", err)
+		}
+		check(t, b, []string{
+			"linux-image-" + kv + " 6.1.999-1 http://deb.example/pool/linux-image-" + kv + ".deb",
+			"busybox-static 1:1.35.0-4 http://deb.example/pool/busybox-static.deb",
+			"shim-signed 1.51~1+deb12u1+16.1-2~deb12u1 http://deb.example/pool/shim-signed.deb",
+			"grub-efi-amd64-signed 1+2.06+13+deb12u2 http://deb.example/pool/grub-efi-amd64-signed.deb",
+		})
+		// Only the signed file was unpacked, not the rest of the package.
+		if _, err := os.Stat(filepath.Join(filepath.Dir(b.Loaders[0].Path), "mmx64.efi.signed")); err == nil {
+			t.Errorf("the shim package was unpacked whole")
+		}
+		// Warm: no apt call, the same loaders from the cache.
+		f.calls(t)
+		b, err = src.Open(context.Background(), e)
+		if err != nil {
+			t.Fatalf("Open (warm) = %v", err)
+		}
+		if got := f.calls(t); len(got) != 0 {
+			t.Errorf("apt calls (warm) = %v, want none", got)
+		}
+		if len(b.Loaders) != 2 {
+			t.Errorf("Open (warm) loaders = %+v", b.Loaders)
+		}
+	})
+	t.Run("local debs", func(t *testing.T) {
+		dir := t.TempDir()
+		for name, data := range map[string][]byte{"k.deb": kernelDeb(t, kv), "b.deb": busyboxDeb(t), "shim.deb": shim, "grub.deb": grub} {
+			os.WriteFile(filepath.Join(dir, name), data, 0o644)
+		}
+		src := &Source{Arch: "amd64", Apt: &Apt{AptGet: "/nonexistent", AptCache: "/nonexistent"}, Debian: spec.Debian{
+			KernelDeb: filepath.Join(dir, "k.deb"), BusyboxDeb: filepath.Join(dir, "b.deb"),
+			SecureBoot: &on, ShimDeb: filepath.Join(dir, "shim.deb"), GRUBDeb: filepath.Join(dir, "grub.deb"),
+		}}
+		b, err := src.Open(context.Background(), env(t))
+		if err != nil {
+			t.Fatalf("Open = %v", err)
+		}
+		check(t, b, []string{"linux-image-" + kv + " 6.1.999-1 ", "busybox-static 1:1.35.0-4 ", "shim-signed 1.51~1+deb12u1+16.1-2~deb12u1 ", "grub-efi-amd64-signed 1+2.06+13+deb12u2 "})
+	})
+	t.Run("errors", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "k.deb"), kernelDeb(t, kv), 0o644)
+		os.WriteFile(filepath.Join(dir, "shim.deb"), shim, 0o644)
+		// This GRUB package has grubx64.efi.signed, not the netboot GRUB.
+		wrong := loaderDeb(t, "grub-efi-amd64-signed", "1", "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", []byte("MZ"))
+		os.WriteFile(filepath.Join(dir, "wrong.deb"), wrong, 0o644)
+		notPE := loaderDeb(t, "grub-efi-amd64-signed", "2", chain.GRUB.File, []byte("#!/bin/sh"))
+		os.WriteFile(filepath.Join(dir, "notpe.deb"), notPE, 0o644)
+		for name, want := range map[string]string{"wrong.deb": "no regular file /usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "notpe.deb": "is not an EFI (PE) image"} {
+			src := &Source{Arch: "amd64", Debian: spec.Debian{KernelDeb: filepath.Join(dir, "k.deb"),
+				SecureBoot: &on, ShimDeb: filepath.Join(dir, "shim.deb"), GRUBDeb: filepath.Join(dir, name)}}
+			_, err := src.Open(context.Background(), env(t))
+			if !errors.Is(err, ErrNoLoader) || !strings.Contains(err.Error(), want) {
+				t.Errorf("Open with %s = %v, want ErrNoLoader: %s", name, err, want)
+			}
+		}
+		// A loader package apt does not have is an error, not a note.
+		f := newFakeApt(t)
+		f.add(t, "shim-signed", "1", "", shim)
+		src := &Source{Arch: "amd64", Apt: f.apt, Debian: spec.Debian{KernelDeb: filepath.Join(dir, "k.deb"), SecureBoot: &on}}
+		_, err := src.Open(context.Background(), env(t))
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "grub-efi-amd64-signed") {
+			t.Errorf("Open without grub from apt = %v, want ErrUnavailable naming it", err)
+		}
+	})
+}

@@ -49,6 +49,7 @@ var DefaultModules = []string{
 	"virtio_net", "virtio_pci", "e1000", "e1000e", "igb", "ixgbe", "bnx2", "tg3",
 	"mlx5_core", "ahci", "nvme", "virtio_blk", "virtio_scsi", "mpt3sas",
 	"megaraid_sas", "squashfs", "loop", "virtio_rng", "ipmi_si", "ipmi_devintf",
+	"efivarfs",
 }
 
 // Spec is an image spec. Paths in it are absolute after Load (relative
@@ -124,6 +125,69 @@ type Debian struct {
 	Firmware []string `yaml:"firmware"`
 	// FirmwareDebs are local firmware .deb files.
 	FirmwareDebs []string `yaml:"firmware_debs" spec:"path"`
+	// SecureBoot puts the signed UEFI loaders of the image's architecture
+	// (SignedLoaders: shim and Debian's netboot GRUB) into the image
+	// directory, beside the kernel, for nodes that boot with Secure Boot
+	// on. Default: on where SignedLoaders has the architecture (amd64).
+	SecureBoot *bool `yaml:"secure_boot"`
+	// ShimDeb is a local shim-signed .deb used instead of apt.
+	ShimDeb string `yaml:"shim_deb" spec:"path"`
+	// GRUBDeb is a local grub-efi-<arch>-signed .deb used instead of apt.
+	GRUBDeb string `yaml:"grub_deb" spec:"path"`
+}
+
+// LoaderFile is one signed loader: a file of a Debian package, written
+// into the image directory under the name UEFI clients fetch it by.
+type LoaderFile struct {
+	// Package is the Debian package that holds the signed file.
+	Package string
+	// File is its path in the package.
+	File string
+	// Name is its name in the image directory.
+	Name string
+}
+
+// Loaders is the signed boot chain of one architecture: shim (signed by
+// Microsoft's UEFI CA, with Debian's key built in), then the netboot
+// GRUB that shim verifies, which verifies the kernel.
+type Loaders struct {
+	Arch string
+	Shim LoaderFile
+	// GRUB is the netboot GRUB (grubnet*.efi.signed: its built-in
+	// configuration looks for grub.cfg on the network it booted from),
+	// named as shim fetches its second stage: grub<arch>.efi beside
+	// itself.
+	GRUB LoaderFile
+}
+
+// SignedLoaders are the architectures whose signed loaders mkbuild
+// fetches, one row each. arm64 would be one more row: shim-signed's
+// usr/lib/shim/shimaa64.efi.signed as shimaa64.efi, and
+// grub-efi-arm64-signed's
+// usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed as grubaa64.efi.
+var SignedLoaders = []Loaders{
+	{
+		Arch: "amd64",
+		Shim: LoaderFile{Package: "shim-signed", File: "usr/lib/shim/shimx64.efi.signed", Name: "shimx64.efi"},
+		GRUB: LoaderFile{Package: "grub-efi-amd64-signed", File: "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", Name: "grubx64.efi"},
+	},
+}
+
+// LoadersFor returns the signed loaders of arch, false when there are none.
+func LoadersFor(arch string) (Loaders, bool) {
+	for _, l := range SignedLoaders {
+		if l.Arch == arch {
+			return l, true
+		}
+	}
+	return Loaders{}, false
+}
+
+// WantLoaders reports whether the image gets the signed loaders: a
+// debian image with debian.secure_boot on (its default where
+// SignedLoaders has the architecture).
+func (s *Spec) WantLoaders() bool {
+	return s.Base == "debian" && s.Debian.SecureBoot != nil && *s.Debian.SecureBoot
 }
 
 // Modules selects kernel modules by name or glob; the selection is closed

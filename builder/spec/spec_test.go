@@ -131,6 +131,9 @@ func TestValidationErrors(t *testing.T) {
 		{"missing kernel deb", "name: x\nbase: debian\ndebian:\n  kernel_deb: nope.deb\n", "s.yaml:4: debian.kernel_deb: " + filepath.Join(dir, "nope.deb") + ": no such file"},
 		{"deb not .deb", "name: x\nbase: debian\ndebian:\n  busybox_deb: notadeb.txt\n", "s.yaml:4: debian.busybox_deb: " + filepath.Join(dir, "notadeb.txt") + ": want a .deb file"},
 		{"kernel and kernel_deb", "name: x\nbase: debian\ndebian:\n  kernel: linux-image-amd64\n  kernel_deb: notadeb.txt\n", "s.yaml:5: debian.kernel_deb: give debian.kernel or debian.kernel_deb"},
+		{"secure boot on i386", "name: x\nbase: debian\narch: i386\ndebian: {secure_boot: true}\n", "s.yaml:4: debian.secure_boot: no signed loaders are known for i386 (only amd64)"},
+		{"secure boot not a bool", "name: x\nbase: debian\ndebian:\n  secure_boot: maybe\n", "s.yaml:4: debian.secure_boot: "},
+		{"shim_deb without secure boot", "name: x\nbase: debian\ndebian:\n  secure_boot: false\n  shim_deb: notadeb.txt\n", "s.yaml:5: debian.shim_deb: " + filepath.Join(dir, "notadeb.txt") + ": want a .deb file"},
 		{"bad glob", "name: x\nbase: debian\nmodules:\n  include:\n    - virtio_net\n    - \"mlx[\"\n", "s.yaml:6: modules.include[1]: \"mlx[\": bad glob"},
 		{"empty module", "name: x\nbase: debian\nmodules:\n  exclude: [\"\"]\n", "s.yaml:4: modules.exclude[0]: empty module pattern"},
 		{"escaping module path", "name: x\nbase: debian\nmodules:\n  include: [../x]\n", "s.yaml:4: modules.include[0]: \"../x\""},
@@ -292,5 +295,55 @@ func TestCheckAuthorizedKey(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("CheckAuthorizedKey(%q) = %v, want ok=%v", tt.line, err, tt.ok)
 		}
+	}
+}
+
+func TestSecureBootDefaults(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "shim.deb", "x")
+	writeFile(t, dir, "grub.deb", "x")
+	tests := []struct {
+		name, yaml string
+		want       bool
+	}{
+		{"amd64 default", "name: x\nbase: debian\n", true},
+		{"arm64 default (no row yet)", "name: x\nbase: debian\narch: arm64\n", false},
+		{"i386 default", "name: x\nbase: debian\narch: i386\n", false},
+		{"off", "name: x\nbase: debian\ndebian: {secure_boot: false}\n", false},
+		{"local debs", "name: x\nbase: debian\ndebian: {shim_deb: shim.deb, grub_deb: grub.deb}\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(writeFile(t, dir, "s.yaml", tt.yaml), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.WantLoaders(); got != tt.want {
+				t.Errorf("WantLoaders() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// A child turns off what its parent turned on.
+	writeFile(t, dir, "parent.yaml", "name: p\nbase: debian\ndebian: {secure_boot: true}\n")
+	s, err := Load(writeFile(t, dir, "child.yaml", "extends: parent.yaml\ndebian: {secure_boot: false}\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.WantLoaders() {
+		t.Errorf("child with secure_boot: false: WantLoaders() = true")
+	}
+	// The shipped specs turn it on explicitly.
+	for _, f := range []string{"../../images/prod.yaml", "../../images/dev.yaml"} {
+		s, err := Load(f, Options{Home: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.WantLoaders() || s.Pos("debian.secure_boot").Line == 0 {
+			t.Errorf("%s: WantLoaders() = %v at %v, want on, set in the file", f, s.WantLoaders(), s.Pos("debian.secure_boot"))
+		}
+	}
+	l, ok := LoadersFor("amd64")
+	if !ok || l.Shim.Name != "shimx64.efi" || l.GRUB.Name != "grubx64.efi" || !strings.Contains(l.GRUB.File, "grubnetx64") {
+		t.Errorf("LoadersFor(amd64) = %+v, %v", l, ok)
 	}
 }

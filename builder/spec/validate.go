@@ -63,6 +63,10 @@ func (s *Spec) applyDefaults() {
 		if s.Debian.Busybox == "" && s.Debian.BusyboxDeb == "" {
 			s.Debian.Busybox = DefaultBusybox
 		}
+		if s.Debian.SecureBoot == nil {
+			_, ok := LoadersFor(s.Arch)
+			s.Debian.SecureBoot = &ok
+		}
 	}
 	s.applyTinycoreDefaults()
 	if s.Modules.Include == nil && s.Base != "tinycore" {
@@ -180,6 +184,23 @@ func validateDebian(s *Spec, v *validator) {
 	}
 	for i, p := range d.FirmwareDebs {
 		deb(fmt.Sprintf("debian.firmware_debs[%d]", i), p)
+	}
+	deb("debian.shim_deb", d.ShimDeb)
+	deb("debian.grub_deb", d.GRUBDeb)
+	if d.SecureBoot != nil && *d.SecureBoot {
+		if _, ok := LoadersFor(s.Arch); !ok {
+			var arches []string
+			for _, l := range SignedLoaders {
+				arches = append(arches, l.Arch)
+			}
+			v.fail("debian.secure_boot", "no signed loaders are known for %s (only %s): turn it off", s.Arch, strings.Join(arches, ", "))
+		}
+	} else {
+		for _, kp := range [][2]string{{"debian.shim_deb", d.ShimDeb}, {"debian.grub_deb", d.GRUBDeb}} {
+			if kp[1] != "" {
+				v.fail(kp[0], "debian.secure_boot is off: the loaders are not used")
+			}
+		}
 	}
 }
 
