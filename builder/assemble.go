@@ -35,6 +35,11 @@ type image struct {
 	agent           *agentBuild
 	firmware        []string
 	missingFirmware []string
+	// unsignedModules are the initrd's module files without an appended
+	// signature (paths in the image).
+	unsignedModules []string
+	// notes are what the build found worth saying in the manifest.
+	notes []string
 }
 
 // VersionInfo is the content of /etc/mk-version.json.

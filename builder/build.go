@@ -136,6 +136,12 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if img.unsignedModules, err = UnsignedModules(img.archive); err != nil {
+		return nil, err
+	}
+	if len(b.Loaders) > 0 {
+		o.checkSignedChain(b, img)
+	}
 	if err := o.checkImage(s, img, set); err != nil {
 		return nil, err
 	}
@@ -281,7 +287,14 @@ func (o *Options) writeImage(s *spec.Spec, b *base.Base, img *image, m *manifest
 	}); err != nil {
 		return fmt.Errorf("builder: write kernel: %w", err)
 	}
-	for _, a := range []*manifest.Artefact{&m.Kernel, &m.Initrd} {
+	if err := o.writeLoaders(b, m); err != nil {
+		return err
+	}
+	arts := []*manifest.Artefact{&m.Kernel, &m.Initrd}
+	for i := range m.Loaders {
+		arts = append(arts, &m.Loaders[i].Artefact)
+	}
+	for _, a := range arts {
 		sum, size, err := manifest.HashFile(filepath.Join(o.OutDir, a.Path))
 		if err != nil {
 			return err
@@ -359,8 +372,9 @@ func (img *image) manifest(s *spec.Spec, b *base.Base, set *modules.Set, o Optio
 		Firmware:        img.firmware,
 		MissingFirmware: img.missingFirmware,
 		AgentTags:       img.agent.Tags,
-		Notes:           append(slices.Clone(b.Notes), FirmwareAdvice(img.missingFirmware, set)...),
+		Notes:           slices.Concat(b.Notes, FirmwareAdvice(img.missingFirmware, set), img.notes),
 		Extensions:      slices.Clone(b.Extensions),
+		UnsignedModules: img.unsignedModules,
 	}
 	for _, l := range s.Layers[:len(s.Layers)-1] {
 		m.Sources = append(m.Sources, manifest.Source{Kind: "spec", Name: filepath.Base(l.Path), SHA256: l.SHA256})

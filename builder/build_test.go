@@ -124,7 +124,12 @@ func fixture(t *testing.T) string {
 		{Name: "./usr/share/doc/linux-image-" + kv + "/changelog", Data: []byte("changes\n")},
 	}
 	for _, m := range mods {
-		data, err := kmodtest.Compress(m.path, kmodtest.ELF(m.info...))
+		// Every module is signed, as Debian's are, but tg3.
+		plain := kmodtest.ELF(m.info...)
+		if !strings.Contains(m.path, "tg3") {
+			plain = kmodtest.Sign(plain)
+		}
+		data, err := kmodtest.Compress(m.path, plain)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,6 +155,22 @@ func fixture(t *testing.T) string {
 		t.Fatal(err)
 	}
 	write("firmware-bnx2.deb", fdeb)
+	chain, _ := spec.LoadersFor("amd64")
+	for _, l := range []struct {
+		pkg, version string
+		lf           spec.LoaderFile
+	}{
+		{"shim-signed", "1.51~1+deb12u1+16.1-2~deb12u1", chain.Shim},
+		{"grub-efi-amd64-signed", "1+2.06+13+deb12u2", chain.GRUB},
+	} {
+		d, err := debtest.Deb("Package: "+l.pkg+"\nVersion: "+l.version+"\nArchitecture: amd64\n", []debtest.Entry{
+			{Name: "./" + l.lf.File, Data: []byte("MZ signed " + l.pkg)},
+		}, "xz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(l.pkg+".deb", d)
+	}
 	write("fw/tigon/tg3.bin", []byte("tg3 firmware"))
 	write("files/motd", []byte("hello\n"))
 	write("keys.pub", []byte(testKey+"\n"))
@@ -165,6 +186,8 @@ debian:
   kernel_deb: linux-image.deb
   busybox_deb: busybox-static.deb
   firmware_debs: [firmware-bnx2.deb]
+  shim_deb: shim-signed.deb
+  grub_deb: grub-efi-amd64-signed.deb
 modules:
   include: [virtio_net, virtio_pci, "kernel/drivers/net/ethernet/broadcom", unix]
 firmware:
@@ -236,7 +259,8 @@ func TestBuildOffline(t *testing.T) {
 	want.Firmware = []string{"bnx2/bnx2-mips-09-6.2.1b.fw", "tigon/tg3.bin"}
 	want.Missing = []string{"bnx2/bnx2-rv2p-09-6.0.17.fw"}
 	want.Tags = nil
-	want.Sources = []string{"deb linux-image-6.1.0-99-test 6.1.999-1", "deb busybox-static 1:1.35.0-4", "deb firmware-bnx2 20230210-5", "agent mk-agent unknown"}
+	want.Sources = []string{"deb linux-image-6.1.0-99-test 6.1.999-1", "deb busybox-static 1:1.35.0-4", "deb firmware-bnx2 20230210-5",
+		"deb shim-signed 1.51~1+deb12u1+16.1-2~deb12u1", "deb grub-efi-amd64-signed 1+2.06+13+deb12u2", "agent mk-agent unknown"}
 	want.SDE = 1700000000
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("manifest mismatch (-want +got):\n%s", diff)

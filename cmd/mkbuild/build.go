@@ -138,6 +138,14 @@ func runBuild(cmd *cobra.Command, specPath string, c buildFlags) error {
 	fmt.Fprintf(out, "  modules        %d (%s), firmware %d, missing firmware %d\n", len(m.Modules), builder.Size(m.Sizes.ModulesUnpacked), len(m.Firmware), len(m.MissingFirmware))
 	fmt.Fprintf(out, "  agent          %s\n", agentOrigin)
 	fmt.Fprintf(out, "  cmdline        %s\n", m.Cmdline)
+	sb, warn := builder.SecureBootSummary(m)
+	if warn {
+		sb = "WARNING: " + sb
+	}
+	fmt.Fprintf(out, "  secure boot    %s\n", sb)
+	for _, l := range m.Loaders {
+		fmt.Fprintf(out, "  %-14s %s  sha256 %s\n", l.Path, builder.Size(l.Size), l.SHA256)
+	}
 	for _, n := range m.Notes {
 		fmt.Fprintf(out, "  note: %s\n", n)
 	}
