@@ -101,6 +101,7 @@ var collectors = []collector{
 	{"network", (*gatherer).networkFacts},
 	{"block", (*gatherer).blockFacts},
 	{"virtual", (*gatherer).virtualFacts},
+	{"boot", (*gatherer).bootFacts},
 }
 
 func gather(ctx context.Context, t tree, opts Options) Result {

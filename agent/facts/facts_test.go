@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 const treesDir = "../../testdata/facts"
 
 // trees are the captured trees every golden test runs against.
-var trees = []string{"host", "qemu", "vmware", "vmware-sysfs-dmi"}
+var trees = []string{"host", "qemu", "vmware", "vmware-sysfs-dmi", "uefi-secureboot"}
 
 // render prints what a node reports from a tree: identity, failed
 // sources and facts, in a stable text form.
@@ -166,7 +166,7 @@ func TestKeyFacts(t *testing.T) {
 // TestCaptureReplays captures a tree (and the live system) and checks that
 // the capture reports exactly what was seen while capturing.
 func TestCaptureReplays(t *testing.T) {
-	roots := []string{"", filepath.Join(treesDir, "qemu"), filepath.Join(treesDir, "vmware")}
+	roots := []string{"", filepath.Join(treesDir, "qemu"), filepath.Join(treesDir, "vmware"), filepath.Join(treesDir, "uefi-secureboot")}
 	for _, root := range roots {
 		name := root
 		if name == "" {
