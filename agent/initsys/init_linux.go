@@ -110,6 +110,7 @@ func Run(ctx context.Context, cfg Options) error {
 	// Requested modules first (they may be what finds the NIC); the
 	// coldplug runs beside the network set-up.
 	coldplug := loadModules(runCtx, &r.cfg, r.sys, r.proc, opts, r.log)
+	r.mountFirmware(coldplug)
 	closeNetlink, hostname, coldplugDone := r.network(runCtx, coldplug, opts)
 	defer closeNetlink()
 	// The agent's first facts must include what the coldplug loads
@@ -186,6 +187,30 @@ func (r *run) startLogging() {
 	r.log.Info("init started", "pid", os.Getpid())
 	if mountErr != nil {
 		r.log.Error("mounting file systems", "err", mountErr)
+	}
+}
+
+// mountFirmware mounts securityfs and, on UEFI, efivarfs (loading its
+// module with the coldplug's prober) for the boot facts (lockdown,
+// secure_boot), when init is PID 1. A failure is logged; the facts it
+// feeds are then missing.
+func (r *run) mountFirmware(cp *modprobe.Coldplug) {
+	if !r.cfg.PID1 {
+		return
+	}
+	mount := r.cfg.Mount
+	if mount == nil {
+		mount = SysMount
+	}
+	var load func(string) error
+	if cp != nil && cp.Prober != nil {
+		load = func(name string) error {
+			_, err := cp.Prober.Probe(name, "")
+			return err
+		}
+	}
+	if err := MountFirmware(r.sys, mount, load); err != nil {
+		r.log.Warn("firmware file systems (lockdown and secure_boot facts may be missing)", "err", err)
 	}
 }
 

@@ -93,3 +93,55 @@ func hasEntries(dir string) bool {
 	names, _ := f.Readdirnames(1)
 	return len(names) > 0
 }
+
+// Where the firmware's and the kernel's security state appear.
+const (
+	// SecurityDir is securityfs: /sys/kernel/security/lockdown says the
+	// kernel's lockdown mode.
+	SecurityDir = "kernel/security"
+	// EFIDir exists when the machine booted through UEFI.
+	EFIDir = "firmware/efi"
+	// EfivarsDir is efivarfs: the EFI variables (SecureBoot, SetupMode).
+	EfivarsDir = "firmware/efi/efivars"
+)
+
+// FirmwareMounts are the file systems that show the facts the boot's
+// security state (agent/facts: lockdown, secure_boot) under sys: always
+// securityfs, and efivarfs when efi says the machine booted through UEFI.
+// efivarfs is mounted read-only: the agent only reads variables, and a
+// writable efivarfs lets a stray rm delete the firmware's.
+func FirmwareMounts(sys string, efi bool) []Mount {
+	const nosuid, nodev, noexec = unix.MS_NOSUID, unix.MS_NODEV, unix.MS_NOEXEC
+	ms := []Mount{{"securityfs", filepath.Join(sys, SecurityDir), "securityfs", nosuid | nodev | noexec, ""}}
+	if efi {
+		ms = append(ms, Mount{"efivarfs", filepath.Join(sys, EfivarsDir), "efivarfs", nosuid | nodev | noexec | unix.MS_RDONLY, ""})
+	}
+	return ms
+}
+
+// MountFirmware mounts FirmwareMounts: securityfs, and on a UEFI machine
+// (sys/firmware/efi exists) efivarfs after load("efivarfs") (Debian builds
+// it as a module; load is the agent's modprobe, nil when there is none).
+// The mount points are the kernel's own sysfs directories and are not
+// created. An already mounted file system (EBUSY) is no error; the
+// failures are returned joined, for init to log: the facts they feed are
+// then missing, and the node boots on.
+func MountFirmware(sys string, mount MountFunc, load func(module string) error) error {
+	_, err := os.Stat(filepath.Join(sys, EFIDir))
+	efi := err == nil
+	var errs []error
+	for _, m := range FirmwareMounts(sys, efi) {
+		var loadErr error
+		if m.FSType == "efivarfs" && load != nil {
+			// A failure matters only if the mount fails too: the
+			// module may be built in without modules.builtin saying so.
+			if err := load("efivarfs"); err != nil {
+				loadErr = fmt.Errorf("initsys: loading efivarfs: %w", err)
+			}
+		}
+		if err := mount(m.Source, m.Target, m.FSType, m.Flags, m.Data); err != nil && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, loadErr, fmt.Errorf("initsys: mount %s on %s: %w", m.FSType, m.Target, err))
+		}
+	}
+	return errors.Join(errs...)
+}
