@@ -43,8 +43,10 @@ const (
 )
 
 // DefaultModules is the driver set of the shipped specs: common server NICs
-// and storage controllers, QEMU's virtio and e1000 devices, and what the
-// agent's extension mirror needs (squashfs, loop).
+// and storage controllers, QEMU's virtio and e1000 devices, what the
+// agent's extension mirror needs (squashfs, loop), the BMC's IPMI
+// interface, and efivarfs, through which the agent reads the EFI
+// variables (secure_boot).
 var DefaultModules = []string{
 	"virtio_net", "virtio_pci", "e1000", "e1000e", "igb", "ixgbe", "bnx2", "tg3",
 	"mlx5_core", "ahci", "nvme", "virtio_blk", "virtio_scsi", "mpt3sas",

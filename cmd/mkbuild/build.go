@@ -40,7 +40,8 @@ Debian package and apt component has it; --strict makes it an error),
 builds mk-agent (static; with the dev tag for the dev variant) inside a
 source tree, or outside one takes the prebuilt agent the package ships
 (/usr/lib/razor-mk/agent; the summary says which), and writes
-DIR/vmlinuz, DIR/initrd and DIR/manifest.json. The same spec, inputs and SOURCE_DATE_EPOCH give the
+DIR/vmlinuz, DIR/initrd and DIR/manifest.json, and with debian.secure_boot
+(the default on amd64) the signed loaders DIR/shimx64.efi and DIR/grubx64.efi. The same spec, inputs and SOURCE_DATE_EPOCH give the
 same bytes.
 
 Every flag can also be set with RAZOR_<FLAG> in the environment
