@@ -80,7 +80,7 @@ func TestRealBuild(t *testing.T) {
 	prodA, prodB := filepath.Join(dir, "prod-a"), filepath.Join(dir, "prod-b")
 	m := buildShipped(t, "prod.yaml", prodA, cache, sde, spec.Options{})
 	buildShipped(t, "prod.yaml", prodB, cache, sde, spec.Options{})
-	for _, f := range []string{InitrdFile, manifest.FileName, KernelFile} {
+	for _, f := range []string{InitrdFile, manifest.FileName, KernelFile, "shimx64.efi", "grubx64.efi"} {
 		a, _ := os.ReadFile(filepath.Join(prodA, f))
 		b, _ := os.ReadFile(filepath.Join(prodB, f))
 		if !bytes.Equal(a, b) {
@@ -98,6 +98,28 @@ func TestRealBuild(t *testing.T) {
 		}
 		if m.Sources[0].Name != "linux-image-"+m.KernelVersion || len(m.Sources[0].SHA256) != 64 || m.Sources[0].URL == "" {
 			t.Errorf("first source = %+v, want the versioned kernel package with checksum and URL", m.Sources[0])
+		}
+	})
+
+	t.Run("secure boot", func(t *testing.T) {
+		// Debian's shim, netboot GRUB and kernel are all Authenticode
+		// signed, and every module Debian ships carries its signature.
+		for _, l := range m.Loaders {
+			if signed, err := peSigned(filepath.Join(prodA, l.Path)); err != nil || !signed {
+				t.Errorf("loader %s (%s): signed %v, %v", l.Path, l.Role, signed, err)
+			}
+		}
+		if !m.SignedChain() || m.Loaders[0].Path != "shimx64.efi" || m.Loaders[1].Path != "grubx64.efi" {
+			t.Errorf("Loaders = %+v, want shimx64.efi and grubx64.efi", m.Loaders)
+		}
+		if signed, err := peSigned(filepath.Join(prodA, KernelFile)); err != nil || !signed {
+			t.Errorf("vmlinuz signed = %v, %v; want Debian's signed kernel", signed, err)
+		}
+		if len(m.UnsignedModules) != 0 || !slices.Contains(m.Modules, "efivarfs") {
+			t.Errorf("UnsignedModules = %v, efivarfs in modules %v; want none unsigned, efivarfs shipped", m.UnsignedModules, slices.Contains(m.Modules, "efivarfs"))
+		}
+		if line, warn := SecureBootSummary(m); warn || !strings.HasPrefix(line, "shim ") {
+			t.Errorf("SecureBootSummary = %q, %v", line, warn)
 		}
 	})
 

@@ -53,11 +53,11 @@ type Manifest struct {
 	// appended signature: a kernel in lockdown (Secure Boot on) refuses
 	// them. Empty when every module is signed.
 	UnsignedModules []string `json:"unsigned_modules,omitempty"`
-	Sources    []Source `json:"sources"`
-	Files      []File   `json:"files"` // every file in the initrd
-	Modules    []string `json:"modules,omitempty"`
-	Extensions []string `json:"extensions,omitempty"`
-	Sizes      Sizes    `json:"sizes"`
+	Sources         []Source `json:"sources"`
+	Files           []File   `json:"files"` // every file in the initrd
+	Modules         []string `json:"modules,omitempty"`
+	Extensions      []string `json:"extensions,omitempty"`
+	Sizes           Sizes    `json:"sizes"`
 	// BuiltinModules are modules the spec names that the kernel has
 	// built in (nothing to ship).
 	BuiltinModules []string `json:"builtin_modules,omitempty"`
