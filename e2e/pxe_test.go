@@ -105,13 +105,13 @@ func loaderFiles(t *testing.T, dir string) []string {
 
 // pxeNode is a machine of the lab.
 type pxeNode struct {
-	name  string
-	uefi  bool
+	name string
+	uefi bool
 	// secureBoot and httpBoot: see testlab.VMOptions.
 	secureBoot, httpBoot bool
-	hw    vmFacts
-	tap   string
-	extra []string // more QEMU devices
+	hw                   vmFacts
+	tap                  string
+	extra                []string // more QEMU devices
 }
 
 // power switches a node on: a fresh QEMU on the node's tap (created on

@@ -91,8 +91,8 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 		}
 		cleanup = append(cleanup, func() { bf.Close() })
 		ts, err := tftp.New(tftp.Options{
-			Files:  bf.Open,
-			Root: cfg.IPXEDir, MaxTransfers: cfg.TFTPMaxTransfers, MaxPerAddr: cfg.TFTPMaxPerIP,
+			Files: bf.Open,
+			Root:  cfg.IPXEDir, MaxTransfers: cfg.TFTPMaxTransfers, MaxPerAddr: cfg.TFTPMaxPerIP,
 			OnRefuse:   func(reason string) { d.Metrics().Refused("tftp", reason) },
 			LogDropped: func(event string) { d.Metrics().Suppressed(event) },
 			OnTransfer: d.OnTFTP,

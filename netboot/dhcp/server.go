@@ -76,7 +76,7 @@ func New(cfg Options, store leases.Store) (*Server, error) {
 		cfg: cfg, store: store, log: log.With("component", "dhcp"),
 		server: ipxe.Server{IP: cfg.ServerIP, HTTPPort: cfg.HTTPPort, ScriptPath: cfg.ScriptPath, Files: cfg.BootFiles,
 			Loader: cfg.UEFILoader, Shim: cfg.SignedChain},
-		sem:    make(chan struct{}, cfg.MaxInFlight),
+		sem: make(chan struct{}, cfg.MaxInFlight),
 	}
 	s.bufs.New = func() any { b := make([]byte, maxPacket); return &b }
 	s.nets, s.direct, s.hosts = buildNetworks(subnets, cfg.LeaseTime, cfg.ServerIP, ifPrefixes, cfg.Mode == Full)
