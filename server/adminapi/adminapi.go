@@ -127,7 +127,7 @@ type Target struct {
 	Once    bool   `json:"once,omitempty"`
 	// Loaders restricts the boot loaders the target runs under ("ipxe",
 	// "grub"); empty: every loader its kind can run under.
-	Loaders []string `json:"loaders,omitempty"`
+	Loaders []string `json:"loaders,omitempty" yaml:"loaders,omitempty"`
 }
 
 // CommandRequest is the body of POST /api/v1/nodes/{id}/commands.
