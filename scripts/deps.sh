@@ -8,7 +8,7 @@ packages=(
   qemu-system-x86 qemu-utils ovmf ipxe busybox-static squashfs-tools
   kea-admin kea-dhcp4-server dnsmasq-base postgresql cpio zstd xz-utils
   lz4 bzip2 curl iproute2 tftp-hpa ca-certificates openssh-client
-  chromium lldpd systemd lintian adduser
+  chromium lldpd systemd lintian adduser openipmi
   isc-dhcp-client dhcpcd-base isc-dhcp-relay
 )
 
@@ -56,5 +56,10 @@ fi
 # dhcrelay themselves, in namespaces, so keep the host's copy disabled.
 if [ -x /etc/init.d/isc-dhcp-relay ]; then
   update-rc.d isc-dhcp-relay disable >/dev/null 2>&1 || echo "deps: could not disable isc-dhcp-relay at boot"
+fi
+# openipmi's init script loads the host's IPMI drivers at boot; the tests
+# need only its BMC simulator, ipmi_sim, which they run themselves.
+if [ -x /etc/init.d/openipmi ]; then
+  update-rc.d openipmi disable >/dev/null 2>&1 || echo "deps: could not disable openipmi at boot"
 fi
 echo "deps: done"
