@@ -63,8 +63,8 @@ failed or repeated migrate changes nothing there.`,
 				return fmt.Errorf("migrate: %w", err)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(),
-				"copied %d nodes (%d MACs, %d bound), %d tags, %d policies, %d commands, %d boot tokens, %d leases, %d admin tokens into %s\n",
-				st.Nodes, st.MACs, st.Bound, st.Tags, st.Policies, st.Commands, st.Tokens, st.Leases, st.AdminTokens, redactURL(to))
+				"copied %d nodes (%d MACs, %d bound), %d tags, %d policies, %d commands, %d boot tokens, %d leases, %d admin tokens, %d BMC credentials into %s\n",
+				st.Nodes, st.MACs, st.Bound, st.Tags, st.Policies, st.Commands, st.Tokens, st.Leases, st.AdminTokens, st.BMCCredentials, redactURL(to))
 			return err
 		},
 	}

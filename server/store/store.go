@@ -1,8 +1,8 @@
 // Package store defines what the checkin server persists — nodes with
 // their facts and MACs, tags, policies, bindings, queued admin commands,
-// per-boot node tokens and DHCP leases — as one interface with two
-// implementations (embedded SQLite, PostgreSQL) that pass the same
-// conformance suite (package storetest).
+// per-boot node tokens, DHCP leases and sealed BMC credentials — as one
+// interface with two implementations (embedded SQLite, PostgreSQL) that
+// pass the same conformance suite (package storetest).
 //
 // The interface speaks in domain operations, not SQL: each method is one
 // transaction, so a second implementation needs no knowledge of the first.
@@ -59,6 +59,9 @@ type Store interface {
 	AdminTokens
 	// Events: the nodes' timelines (events.go).
 	EventLog
+	// BMCCredentials: sealed IPMI logins of nodes, policies, everyone
+	// (bmc.go).
+	BMCCredentials
 
 	// RegisterNode records a registration: it finds the node by Match
 	// (SMBIOS UUID first, then MAC overlap) or creates one, replaces its

@@ -19,7 +19,7 @@ var ErrNotEmpty = errors.New("postgres: target store is not empty")
 // ImportStats counts what Import copied.
 type ImportStats struct {
 	Nodes, MACs, Bound, Tags, Policies, Commands, Tokens, Leases int
-	AdminTokens                                                  int
+	AdminTokens, BMCCredentials                                  int
 }
 
 // ImportOptions tune Import.
@@ -34,7 +34,8 @@ type ImportOptions struct {
 
 // Import copies everything src holds — nodes with their facts, MACs,
 // bindings and boot states, tags, policies, commands (pending and
-// delivered), boot tokens, admin tokens and DHCP leases — into this store, keeping
+// delivered), boot tokens, admin tokens, sealed BMC credentials and DHCP
+// leases — into this store, keeping
 // node and command ids, revisions and times. It runs in one
 // transaction, and only into an empty store (ErrNotEmpty otherwise), so
 // a failed or repeated import changes nothing. src should not be in use
@@ -64,6 +65,16 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 	var adminRows [][]any
 	for _, t := range adminToks {
 		adminRows = append(adminRows, []any{clean(t.Name), string(t.Role), t.Hash[:], t.Created, ts(t.Revoked)})
+	}
+	creds, err := src.ListBMCCredentials(ctx)
+	if err != nil {
+		return st, fmt.Errorf("postgres: import: read BMC credentials: %w", err)
+	}
+	var credRows [][]any
+	for _, c := range creds {
+		// The sealed passwords are copied as they are: the key file
+		// (secret.key in the data directory) goes with them.
+		credRows = append(credRows, []any{clean(c.Scope), clean(c.Host), c.Port, clean(c.Username), c.Sealed, c.Updated})
 	}
 	leaseList, err := src.ListLeases(ctx)
 	if err != nil {
@@ -162,6 +173,7 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 			{"tokens", []string{"key", "token", "issued"}, tokRows},
 			{"leases", []string{"mac", "ip", "hostname", "expires"}, leaseRows},
 			{"admin_tokens", []string{"name", "role", "hash", "created", "revoked"}, adminRows},
+			{"bmc_credentials", []string{"scope", "host", "port", "username", "sealed", "updated"}, credRows},
 		} {
 			if len(c.rows) == 0 {
 				continue
@@ -189,5 +201,6 @@ func (s *Store) Import(ctx context.Context, src store.Store, o ImportOptions) (I
 	s.announce(store.Change{Kind: store.ChangeReset})
 	st.Nodes, st.MACs, st.Tags, st.Policies = len(nodeRows), len(macRows), len(tagRows), len(polRows)
 	st.Commands, st.Tokens, st.Leases, st.AdminTokens = len(cmdRows), len(tokRows), len(leaseRows), len(adminRows)
+	st.BMCCredentials = len(credRows)
 	return st, nil
 }

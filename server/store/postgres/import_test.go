@@ -64,6 +64,10 @@ func fill(t *testing.T, s store.Store) {
 	must(err)
 	_, err = s.RevokeAdminToken(ctx, "old", at.Add(time.Hour))
 	must(err)
+	for _, sc := range []string{store.ScopeGlobal, store.NodeScope(ids[1]), store.NodeScope(ids[4])} {
+		_, err = s.PutBMCCredential(ctx, store.BMCCredential{Scope: sc, Host: "10.5.1.1", Port: 6230, Username: "admin", Sealed: []byte{1, 2, 3}, Updated: at})
+		must(err)
+	}
 	must(s.PutLease(ctx, leases.Lease{MAC: "52:54:00:05:00:00", IP: netip.MustParseAddr("10.5.0.10"), Hostname: "n0", Expires: time.Now().Add(time.Hour).Truncate(time.Microsecond)}))
 	must(s.PutLease(ctx, leases.Lease{MAC: "52:54:00:05:00:01", IP: netip.MustParseAddr("10.5.0.11"), Expires: time.Now().Add(-time.Hour).Truncate(time.Microsecond)}))
 }
@@ -76,6 +80,7 @@ type everything struct {
 	Policies []store.Policy
 	Tokens   []store.Token
 	Admin    []store.AdminToken
+	Creds    []store.BMCCredential
 	Leases   []leases.Lease
 }
 
@@ -105,6 +110,9 @@ func readAll(t *testing.T, s store.Store) everything {
 	if e.Admin, err = s.ListAdminTokens(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if e.Creds, err = s.ListBMCCredentials(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if e.Leases, err = s.ListLeases(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +133,7 @@ func TestImportFromSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Import = %v", err)
 	}
-	want := ImportStats{Nodes: 4, MACs: 8, Bound: 1, Tags: 2, Policies: 2, Commands: 3, Tokens: 2, Leases: 2, AdminTokens: 2}
+	want := ImportStats{Nodes: 4, MACs: 8, Bound: 1, Tags: 2, Policies: 2, Commands: 3, Tokens: 2, Leases: 2, AdminTokens: 2, BMCCredentials: 3}
 	if st != want {
 		t.Errorf("Import stats = %+v, want %+v", st, want)
 	}

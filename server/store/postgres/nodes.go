@@ -412,13 +412,16 @@ func (s *Store) DeleteNode(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("%w: node %q", store.ErrNotFound, id)
 	}
-	err := s.do(ctx, func(q querier) error {
-		tag, err := q.Exec(ctx, "DELETE FROM nodes WHERE seq = $1", seq)
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM nodes WHERE seq = $1", seq)
 		if err != nil {
 			return fmt.Errorf("postgres: delete node %s: %w", id, err)
 		}
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: node %s", store.ErrNotFound, id)
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM bmc_credentials WHERE scope = $1", store.NodeScope(id)); err != nil {
+			return fmt.Errorf("postgres: delete node %s: credential: %w", id, err)
 		}
 		return nil
 	})

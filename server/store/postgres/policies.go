@@ -158,6 +158,9 @@ func (s *Store) DeletePolicy(ctx context.Context, name string) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM policies WHERE name = $1", name); err != nil {
 			return fmt.Errorf("postgres: delete policy %q: %w", name, err)
 		}
+		if _, err := tx.Exec(ctx, "DELETE FROM bmc_credentials WHERE scope = $1", store.PolicyScope(name)); err != nil {
+			return fmt.Errorf("postgres: delete policy %q: credential: %w", name, err)
+		}
 		return nil
 	})
 	if err == nil {

@@ -381,6 +381,9 @@ func (s *Store) DeleteNode(ctx context.Context, id string) error {
 		if n, _ := r.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: node %s", store.ErrNotFound, id)
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM bmc_credentials WHERE scope = ?", store.NodeScope(id)); err != nil {
+			return fmt.Errorf("sqlite: delete node %s: credential: %w", id, err)
+		}
 		return nil
 	})
 }

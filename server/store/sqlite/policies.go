@@ -134,6 +134,9 @@ func (s *Store) DeletePolicy(ctx context.Context, name string) error {
 		if c, _ := r.RowsAffected(); c == 0 {
 			return fmt.Errorf("%w: policy %q", store.ErrNotFound, name)
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM bmc_credentials WHERE scope = ?", store.PolicyScope(name)); err != nil {
+			return fmt.Errorf("sqlite: delete policy %q: credential: %w", name, err)
+		}
 		return nil
 	})
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListNodesFacts", testListNodesFacts},
 		{"Tokens", testTokens},
 		{"AdminTokens", testAdminTokens},
+		{"BMCCredentials", testBMCCredentials},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"CommandsCancelExpire", testCommandsCancelExpire},
