@@ -56,6 +56,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
+	"github.com/razor-mk/razor-mk/server/power"
 	"github.com/razor-mk/razor-mk/server/rules"
 	"github.com/razor-mk/razor-mk/server/store"
 )
@@ -177,6 +178,12 @@ type Options struct {
 	// CommandExpiry: a queued command not delivered within this long is
 	// dropped (default: never).
 	CommandExpiry time.Duration
+	// Power switches nodes through their BMCs (power.IPMI); nil: power
+	// actions answer ErrNoPower.
+	Power power.Controller
+	// Secrets seals the BMC passwords (secretbox.File); nil: credentials
+	// cannot be set (ErrNoPower).
+	Secrets Sealer
 }
 
 // Core is the checkin server's logic. Create it with New and run Run.

@@ -75,6 +75,18 @@ func Describe(e store.Event) (text string, bad bool) {
 	case strings.HasPrefix(e.Type, "command."):
 		fmt.Fprintf(&b, "command %s %s", a["command"], strings.TrimPrefix(e.Type, "command."))
 		bad = e.Type == CommandExpired
+	case e.Type == PowerDone:
+		fmt.Fprintf(&b, "power %s → %s", a["action"], a["state"])
+		opt(" via %s", "bmc")
+		opt(" (%s)", "reason")
+	case e.Type == PowerFailed:
+		fmt.Fprintf(&b, "power %s failed", a["action"])
+		opt(": %s", "error")
+		opt(" (%s)", "reason")
+		bad = true
+	case e.Type == BMCCredential:
+		fmt.Fprintf(&b, "BMC credential %s", a["change"])
+		opt(" (%s)", "bmc")
 	case e.Type == Refused:
 		fmt.Fprintf(&b, "refused %s", a["request"])
 		opt(": %s", "reason")

@@ -30,6 +30,9 @@ func TestDescribe(t *testing.T) {
 		{ev("node.registered", "facts", "107", "created", "false", "changed", "2", "changed_facts", "lldp_switch_eth0,uptime"), "registered: 107 facts, 2 changed (lldp_switch_eth0,uptime)", false},
 		{ev("refused", "request", "checkin", "reason", "not the current boot token", "field", "token"), "refused checkin: not the current boot token (token)", true},
 		{ev("command.expired", "command", "reboot"), "command reboot expired", true},
+		{ev("power.done", "action", "cycle", "state", "on", "bmc", "admin@10.0.0.7:623", "reason", "bound to install"), "power cycle → on via admin@10.0.0.7:623 (bound to install)", false},
+		{ev("power.failed", "action", "off", "error", "no session"), "power off failed: no session", true},
+		{ev("node.bmc", "change", "set", "bmc", "admin@10.0.0.7:623"), "BMC credential set (admin@10.0.0.7:623)", false},
 		{ev("something.new", "b", "2", "a", "1"), "something.new a=1 b=2", false},
 	} {
 		text, bad := Describe(tc.e)

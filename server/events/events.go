@@ -34,6 +34,10 @@ const (
 	CommandCancel  = "command.cancelled"
 	CommandExpired = "command.expired"
 	Refused        = "refused" // a node request refused: reason, field
+	// Out-of-band power through the node's BMC (IPMI over LAN).
+	PowerDone     = "power.done"   // a power action the BMC carried out: action, state, bmc, credential, reason
+	PowerFailed   = "power.failed" // a power action that failed: action, error, reason
+	BMCCredential = "node.bmc"     // the node's own BMC credential set or deleted: change, bmc (never the password)
 )
 
 // Options configure New. Zero values take the defaults given.

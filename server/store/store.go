@@ -301,6 +301,11 @@ type Target struct {
 	// (an iPXE script: iPXE only). A node that booted a loader the target
 	// cannot run under gets the microkernel and an error event.
 	Loaders []string `json:"loaders,omitempty"`
+	// PowerCycle: when an admin binds a node that is not running the
+	// microkernel (silent past the register timeout: switched off, or
+	// running an installed system), the server power-cycles it through
+	// its BMC so that it network-boots into this target.
+	PowerCycle bool `json:"power_cycle,omitempty"`
 }
 
 // Match picks the node a request identifies, from candidates: the node
