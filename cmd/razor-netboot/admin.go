@@ -20,7 +20,7 @@ import (
 
 // newAdminCmds returns the admin CLI: nodes, tags, policies, commands.
 func newAdminCmds() []*cobra.Command {
-	return []*cobra.Command{newNodesCmd(), newTagsCmd(), newPoliciesCmd(), newCommandsCmd(), newTokensCmd(), newEventsCmd(), newExportCmd(), newApplyCmd()}
+	return []*cobra.Command{newNodesCmd(), newTagsCmd(), newPoliciesCmd(), newCommandsCmd(), newTokensCmd(), newBMCCmd(), newEventsCmd(), newExportCmd(), newApplyCmd()}
 }
 
 // adminFlags are the flags every admin command shares.

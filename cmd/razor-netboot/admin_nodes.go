@@ -14,7 +14,7 @@ import (
 func newNodesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "nodes",
-		Short: "List, show, delete and unbind discovered nodes",
+		Short: "List, show, delete, bind and unbind discovered nodes; power them through their BMCs",
 	}
 	f := addAdminFlags(cmd)
 	var nq adminapi.NodeQuery
@@ -114,7 +114,8 @@ func newNodesCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.AddCommand(list, show, del, unbind, newNodeEventsCmd(f))
+	cmd.AddCommand(list, show, del, newBindCmd(f), unbind, newNodeEventsCmd(f))
+	cmd.AddCommand(newPowerCmds(f)...)
 	return cmd
 }
 

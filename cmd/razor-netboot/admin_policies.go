@@ -20,6 +20,7 @@ type policyFlags struct {
 	local           string
 	poweroff, once  bool
 	loaders         []string
+	powerCycle      bool
 	// allowUnknownTags saves the policy even if a tag does not exist.
 	allowUnknownTags bool
 }
@@ -38,6 +39,7 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 	fs.BoolVar(&p.poweroff, "poweroff", false, "target: power the node off (kind poweroff)")
 	fs.BoolVar(&p.once, "once", false, "serve a kernel or ipxe target on the first boot after binding only")
 	fs.StringSliceVar(&p.loaders, "loaders", nil, "target: boot loaders it may run under (ipxe, grub), comma-separated; default every loader its kind can")
+	fs.BoolVar(&p.powerCycle, "power-cycle", false, "when an admin binds a node that is not in the microkernel (nodes bind), power-cycle it through its BMC")
 	fs.BoolVar(&p.allowUnknownTags, "allow-unknown-tags", false, "save the policy even if a tag in --tags does not exist (yet)")
 	return p
 }
@@ -47,7 +49,7 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 func (p *policyFlags) target(cmd *cobra.Command) (adminapi.Target, bool, error) {
 	fs := cmd.Flags()
 	kinds := 0
-	t := adminapi.Target{Once: p.once, Loaders: p.loaders}
+	t := adminapi.Target{Once: p.once, Loaders: p.loaders, PowerCycle: p.powerCycle}
 	if fs.Changed("kernel") || fs.Changed("initrd") || fs.Changed("cmdline") {
 		kinds++
 		t.Kind, t.Kernel, t.Initrd, t.Cmdline = "kernel", p.kernel, p.initrd, p.cmdline
@@ -71,7 +73,7 @@ func (p *policyFlags) target(cmd *cobra.Command) (adminapi.Target, bool, error) 
 	if kinds > 1 {
 		return t, false, fmt.Errorf("give one target: --kernel/--initrd/--cmdline, --script, --local or --poweroff")
 	}
-	return t, kinds == 1 || fs.Changed("once") || fs.Changed("loaders"), nil
+	return t, kinds == 1 || fs.Changed("once") || fs.Changed("loaders") || fs.Changed("power-cycle"), nil
 }
 
 func newPoliciesCmd() *cobra.Command {
@@ -207,6 +209,9 @@ func newPolicyUpdateCmd(f *adminFlags) *cobra.Command {
 				}
 				if fs.Changed("loaders") {
 					kept.Loaders = uf.loaders
+				}
+				if fs.Changed("power-cycle") {
+					kept.PowerCycle = uf.powerCycle
 				}
 				t = kept
 			}

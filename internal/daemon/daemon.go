@@ -38,6 +38,8 @@ import (
 	"github.com/razor-mk/razor-mk/server/httpapi"
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
+	"github.com/razor-mk/razor-mk/server/power"
+	"github.com/razor-mk/razor-mk/server/secretbox"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/server/tlscert"
 	"github.com/razor-mk/razor-mk/server/webui"
@@ -49,6 +51,12 @@ const TokenFile = "admin.token"
 
 // TLSDir holds the certificates of tls auto, in the data directory.
 const TLSDir = "tls"
+
+// SecretKeyFile is the key (AES-256, hex) that seals BMC passwords, in
+// the data directory: created, mode 0600, when the first credential is
+// set. A copy of the database alone cannot reveal a password; a backup
+// needs both.
+const SecretKeyFile = "secret.key"
 
 // Service is a long-running part of the daemon; it returns when ctx ends
 // (nil) or it fails.
@@ -140,6 +148,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		Logger: log, Metrics: m, RegisterTimeout: cfg.RegisterTimeout, FlushInterval: cfg.FlushInterval,
 		MaxWaiters: cfg.MaxWaiters, ServerURL: d.url, Images: images, KernelArgs: cfg.KernelArgs, BootRetry: cfg.BootRetry,
 		CheckinSkew: &cfg.CheckinSkew, NodeToken: core.TokenMode(cfg.NodeToken), SecureURL: d.secure, CASHA256: d.caPin, Events: d.ev, CommandExpiry: cfg.CommandExpiry,
+		Power:   power.NewIPMI(power.Options{Logger: log.With("svc", "power")}),
+		Secrets: &secretbox.File{Path: filepath.Join(cfg.DataDir, SecretKeyFile)},
 	}); err != nil {
 		return nil, err
 	}

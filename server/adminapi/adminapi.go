@@ -6,7 +6,9 @@
 //	GET    /api/v1/nodes                 {"nodes":[Node…]} (without facts)
 //	GET    /api/v1/nodes/{id}            Node with facts and commands
 //	DELETE /api/v1/nodes/{id}            204
+//	POST   /api/v1/nodes/{id}/policy     {"policy":"install"} → BindResult
 //	DELETE /api/v1/nodes/{id}/policy     Node (unbound)
+//	POST   /api/v1/nodes/{id}/power      {"action":"on|off|cycle|status"} → PowerResult
 //	GET    /api/v1/nodes/{id}/commands   {"commands":[Command…]}
 //	POST   /api/v1/nodes/{id}/commands   {"command":"reboot"} → 201 Command
 //	GET    /api/v1/tags                  {"tags":[Tag…]}
@@ -22,15 +24,24 @@
 //	GET    /api/v1/tokens                {"tokens":[Token…]}          (role admin)
 //	POST   /api/v1/tokens                TokenRequest → 201 Token     (role admin)
 //	DELETE /api/v1/tokens/{name}         Token (revoked)              (role admin)
+//	GET    /api/v1/bmc                   {"credentials":[BMCCredential…]} (role admin)
+//	GET    /api/v1/bmc/{scope}           BMCCredential                (role admin)
+//	PUT    /api/v1/bmc/{scope}           BMCRequest → BMCCredential   (role admin)
+//	DELETE /api/v1/bmc/{scope}           204                          (role admin)
 //
-// GET needs role viewer, every other route role operator, deleting a node
-// and tokens role admin (see tokens.go), as in the dashboard.
+// A scope is global, node:<id|MAC|UUID|serial> or policy:<name>. The
+// password of a BMC credential is write-only: no answer carries it.
+//
+// GET needs role viewer, every other route role operator; deleting a
+// node, tokens and BMC credentials need role admin (see tokens.go), as
+// in the dashboard.
 //
 // Errors are {"error": "...", "field": "..."} with a 4xx or 5xx status:
 // 400 bad input (field names the culprit, e.g. "rule[2][1]" or
 // "target.kernel"), 401 no, unknown or revoked token, 403 a role that may
 // not do this (see tokens.go), 404 unknown, 409 exists or in
-// use, 413 body too large.
+// use, 413 body too large, 502 the BMC failed (unreachable, wrong
+// password, command refused), 503 out-of-band power not configured.
 package adminapi
 
 import (
@@ -128,6 +139,9 @@ type Target struct {
 	// Loaders restricts the boot loaders the target runs under ("ipxe",
 	// "grub"); empty: every loader its kind can run under.
 	Loaders []string `json:"loaders,omitempty" yaml:"loaders,omitempty"`
+	// PowerCycle: an admin's bind (POST /nodes/{id}/policy) of a node
+	// not running the microkernel power-cycles it through its BMC.
+	PowerCycle bool `json:"power_cycle,omitempty" yaml:"power_cycle,omitempty"`
 }
 
 // CommandRequest is the body of POST /api/v1/nodes/{id}/commands.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/razor-mk/razor-mk/server/adminapi"
 	"github.com/razor-mk/razor-mk/server/core"
+	"github.com/razor-mk/razor-mk/server/power"
+	"github.com/razor-mk/razor-mk/server/secretbox"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/wire"
 )
@@ -25,7 +27,9 @@ func (h *Handler) adminRoutes() {
 		{"GET " + b + "/nodes", h.listNodes},
 		{"GET " + b + "/nodes/{id}", h.getNode},
 		{"DELETE " + b + "/nodes/{id}", h.deleteNode},
+		{"POST " + b + "/nodes/{id}/policy", h.bindNode},
 		{"DELETE " + b + "/nodes/{id}/policy", h.unbindNode},
+		{"POST " + b + "/nodes/{id}/power", h.powerNode},
 		{"GET " + b + "/nodes/{id}/commands", h.listCommands},
 		{"POST " + b + "/nodes/{id}/commands", h.queueCommand},
 		{"GET " + b + "/tags", h.listTags},
@@ -58,6 +62,12 @@ func (h *Handler) adminRoutes() {
 		{"GET " + b + "/tokens", h.listTokens},
 		{"POST " + b + "/tokens", h.createToken},
 		{"DELETE " + b + "/tokens/{name}", h.revokeToken},
+		// BMC credentials, even without their passwords, are an
+		// admin's: they say who may switch which machine.
+		{"GET " + b + "/bmc", h.listBMC},
+		{"GET " + b + "/bmc/{scope}", h.getBMC},
+		{"PUT " + b + "/bmc/{scope}", h.setBMC},
+		{"DELETE " + b + "/bmc/{scope}", h.deleteBMC},
 	} {
 		h.mux.Handle(rt.pattern, h.observe("admin", h.admin(store.RoleAdmin, rt.fn)))
 	}
@@ -78,6 +88,15 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "", trimPrefixes(err.Error()))
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrBound), errors.Is(err, store.ErrStale), errors.Is(err, store.ErrDelivered):
 		writeError(w, http.StatusConflict, "", trimPrefixes(err.Error()))
+	case errors.Is(err, core.ErrNoBMC):
+		writeError(w, http.StatusConflict, "", trimCore(err.Error()))
+	case errors.Is(err, power.ErrBMC):
+		writeError(w, http.StatusBadGateway, "", trimCore(err.Error()))
+	case errors.Is(err, core.ErrNoPower):
+		writeError(w, http.StatusServiceUnavailable, "", trimCore(err.Error()))
+	case errors.Is(err, secretbox.ErrWrongKey), errors.Is(err, secretbox.ErrCorrupt), errors.Is(err, secretbox.ErrNoKey):
+		h.log.Error("BMC credential cannot be opened", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "", trimCore(err.Error()))
 	case errors.Is(err, store.ErrUnavailable):
 		h.log.Warn("admin request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "", "store unavailable, try again later")
@@ -95,6 +114,17 @@ func trimPrefixes(s string) string {
 		return s[i+len("store: "):]
 	}
 	return s
+}
+
+// trimCore drops the "core: " prefixes of an error.
+func trimCore(s string) string {
+	for {
+		t, ok := strings.CutPrefix(s, "core: ")
+		if !ok {
+			return s
+		}
+		s = t
+	}
 }
 
 // decode reads a JSON body strictly into v; the error names the field.
@@ -322,7 +352,8 @@ func policyJSON(p store.Policy) adminapi.Policy {
 	return adminapi.Policy{
 		Name: p.Name, Order: p.Order, Enabled: &en, Tags: tags, MaxCount: p.MaxCount, Bound: p.Count,
 		Target: adminapi.Target{Kind: string(p.Target.Kind), Kernel: p.Target.Kernel, Initrd: p.Target.Initrd,
-			Cmdline: p.Target.Cmdline, Script: p.Target.Script, Local: p.Target.Local, Once: p.Target.Once, Loaders: p.Target.Loaders},
+			Cmdline: p.Target.Cmdline, Script: p.Target.Script, Local: p.Target.Local, Once: p.Target.Once, Loaders: p.Target.Loaders,
+			PowerCycle: p.Target.PowerCycle},
 		Created: tp(p.Created), Updated: tp(p.Updated),
 	}
 }
@@ -332,7 +363,7 @@ func policyFrom(p adminapi.Policy) store.Policy {
 	return store.Policy{
 		Name: p.Name, Order: p.Order, Enabled: p.IsEnabled(), Tags: p.Tags, MaxCount: p.MaxCount,
 		Target: store.Target{Kind: store.TargetKind(t.Kind), Kernel: t.Kernel, Initrd: t.Initrd, Cmdline: t.Cmdline,
-			Script: t.Script, Local: t.Local, Once: t.Once, Loaders: t.Loaders},
+			Script: t.Script, Local: t.Local, Once: t.Once, Loaders: t.Loaders, PowerCycle: t.PowerCycle},
 	}
 }
 

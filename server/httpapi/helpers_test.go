@@ -21,6 +21,7 @@ import (
 	"github.com/razor-mk/razor-mk/server/events"
 	"github.com/razor-mk/razor-mk/server/metrics"
 	"github.com/razor-mk/razor-mk/server/mkimage"
+	"github.com/razor-mk/razor-mk/server/power"
 	"github.com/razor-mk/razor-mk/server/store"
 	"github.com/razor-mk/razor-mk/server/store/sqlite"
 	"github.com/razor-mk/razor-mk/wire"
@@ -81,6 +82,9 @@ type envOpts struct {
 	rateBurst int
 	// commandExpiry is the core's CommandExpiry.
 	commandExpiry time.Duration
+	// power and secrets are the core's Power and Secrets.
+	power   power.Controller
+	secrets core.Sealer
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -107,6 +111,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	c, err = core.New(ctx, st, core.Options{
 		Metrics: m, Now: clk.Now, ServerURL: serverURL, Images: mkimage.New(images, nil),
 		KernelArgs: "console=ttyS0", Rand: &counter{}, NodeToken: o.nodeToken, Logger: o.logger, Events: ev, CommandExpiry: o.commandExpiry,
+		Power: o.power, Secrets: o.secrets,
 	})
 	if err != nil {
 		t.Fatal(err)
