@@ -171,6 +171,21 @@ func (cfg VMOptions) Args(varsFile string) []string {
 	return append(args, cfg.Extra...)
 }
 
+// Argv is the whole command that runs the machine: QEMU and Args,
+// behind nice and ip netns exec when Nice and Netns ask. A program that
+// starts the machine itself (a BMC simulator powering it on) runs this.
+func (cfg VMOptions) Argv(varsFile string) []string {
+	cfg = cfg.withDefaults()
+	argv := append([]string{cfg.qemu()}, cfg.Args(varsFile)...)
+	if cfg.Nice != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(cfg.Nice)}, argv...)
+	}
+	if cfg.Netns != "" {
+		argv = append([]string{"ip", "netns", "exec", cfg.Netns}, argv...)
+	}
+	return argv
+}
+
 // VM is a running QEMU machine: its serial console is the Proc's output,
 // each line timed from power-on.
 type VM struct {
@@ -207,14 +222,7 @@ func LaunchVM(cfg VMOptions, dir string, onLine func(Line)) (*VM, error) {
 			return nil, fmt.Errorf("testlab: OVMF variables: %w", err)
 		}
 	}
-	args := cfg.Args(v.vars)
-	argv := append([]string{cfg.qemu()}, args...)
-	if cfg.Nice != 0 {
-		argv = append([]string{"nice", "-n", strconv.Itoa(cfg.Nice)}, argv...)
-	}
-	if cfg.Netns != "" {
-		argv = append([]string{"ip", "netns", "exec", cfg.Netns}, argv...)
-	}
+	argv := cfg.Argv(v.vars)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	p, err := StartProc(cfg.Name, cmd, onLine)
 	if err != nil {

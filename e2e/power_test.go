@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/razor-mk/razor-mk/internal/testlab"
+	"github.com/razor-mk/razor-mk/server/adminapi"
+	"github.com/razor-mk/razor-mk/server/power/powertest"
+)
+
+// The lab BMC's LAN address, on the PXE lab's bridge.
+const bmcLANIP = "10.77.0.250"
+
+// TestPowerThroughBMC: OpenIPMI's ipmi_sim is the node's BMC, on the
+// provisioning network (LAN, RMCP+) and wired to the QEMU machine it
+// powers (ipmi-bmc-extern on a KCS interface, over a chardev socket). The
+// machine is ipmi_sim's start command: powering on runs QEMU, powering
+// off ends it. razor-netboot switches the node off through the BMC, reads
+// the state, switches it on, and the node PXE boots and checks in.
+func TestPowerThroughBMC(t *testing.T) {
+	t.Parallel()
+	powertest.Require(t)
+	lab := newPXELab(t)
+	lab.ns.MustIP("addr", "add", bmcLANIP+"/24", "dev", pxeBridge)
+	lab.taps++
+	tap := fmt.Sprintf("tap%d", lab.taps)
+	lab.ns.AddTap(tap, pxeBridge)
+	hw := vmFacts{cpus: 1, memMiB: 384, mac: "52:54:00:77:02:01", manufacturer: "Razor PXE Inc.", product: "PXE BMC Box",
+		serial: "E2E-PXE-BMC", uuid: "6c1e2f0a-7b3d-4e59-8a41-0d9c2b7e0101"}
+
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "qemu.pid")
+	console := filepath.Join(dir, "console.log")
+	serial := testlab.FreePort(t)
+	cfg := testlab.VMOptions{Name: "bmc-node", CPUs: hw.cpus, Memory: hw.memMiB,
+		NICs: []testlab.NIC{testlab.TapNIC(tap, hw.mac)}, SMBIOS: []string{hw.smbios()},
+		Extra: []string{
+			"-chardev", fmt.Sprintf("socket,id=ipmi0,host=127.0.0.1,port=%d,reconnect=1", serial),
+			"-device", "ipmi-bmc-extern,chardev=ipmi0,id=bmc0",
+			"-device", "isa-ipmi-kcs,bmc=bmc0",
+		}}
+	// ipmi_sim runs its start command with sh -c "exec …": a script that
+	// records QEMU's pid (for cleanup) and keeps its console.
+	var q []string
+	for _, a := range cfg.Argv("") {
+		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	script := filepath.Join(dir, "machine.sh")
+	body := fmt.Sprintf("#!/bin/sh\necho $$ > %s\nexec %s >> %s 2>&1 </dev/null\n", pidFile, strings.Join(q, " "), console)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(console)
+			t.Logf("bmc-node console:\n%s", b)
+		}
+	})
+	start := time.Now()
+	sim := powertest.StartSim(t, powertest.SimOptions{Addr: bmcLANIP, Port: 623, SerialPort: serial,
+		StartCmd: script, PIDFile: pidFile, StartNow: true, Password: "e2e-Bmc-Pass", Netns: lab.ns})
+	sim.WaitMachine(t, true, 10*time.Second)
+
+	n := lab.srv.waitNode(t, nil, "registered with "+hw.mac, registerTimeout, registeredSince(hw.mac, start))
+	t.Logf("node %s registered %.0f s after the BMC powered it on", n.ID, time.Since(start).Seconds())
+	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout+2*powerTimeout)
+	defer cancel()
+	c := lab.srv.Client
+	if _, err := c.SetBMC(ctx, "node:"+n.ID, adminapi.BMCRequest{Host: bmcLANIP, Username: "admin", Password: "e2e-Bmc-Pass"}); err != nil {
+		t.Fatal(err)
+	}
+	powerIs := func(want string) {
+		t.Helper()
+		r, err := c.Power(ctx, n.ID, "status")
+		if err != nil || r.State != want {
+			t.Fatalf("power-status = %+v, %v; want %s", r, err, want)
+		}
+	}
+	powerIs("on")
+	off := time.Now()
+	if _, err := c.Power(ctx, n.ID, "off"); err != nil {
+		t.Fatalf("power-off: %v", err)
+	}
+	sim.WaitMachine(t, false, powerTimeout)
+	t.Logf("QEMU ended %.1f s after power-off through the BMC", time.Since(off).Seconds())
+	powerIs("off")
+	on := time.Now()
+	if _, err := c.Power(ctx, n.ID, "on"); err != nil {
+		t.Fatalf("power-on: %v", err)
+	}
+	sim.WaitMachine(t, true, 30*time.Second)
+	lab.srv.waitNode(t, nil, "checked in after the power-on", registerTimeout, checkedInSince(n.ID, on))
+	t.Logf("node %s checked in %.0f s after power-on through the BMC", n.ID, time.Since(on).Seconds())
+	powerIs("on")
+
+	evs, err := c.NodeEvents(ctx, n.ID, adminapi.EventQuery{Types: []string{"power.done", "power.failed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Type+" "+e.Attrs["action"])
+	}
+	if want := "power.done off,power.done on"; strings.Join(got, ",") != want {
+		t.Errorf("power events = %q, want %q", strings.Join(got, ","), want)
+	}
+}
