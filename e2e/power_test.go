@@ -21,8 +21,10 @@ const bmcLANIP = "10.77.0.250"
 // provisioning network (LAN, RMCP+) and wired to the QEMU machine it
 // powers (ipmi-bmc-extern on a KCS interface, over a chardev socket). The
 // machine is ipmi_sim's start command: powering on runs QEMU, powering
-// off ends it. razor-netboot switches the node off through the BMC, reads
-// the state, switches it on, and the node PXE boots and checks in.
+// off ends it. The node reports the BMC's LAN address as a fact; with a
+// global credential and that fact, razor-netboot switches the node off
+// through the BMC, reads the state, switches it on, and the node PXE
+// boots and checks in.
 func TestPowerThroughBMC(t *testing.T) {
 	t.Parallel()
 	powertest.Require(t)
@@ -63,22 +65,28 @@ func TestPowerThroughBMC(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	sim := powertest.StartSim(t, powertest.SimOptions{Addr: bmcLANIP, Port: 623, SerialPort: serial,
-		StartCmd: script, PIDFile: pidFile, StartNow: true, Password: "e2e-Bmc-Pass", Netns: lab.ns})
+	sim := powertest.StartSim(t, powertest.SimOptions{Addr: bmcLANIP, Port: 623, SerialPort: serial, LANAddress: bmcLANIP,
+		StartCmd: script, PIDFile: pidFile, StartNow: true, Username: "ADMIN", Password: "e2e-Bmc-Pass", Netns: lab.ns})
 	sim.WaitMachine(t, true, 10*time.Second)
 
 	n := lab.srv.waitNode(t, nil, "registered with "+hw.mac, registerTimeout, registeredSince(hw.mac, start))
 	t.Logf("node %s registered %.0f s after the BMC powered it on", n.ID, time.Since(start).Seconds())
+	// The agent read the BMC over KCS, its LAN address included.
+	if n.Facts["bmc_present"] != "true" || n.Facts["bmc_ipaddress"] != bmcLANIP {
+		t.Errorf("node facts bmc_present=%q bmc_ipaddress=%q, want true and %s", n.Facts["bmc_present"], n.Facts["bmc_ipaddress"], bmcLANIP)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout+2*powerTimeout)
 	defer cancel()
 	c := lab.srv.Client
-	if _, err := c.SetBMC(ctx, "node:"+n.ID, adminapi.BMCRequest{Host: bmcLANIP, Username: "admin", Password: "e2e-Bmc-Pass"}); err != nil {
+	// A global credential without an address: the BMC is reached at the
+	// node's bmc_ipaddress fact.
+	if _, err := c.SetBMC(ctx, "global", adminapi.BMCRequest{Username: "ADMIN", Password: "e2e-Bmc-Pass"}); err != nil {
 		t.Fatal(err)
 	}
 	powerIs := func(want string) {
 		t.Helper()
 		r, err := c.Power(ctx, n.ID, "status")
-		if err != nil || r.State != want {
+		if err != nil || r.State != want || r.BMC != "ADMIN@"+bmcLANIP+":623" || r.Credential != "global" {
 			t.Fatalf("power-status = %+v, %v; want %s", r, err, want)
 		}
 	}

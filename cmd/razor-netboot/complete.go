@@ -15,7 +15,8 @@ import (
 // what completes the first argument of each command, by command path
 // below the root.
 var argCompletion = map[string]string{
-	"nodes show": "node", "nodes delete": "node", "nodes unbind": "node", "nodes events": "node",
+	"nodes show": "node", "nodes delete": "node", "nodes unbind": "node", "nodes events": "node", "nodes bind": "node",
+	"nodes power-on": "node", "nodes power-off": "node", "nodes power-cycle": "node", "nodes power-status": "node",
 	"commands send": "node", "commands list": "node", "commands cancel": "node",
 	"tags show": "tag", "tags delete": "tag", "tags update": "tag",
 	"policies show": "policy", "policies delete": "policy", "policies update": "policy", "policies preview": "policy",
@@ -34,6 +35,9 @@ func addCompletions(root *cobra.Command) {
 				if path == "commands send" && len(args) == 1 {
 					return []string{"reboot", "poweroff", "register"}, cobra.ShellCompDirectiveNoFileComp
 				}
+				if path == "nodes bind" && len(args) == 1 {
+					return serverNames(cmd, "policy"), cobra.ShellCompDirectiveNoFileComp
+				}
 				if len(args) > 0 {
 					return nil, cobra.ShellCompDirectiveNoFileComp
 				}
@@ -43,7 +47,7 @@ func addCompletions(root *cobra.Command) {
 		fixed := map[string][]string{
 			"output": {"table", "wide", "json", "yaml"},
 			"state":  {"active", "inactive", "bound", "booted", "failed"},
-			"type":   {"dhcp", "tftp.send", "http.send", "boot.script", "node", "command", "refused"},
+			"type":   {"dhcp", "tftp.send", "http.send", "boot.script", "node", "command", "power", "refused"},
 		}
 		for name, vals := range fixed {
 			if c.Flags().Lookup(name) != nil || c.PersistentFlags().Lookup(name) != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/razor-mk/razor-mk/server/events"
@@ -97,6 +98,9 @@ func (c *Core) SetBMC(ctx context.Context, scope string, in BMCInput) (BMCInfo, 
 	if in.Host != "" {
 		if err := power.ValidHost(in.Host); err != nil {
 			return BMCInfo{}, invalid("host", "%q: want an IP address or a DNS name (or none: the node's %s fact)", in.Host, BMCFact)
+		}
+		if ip, err := netip.ParseAddr(in.Host); err == nil && (ip.IsUnspecified() || ip.IsMulticast()) {
+			return BMCInfo{}, invalid("host", "%s: not a BMC's address", in.Host)
 		}
 	}
 	if in.Port < 0 || in.Port > 65535 {
@@ -198,6 +202,11 @@ func (c *Core) resolveBMC(ctx context.Context, n store.Node, policy string) (pow
 		}
 		if err := power.ValidHost(host); err != nil {
 			return power.BMC{}, sc, fmt.Errorf("%w: node %s: BMC address %q (credential %s, or fact %s) is not an IP address or DNS name", ErrNoBMC, n.ID, host, sc, BMCFact)
+		}
+		// A BMC without a LAN address reports 0.0.0.0; sending there
+		// would reach this server itself.
+		if ip, err := netip.ParseAddr(host); err == nil && (ip.IsUnspecified() || ip.IsMulticast()) {
+			return power.BMC{}, sc, fmt.Errorf("%w: node %s: BMC address %s (credential %s, or fact %s) is not a usable address: the BMC has no LAN address configured", ErrNoBMC, n.ID, host, sc, BMCFact)
 		}
 		pw, err := c.opts.Secrets.Open(cred.Sealed, sc)
 		if err != nil {

@@ -104,6 +104,7 @@ func TestSetBMCValidatesAndNeverReturnsPassword(t *testing.T) {
 		{"node:" + n.ID, BMCInput{Username: "u", Password: ""}, "password"},
 		{"node:" + n.ID, BMCInput{Username: "u", Password: strings.Repeat("p", 21)}, "password"},
 		{"node:" + n.ID, BMCInput{Host: "not a host", Username: "u", Password: "pw"}, "host"},
+		{"node:" + n.ID, BMCInput{Host: "0.0.0.0", Username: "u", Password: "pw"}, "host"},
 		{"node:" + n.ID, BMCInput{Port: 70000, Username: "u", Password: "pw"}, "port"},
 		{"nodes:x", BMCInput{Username: "u", Password: "pw"}, "scope"},
 	} {
@@ -151,6 +152,17 @@ func TestPowerResolvesCredentialsAndRecords(t *testing.T) {
 	n := pf.register(t, "525400000001", "", map[string]string{"bmc_ipaddress": "10.9.0.7"})
 	if _, err := pf.core.Power(ctx, n.ID, power.Status); !errors.Is(err, ErrNoBMC) {
 		t.Errorf("Power without credentials = %v, want ErrNoBMC", err)
+	}
+	// An unconfigured BMC reports 0.0.0.0: refused, not sent to.
+	unset := pf.register(t, "525400000002", "", map[string]string{"bmc_ipaddress": "0.0.0.0"})
+	if _, err := pf.core.SetBMC(ctx, "node:"+unset.ID, BMCInput{Username: "u", Password: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pf.core.Power(ctx, unset.ID, power.Status); !errors.Is(err, ErrNoBMC) || !strings.Contains(err.Error(), "no LAN address") {
+		t.Errorf("Power(bmc_ipaddress 0.0.0.0) = %v, want ErrNoBMC saying the BMC has no address", err)
+	}
+	if len(pf.pw.last()) != 0 {
+		t.Errorf("the controller was called for 0.0.0.0: %q", pf.pw.last())
 	}
 	if _, err := pf.core.Power(ctx, n.ID, "reboot"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Power(reboot) = %v, want ErrInvalid", err)

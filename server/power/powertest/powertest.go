@@ -6,7 +6,9 @@
 package powertest
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bougou/go-ipmi/pkg/client"
+	"github.com/bougou/go-ipmi/pkg/command/chassis"
+	"github.com/bougou/go-ipmi/pkg/types"
 	"github.com/razor-mk/razor-mk/internal/testlab"
 	"github.com/razor-mk/razor-mk/server/power"
 )
@@ -46,6 +51,11 @@ type SimOptions struct {
 	Password     string // default "razor-test"
 	// Netns, if set, runs the simulator in that namespace.
 	Netns *testlab.TestNetns
+	// LANAddress, if set, is written to the BMC's LAN configuration
+	// (IPMI v2.0 §23.2, parameter 3) before the machine starts: the
+	// address the BMC reports as its own (the agent's bmc_ipaddress);
+	// ipmi_sim starts with 0.0.0.0.
+	LANAddress string
 }
 
 // Sim is a running ipmi_sim.
@@ -111,7 +121,52 @@ func StartSim(t testing.TB, o SimOptions) *Sim {
 	// the simulator (whose output pipe the machine shares).
 	t.Cleanup(s.killMachine)
 	s.waitListening(t)
+	if o.LANAddress != "" {
+		s.configure(t)
+	}
 	return s
+}
+
+// configure sets the LAN address over RMCP+ (from inside the namespace),
+// then powers the machine on when StartNow asks: ipmi_sim itself was told
+// not to, so that the machine never sees the unset address.
+func (s *Sim) configure(t testing.TB) {
+	t.Helper()
+	ip, err := netip.ParseAddr(s.opts.LANAddress)
+	if err != nil || !ip.Is4() {
+		t.Fatalf("powertest: LANAddress %q: want an IPv4 address", s.opts.LANAddress)
+	}
+	fn := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := client.NewClient(s.BMC.Host, s.BMC.Port, s.BMC.Username, s.BMC.Password)
+		if err != nil {
+			return err
+		}
+		c.WithCipherSuiteID(3)
+		if err := c.Connect(ctx); err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		defer c.Close(ctx)
+		b := ip.As4()
+		if _, err := c.SetLanConfigParam(ctx, 1, types.LanConfigParamSelector_IP, b[:]); err != nil {
+			return fmt.Errorf("set LAN address: %w", err)
+		}
+		if s.opts.StartNow {
+			if _, err := c.ChassisControl(ctx, chassis.ChassisControlPowerUp); err != nil {
+				return fmt.Errorf("power on: %w", err)
+			}
+		}
+		return nil
+	}
+	if s.opts.Netns != nil {
+		err = testlab.InNetns(s.opts.Netns.Name, fn)
+	} else {
+		err = fn()
+	}
+	if err != nil {
+		t.Fatalf("powertest: configure the BMC: %v\n%s", err, s.Proc.Output())
+	}
 }
 
 func write(t testing.TB, path, text string) {
@@ -133,7 +188,9 @@ func lanConf(o SimOptions) string {
 	b.WriteString("    guid a123456789abcdefa123456789abcdef\n  endlan\n")
 	fmt.Fprintf(&b, "  serial 15 127.0.0.1 %d codec VM\n", o.SerialPort)
 	if o.StartCmd != "" {
-		fmt.Fprintf(&b, "  startcmd %q\n  startnow %t\n  poweroff_wait %d\n  kill_wait 3\n", o.StartCmd, o.StartNow, o.PowerOffWait)
+		// With a LAN address to set first, configure starts the machine.
+		now := o.StartNow && o.LANAddress == ""
+		fmt.Fprintf(&b, "  startcmd %q\n  startnow %t\n  poweroff_wait %d\n  kill_wait 3\n", o.StartCmd, now, o.PowerOffWait)
 	}
 	fmt.Fprintf(&b, "  user 2 true %q %q admin 10 none md2 md5 straight\n", o.Username, o.Password)
 	return b.String()
