@@ -24,11 +24,17 @@ const bmcLANIP = "10.77.0.250"
 // off ends it. The node reports the BMC's LAN address as a fact; with a
 // global credential and that fact, razor-netboot switches the node off
 // through the BMC, reads the state, switches it on, and the node PXE
-// boots and checks in.
+// boots and checks in. Switched off again and silent past the register
+// timeout, the node is bound by an admin to a policy whose target says
+// power_cycle: the server powers it up and it boots the target.
 func TestPowerThroughBMC(t *testing.T) {
 	t.Parallel()
 	powertest.Require(t)
-	lab := newPXELab(t)
+	// A node off for longer than the register timeout is no longer in
+	// the microkernel: 30 s (not 2 min) keeps the bind step short; a
+	// running node checks in at least every 26 s (wait 20 + interval 5 +
+	// skew 1).
+	lab := newPXELabWith(t, "pwr", "--dhcp-range", pxeRange, "--register-timeout", "30s")
 	lab.ns.MustIP("addr", "add", bmcLANIP+"/24", "dev", pxeBridge)
 	lab.taps++
 	tap := fmt.Sprintf("tap%d", lab.taps)
@@ -75,7 +81,7 @@ func TestPowerThroughBMC(t *testing.T) {
 	if n.Facts["bmc_present"] != "true" || n.Facts["bmc_ipaddress"] != bmcLANIP {
 		t.Errorf("node facts bmc_present=%q bmc_ipaddress=%q, want true and %s", n.Facts["bmc_present"], n.Facts["bmc_ipaddress"], bmcLANIP)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout+2*powerTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout+markerTimeout+4*powerTimeout)
 	defer cancel()
 	c := lab.srv.Client
 	// A global credential without an address: the BMC is reached at the
@@ -107,15 +113,54 @@ func TestPowerThroughBMC(t *testing.T) {
 	t.Logf("node %s checked in %.0f s after power-on through the BMC", n.ID, time.Since(on).Seconds())
 	powerIs("on")
 
+	// A bind to a policy whose target says power_cycle, of the node once
+	// it is off and silent past the register timeout: the server
+	// power-cycles it (powers it up), and it PXE boots the target.
+	if _, err := c.Power(ctx, n.ID, "off"); err != nil {
+		t.Fatalf("power-off: %v", err)
+	}
+	sim.WaitMachine(t, false, powerTimeout)
+	// The policy only once the node is inactive: a policy change answers
+	// held long-poll checkins at once, and the one the node left behind
+	// when it was switched off would bind it from the dead microkernel.
+	lab.srv.waitNode(t, nil, "inactive (silent past the register timeout)", powerTimeout, func(x adminapi.Node) bool {
+		return x.ID == n.ID && x.State == "inactive"
+	})
+	p := lab.markerPolicy(t, "marker-bmc", hw.serial)
+	p.Target.PowerCycle = true
+	if _, err := c.UpdatePolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	bound := time.Now()
+	br, err := c.BindNode(ctx, n.ID, "marker-bmc")
+	if err != nil || br.Power == nil || br.Power.Action != "cycle" || br.Node.Policy != "marker-bmc" {
+		t.Fatalf("bind = %+v, %v; want bound and power-cycled", br, err)
+	}
+	sim.WaitMachine(t, true, 30*time.Second)
+	want := fmt.Sprintf("%s node=%s serial=%s", markerPrefix, n.ID, hw.serial)
+	deadline := time.Now().Add(markerTimeout)
+	for {
+		b, _ := os.ReadFile(console)
+		if strings.Contains(string(b), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on the console within %v of the bind", want, markerTimeout)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("node %s booted its policy's target %.0f s after the bind power-cycled it", n.ID, time.Since(bound).Seconds())
+	sim.WaitMachine(t, false, powerTimeout) // the marker powers off
+
 	evs, err := c.NodeEvents(ctx, n.ID, adminapi.EventQuery{Types: []string{"power.done", "power.failed"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, e := range evs {
-		got = append(got, e.Type+" "+e.Attrs["action"])
+		got = append(got, e.Type+" "+e.Attrs["action"]+" "+e.Attrs["reason"])
 	}
-	if want := "power.done off,power.done on"; strings.Join(got, ",") != want {
+	if want := "power.done off admin,power.done on admin,power.done off admin,power.done cycle bound to marker-bmc"; strings.Join(got, ",") != want {
 		t.Errorf("power events = %q, want %q", strings.Join(got, ","), want)
 	}
 }
