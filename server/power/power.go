@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bougou/go-ipmi/pkg/client"
@@ -223,6 +224,12 @@ func (p *IPMI) Do(ctx context.Context, bmc BMC, a Action) (State, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w %s: %v", ErrBMC, bmc, err)
 	}
+	// Our dialer makes the session's socket: go-ipmi joins host and port
+	// with "%s:%d", which an IPv6 address breaks, and leaves the socket
+	// open when the session fails.
+	d := &dialer{addr: net.JoinHostPort(bmc.Host, strconv.Itoa(bmc.port()))}
+	defer d.close()
+	c.WithUDPProxy(d)
 	c.WithTimeout(p.opts.Timeout).WithRetry(p.opts.Retries)
 	suites := make([]types.CipherSuiteID, len(p.opts.CipherSuites))
 	for i, s := range p.opts.CipherSuites {
@@ -275,6 +282,36 @@ func (p *IPMI) do(ctx context.Context, c *client.Client, a Action) (State, error
 		return StateOff, nil
 	}
 	return StateOn, nil
+}
+
+// dialer opens the UDP socket of a session (go-ipmi's proxy hook) to
+// its BMC, and closes what it opened.
+type dialer struct {
+	addr  string
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// Dial implements golang.org/x/net/proxy.Dialer; the address go-ipmi
+// passes is replaced by the one joined properly.
+func (d *dialer) Dial(network, _ string) (net.Conn, error) {
+	c, err := net.Dial(network, d.addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.conns = append(d.conns, c)
+	d.mu.Unlock()
+	return c, nil
+}
+
+func (d *dialer) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		c.Close() // already closed after a session's Close: not an error worth reporting
+	}
+	d.conns = nil
 }
 
 // firstLine keeps go-ipmi's multi-line session errors to their first line.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,10 +144,61 @@ func TestIPMIAgainstSimulator(t *testing.T) {
 	do(power.Cycle, power.StateOn)
 	sim.WaitMachine(t, true, 10*time.Second)
 
+	// No socket is left open behind a session, failed or not.
+	if n := openUDP(t); n > 0 {
+		t.Errorf("%d UDP sockets left open", n)
+	}
 	wrong := sim.BMC
 	wrong.Password = "not-the-password"
 	_, err := ctl.Do(ctx, wrong, power.Status)
 	if !errors.Is(err, power.ErrBMC) || strings.Contains(err.Error(), "not-the-password") {
 		t.Errorf("Do(wrong password) = %v, want ErrBMC without the password", err)
 	}
+	if n := openUDP(t); n > 0 {
+		t.Errorf("%d UDP sockets left open after a failed session", n)
+	}
+}
+
+// TestIPMIOverIPv6: an IPv6 BMC address (go-ipmi alone joins host and
+// port with "%s:%d").
+func TestIPMIOverIPv6(t *testing.T) {
+	if _, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	sim := powertest.StartSim(t, powertest.SimOptions{Addr: "::1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := power.NewIPMI(power.Options{}).Do(ctx, sim.BMC, power.Status)
+	if err != nil || got != power.StateOff {
+		t.Errorf("Do(status) at [::1] = %q, %v; want off", got, err)
+	}
+}
+
+// openUDP counts this process's UDP sockets.
+func openUDP(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	n := 0
+	for _, f := range []string{"/proc/self/net/udp", "/proc/self/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if fs := strings.Fields(line); len(fs) > 9 && inodes[fs[9]] {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -8,6 +8,7 @@ package powertest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -200,7 +201,7 @@ func lanConf(o SimOptions) string {
 // nothing when it is ready).
 func (s *Sim) waitListening(t testing.TB) {
 	t.Helper()
-	want := fmt.Sprintf("%s:%d", s.opts.Addr, s.opts.Port)
+	want := net.JoinHostPort(s.opts.Addr, strconv.Itoa(s.opts.Port))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var c *exec.Cmd
