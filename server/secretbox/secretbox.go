@@ -107,8 +107,9 @@ func (b *Box) Open(sealed []byte, context string) (string, error) {
 }
 
 // File is a Box whose key lives in a file, read on first use and created
-// (32 random bytes, hex, mode 0600) by the first Seal when missing. The
-// zero value is unusable; set Path. Safe for concurrent use.
+// (32 random bytes, hex, mode 0600) by the first Seal when missing. A key
+// file that group or others may access is refused. The zero value is
+// unusable; set Path. Safe for concurrent use.
 type File struct {
 	Path string
 
@@ -122,6 +123,9 @@ func (f *File) load(create bool) (*Box, error) {
 	defer f.mu.Unlock()
 	if f.box != nil {
 		return f.box, nil
+	}
+	if st, err := os.Stat(f.Path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("secretbox: key file %s is open to other users (mode %#o): chmod 600 it", f.Path, st.Mode().Perm())
 	}
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {

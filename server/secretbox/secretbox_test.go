@@ -91,6 +91,19 @@ func TestBadKeyFile(t *testing.T) {
 	if string(b) != "not hex\n" {
 		t.Errorf("the bad key file was rewritten")
 	}
+	open := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(open, []byte(strings.Repeat("ab", KeySize)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&File{Path: open}).Seal("x", "y"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("Seal(key file mode 0644) = %v, want it refused", err)
+	}
+	if err := os.Chmod(open, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&File{Path: open}).Seal("x", "y"); err != nil {
+		t.Errorf("Seal(key file mode 0600) = %v", err)
+	}
 	if _, err := New(make([]byte, 16)); err == nil {
 		t.Errorf("New(16-byte key) accepted")
 	}
