@@ -62,6 +62,7 @@ func policyFromForm(r *http.Request, name string) (store.Policy, error) {
 	p := store.Policy{Name: name, Enabled: f("enabled") == "on", Target: store.Target{
 		Kind: store.TargetKind(f("kind")), Kernel: strings.TrimSpace(f("kernel")), Initrd: strings.TrimSpace(f("initrd")),
 		Cmdline: strings.TrimSpace(f("cmdline")), Script: f("script"), Local: strings.TrimSpace(f("local")), Once: f("once") == "on",
+		PowerCycle: f("power_cycle") == "on",
 	}}
 	var err error
 	if p.Order, err = strconv.Atoi(cmp.Or(strings.TrimSpace(f("order")), "0")); err != nil {
