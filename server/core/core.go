@@ -3,7 +3,8 @@
 // registrations and evaluates their tags, binds nodes to policies,
 // renders per-node iPXE scripts with boot tokens, holds long-poll
 // checkins, and carries out admin operations on nodes, tags, policies
-// and commands. The HTTP adapter (package httpapi) sits on top.
+// and commands, and power actions through the nodes' BMCs (power.go). The
+// HTTP adapter (package httpapi) sits on top.
 //
 // Decision table for a checkin, first match wins:
 //
