@@ -239,7 +239,7 @@ func (p *IPMI) Do(ctx context.Context, bmc BMC, a Action) (State, error) {
 	start := time.Now()
 	if err := c.Connect(ctx); err != nil {
 		p.log.Debug("BMC session failed", "bmc", bmc, "err", err)
-		return "", fmt.Errorf("%w %s: no session (unreachable, or wrong username or password): %v", ErrBMC, bmc, firstLine(err))
+		return "", fmt.Errorf("%w %s: no session (unreachable, or wrong username or password): %v", ErrBMC, bmc, oneLine(err))
 	}
 	defer c.Close(context.WithoutCancel(ctx))
 	st, err := p.do(ctx, c, a)
@@ -314,11 +314,14 @@ func (d *dialer) close() {
 	d.conns = nil
 }
 
-// firstLine keeps go-ipmi's multi-line session errors to their first line.
-func firstLine(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return strings.TrimSpace(s[:i])
+// oneLine puts go-ipmi's multi-line session errors (one line per cipher
+// suite tried) on one line.
+func oneLine(err error) string {
+	var parts []string
+	for l := range strings.SplitSeq(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
 	}
-	return s
+	return strings.Join(parts, "; ")
 }

@@ -151,8 +151,9 @@ func TestIPMIAgainstSimulator(t *testing.T) {
 	wrong := sim.BMC
 	wrong.Password = "not-the-password"
 	_, err := ctl.Do(ctx, wrong, power.Status)
-	if !errors.Is(err, power.ErrBMC) || strings.Contains(err.Error(), "not-the-password") {
-		t.Errorf("Do(wrong password) = %v, want ErrBMC without the password", err)
+	if !errors.Is(err, power.ErrBMC) || strings.Contains(err.Error(), "not-the-password") || strings.Contains(err.Error(), "\n") ||
+		!strings.Contains(err.Error(), "RAKP") {
+		t.Errorf("Do(wrong password) = %v, want ErrBMC on one line, naming RAKP, without the password", err)
 	}
 	if n := openUDP(t); n > 0 {
 		t.Errorf("%d UDP sockets left open after a failed session", n)
