@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,15 +23,24 @@ func checkBootEvents(t *testing.T, c *adminapi.Client, node string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	evs, err := c.NodeEvents(ctx, node, adminapi.EventQuery{})
-	if err != nil {
-		t.Fatalf("node %s events: %v", node, err)
+	// Events are written in batches (every 200 ms) off the request path,
+	// so the registration the caller has just seen may not be readable
+	// yet: a loaded machine missed it once.
+	var evs []adminapi.Event
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		if evs, err = c.NodeEvents(ctx, node, adminapi.EventQuery{}); err != nil {
+			t.Fatalf("node %s events: %v", node, err)
+		}
+		if slices.ContainsFunc(evs, func(e adminapi.Event) bool { return e.Type == "node.registered" }) || time.Now().After(deadline) {
+			break
+		}
 	}
 	inOrder(t, "API", evs, bootSteps)
 
 	var streamed []adminapi.Event
 	done := errors.New("registered")
-	err = c.Stream(ctx, adminapi.EventQuery{Node: node}, 0, func(e adminapi.Event) error {
+	err := c.Stream(ctx, adminapi.EventQuery{Node: node}, 0, func(e adminapi.Event) error {
 		streamed = append(streamed, e)
 		if e.Type == "node.registered" {
 			return done
