@@ -71,8 +71,12 @@ func policyFromForm(r *http.Request, name string) (store.Policy, error) {
 	if p.MaxCount, err = strconv.Atoi(cmp.Or(strings.TrimSpace(f("max_count")), "0")); err != nil {
 		return p, &core.InputError{Field: "max_count", Msg: "not a whole number"}
 	}
-	for _, t := range strings.FieldsFunc(f("tags"), func(c rune) bool { return c == ',' || c == ' ' }) {
+	sep := func(c rune) bool { return c == ',' || c == ' ' }
+	for _, t := range strings.FieldsFunc(f("tags"), sep) {
 		p.Tags = append(p.Tags, t)
+	}
+	for _, l := range strings.FieldsFunc(f("loaders"), sep) {
+		p.Target.Loaders = append(p.Target.Loaders, l)
 	}
 	return p, nil
 }

@@ -239,13 +239,16 @@ func TestPolicyFormsToggleAndReorder(t *testing.T) {
 	if p, _ := l.core.Policy(context.Background(), "first"); p.Enabled {
 		t.Errorf("policy first still enabled after the toggle")
 	}
-	if res, body := b.do("POST", "/ui/policies/second", form("order", "1", "kind", "local", "local", "sanboot", "enabled", "on", "tags", "kvm_vm", "power_cycle", "on")); res.StatusCode != http.StatusSeeOther {
+	if res, body := b.do("POST", "/ui/policies/second", form("order", "1", "kind", "local", "local", "sanboot", "enabled", "on", "tags", "kvm_vm", "power_cycle", "on", "loaders", "ipxe, grub")); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("update second = %d %s", res.StatusCode, body)
 	}
 	if _, body := b.do("GET", "/ui/policies/second", nil); !strings.Contains(body, `name="power_cycle" checked`) {
 		t.Errorf("policy page after setting power_cycle: the box is not checked")
 	}
-	if p, _ := l.core.Policy(context.Background(), "second"); p.Target.Local != "sanboot" || p.Order != 1 || !p.Target.PowerCycle {
+	if _, body := b.do("GET", "/ui/policies/second", nil); !strings.Contains(body, `name="loaders" value="ipxe grub"`) {
+		t.Errorf("policy page after setting loaders: the field does not hold them")
+	}
+	if p, _ := l.core.Policy(context.Background(), "second"); p.Target.Local != "sanboot" || p.Order != 1 || !p.Target.PowerCycle || len(p.Target.Loaders) != 2 {
 		t.Errorf("policy second after the edit = %+v", p)
 	}
 	// The node (a VM) binds to the enabled policy at its next checkin.
