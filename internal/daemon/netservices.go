@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/razor-mk/razor-mk/netboot/dhcp"
+	"github.com/razor-mk/razor-mk/netboot/ipxe"
 	"github.com/razor-mk/razor-mk/netboot/ra"
 	"github.com/razor-mk/razor-mk/netboot/tftp"
 	"github.com/razor-mk/razor-mk/server/bootfiles"
@@ -119,14 +120,15 @@ func netServices(cfg Config, d *Daemon, log *slog.Logger) ([]Service, error) {
 	return services, nil
 }
 
-// signedChain reports whether the signed chain can be served: TFTP is on
-// and the current image carries shim and GRUB (uefi_loader auto then
-// sends UEFI PXE clients to shim).
-func (d *Daemon) signedChain() bool {
-	if d.cfg.TFTP == "off" {
+// signedChain reports whether the signed chain can be served to a client
+// of firmware fw: TFTP is on and the newest image of its architecture
+// carries shim and GRUB (uefi_loader auto then sends UEFI PXE clients to
+// shim).
+func (d *Daemon) signedChain(fw ipxe.Firmware) bool {
+	if d.cfg.TFTP == "off" || fw.Arch() == "" {
 		return false
 	}
-	img, err := d.images.Current()
+	img, err := d.images.CurrentFor(fw.Arch())
 	return err == nil && img.Manifest.SignedChain()
 }
 

@@ -129,9 +129,10 @@ type Options struct {
 	// it, else iPXE), ipxe or shim. A subnet or reservation may set its
 	// own.
 	UEFILoader ipxe.Loader
-	// SignedChain reports whether shim and GRUB can be served now; nil
-	// means no.
-	SignedChain func() bool
+	// SignedChain reports whether shim and GRUB can be served now to a
+	// client of a firmware (an image of its architecture carries them);
+	// nil means no.
+	SignedChain func(ipxe.Firmware) bool
 	// DisableFastPath leaves option 60 "PXEClient" out of full-mode
 	// offers, so iPXE waits for proxyDHCP offers as it would behind a
 	// plain DHCP server. Only for measuring the fast path.

@@ -318,7 +318,7 @@ func TestUEFILoaderSettings(t *testing.T) {
 	}
 	signed := true
 	cfg := multiConfig()
-	cfg.SignedChain = func() bool { return signed }
+	cfg.SignedChain = func(fw ipxe.Firmware) bool { return signed && fw == ipxe.EFIX86_64 }
 	cfg.Subnets[0].Reservations = append(cfg.Subnets[0].Reservations,
 		Reservation{MAC: "52:54:00:00:00:0b", IP: netip.MustParseAddr("10.77.0.150"), UEFILoader: ipxe.LoaderIPXE},
 		Reservation{MAC: "52:54:00:00:00:0c", IP: netip.MustParseAddr("10.77.0.151"), UEFILoader: ipxe.LoaderShim})

@@ -1,11 +1,13 @@
 // Package ipxe chooses what a network-booting client is told to load: an
 // iPXE binary over TFTP for a plain PXE ROM, the same binary by HTTP URL
 // for a UEFI HTTP-boot client, or the URL of the iPXE boot script for a
-// client that already runs iPXE. A UEFI x86-64 PXE client whose loader is
-// shim gets the signed chain instead (shimx64.efi over TFTP, which loads
-// Debian's signed netboot GRUB), so that it boots with Secure Boot on. The choice follows DHCP option 93 (client
-// system architecture, RFC 4578 §2.1), option 77 (user class, RFC 3004)
-// and option 60 (vendor class identifier, "PXEClient…"/"HTTPClient…").
+// client that already runs iPXE. A UEFI PXE client (x86-64 or arm64)
+// whose loader is shim gets the signed chain instead: shimx64.efi or
+// shimaa64.efi over TFTP, which loads Debian's signed netboot GRUB, so
+// that it boots with Secure Boot on (and arm64 boots at all: Debian has
+// no arm64 iPXE). The choice follows DHCP option 93 (client system
+// architecture, RFC 4578 §2.1), option 77 (user class, RFC 3004) and
+// option 60 (vendor class identifier, "PXEClient…"/"HTTPClient…").
 package ipxe
 
 import (
@@ -96,6 +98,20 @@ func (c Client) Firmware() Firmware {
 	return Unknown
 }
 
+// Arch is the firmware's architecture in Debian's names (amd64, i386,
+// arm64), the names image manifests use; "" for Unknown.
+func (f Firmware) Arch() string {
+	switch f {
+	case BIOS, EFIX86_64:
+		return "amd64"
+	case EFIIA32:
+		return "i386"
+	case EFIARM64:
+		return "arm64"
+	}
+	return ""
+}
+
 // Files names the iPXE binary for each firmware, relative to the iPXE
 // directory. A zero field takes its default (DefaultFiles).
 type Files struct {
@@ -177,7 +193,7 @@ func ParseLoader(s string) (Loader, error) {
 
 // ShimFile is the first-stage file of the signed chain per firmware
 // (shim fetches its second stage, grubx64.efi, beside itself).
-var ShimFile = map[Firmware]string{EFIX86_64: "shimx64.efi"}
+var ShimFile = map[Firmware]string{EFIX86_64: "shimx64.efi", EFIARM64: "shimaa64.efi"}
 
 // Server says where the boot files are served.
 type Server struct {
@@ -194,10 +210,10 @@ type Server struct {
 	Files Files
 	// Loader is the UEFI PXE clients' first stage; "" is LoaderAuto.
 	Loader Loader
-	// Shim reports whether the signed chain can be served (the current
-	// image carries shim and GRUB); LoaderAuto picks shim only then.
-	// nil means no.
-	Shim func() bool
+	// Shim reports whether the signed chain can be served to a client
+	// of a firmware (an image of its architecture carries shim and
+	// GRUB); LoaderAuto picks shim only then. nil means no.
+	Shim func(Firmware) bool
 }
 
 // useShim decides the signed chain for a client of firmware fw.
@@ -211,7 +227,7 @@ func (s Server) useShim(fw Firmware) bool {
 	case LoaderIPXE:
 		return false
 	}
-	return s.Shim != nil && s.Shim()
+	return s.Shim != nil && s.Shim(fw)
 }
 
 // Method is how the chosen file is fetched.

@@ -3,6 +3,7 @@ package ipxe
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,8 +11,8 @@ import (
 )
 
 func TestChooseLoader(t *testing.T) {
-	yes := func() bool { return true }
-	no := func() bool { return false }
+	yes := func(Firmware) bool { return true }
+	no := func(Firmware) bool { return false }
 	ovmf := Client{Arch: []iana.Arch{iana.EFI_X86_64}, VendorClass: "PXEClient:Arch:00007:UNDI:003016"}
 	httpBoot := Client{Arch: []iana.Arch{iana.EFI_X86_64_HTTP}, VendorClass: "HTTPClient:Arch:00016:UNDI:003001"}
 	ipxeEFI := Client{Arch: []iana.Arch{iana.EFI_X86_64}, VendorClass: "PXEClient:Arch:00007:UNDI:003016", UserClass: []string{"iPXE"}}
@@ -21,7 +22,7 @@ func TestChooseLoader(t *testing.T) {
 		name   string
 		client Client
 		loader Loader
-		shim   func() bool
+		shim   func(Firmware) bool
 		file   string
 	}{
 		{"auto with the signed chain", ovmf, "", yes, "shimx64.efi"},
@@ -32,14 +33,15 @@ func TestChooseLoader(t *testing.T) {
 		{"http boot keeps ipxe", httpBoot, LoaderShim, yes, "http://10.9.0.1:8026/ipxe/snponly.efi"},
 		{"ipxe gets the script", ipxeEFI, LoaderShim, yes, "http://10.9.0.1:8026/boot.ipxe"},
 		{"bios keeps ipxe", bios, LoaderShim, yes, "undionly.kpxe"},
-		{"arm64 has no shim yet", arm, LoaderShim, yes, "arm64/snponly.efi"},
+		{"arm64 gets its shim", arm, LoaderAuto, yes, "shimaa64.efi"},
+		{"arm64 on ipxe", arm, LoaderIPXE, yes, "arm64/snponly.efi"},
 	} {
 		srv := Server{IP: netip.MustParseAddr("10.9.0.1"), HTTPPort: 8026, Loader: tt.loader, Shim: tt.shim}
 		ch, err := Choose(tt.client, srv)
 		if err != nil || ch.File != tt.file {
 			t.Errorf("%s: Choose = %+v, %v, want file %s", tt.name, ch, err, tt.file)
 		}
-		if want := tt.file == "shimx64.efi"; (ch.Loader == LoaderShim) != want {
+		if want := strings.HasPrefix(tt.file, "shim"); (ch.Loader == LoaderShim) != want {
 			t.Errorf("%s: Loader = %s", tt.name, ch.Loader)
 		}
 	}

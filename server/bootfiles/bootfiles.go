@@ -7,9 +7,10 @@
 // Debian's signed netboot GRUB loads over TFTP only, so the TFTP server
 // asks Open first; the loaders and the images are also what HTTP serves.
 //
-// The loaders come from the current image's directory (mkbuild put them
-// there and its manifest holds their sha256, verified with the kernel),
-// so the signed chain always matches the kernel it boots.
+// The loaders come from the newest verified image directory of the
+// client's architecture (mkbuild put them there and its manifest holds
+// their sha256, verified with the kernel), so the signed chain always
+// matches the kernels it boots.
 package bootfiles
 
 import (
@@ -109,18 +110,23 @@ func (f *Files) NodeConfig(ctx context.Context, query string, peer netip.Addr) s
 	return res.Script
 }
 
-// loader returns the current image's loader file called name.
+// loader returns the loader file called name of the newest verified
+// image that has one: loader names are per architecture (shimx64.efi,
+// shimaa64.efi), so in a mixed images directory each architecture's
+// nodes get their own image's chain.
 func (f *Files) loader(name string) (io.ReadCloser, int64, error) {
-	img, err := f.o.Images.Current()
+	imgs, err := f.o.Images.Bootable()
 	if err != nil {
 		return nil, 0, fs.ErrNotExist
 	}
-	for _, role := range []string{manifest.LoaderShim, manifest.LoaderGRUB} {
-		p, ok := img.LoaderPath(role)
-		if !ok || path.Base(p) != name {
-			continue
+	for _, img := range imgs {
+		for _, role := range []string{manifest.LoaderShim, manifest.LoaderGRUB} {
+			p, ok := img.LoaderPath(role)
+			if !ok || path.Base(p) != name {
+				continue
+			}
+			return f.image(path.Join(img.Name, p))
 		}
-		return f.image(path.Join(img.Name, p))
 	}
 	return nil, 0, fs.ErrNotExist
 }

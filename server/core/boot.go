@@ -183,7 +183,14 @@ func (c *Core) bootMicrokernel(ctx context.Context, mac, uuid string, v bootscri
 	if c.opts.Images == nil {
 		return r, errors.New("no images directory configured")
 	}
-	img, err := c.opts.Images.Current()
+	arch := v.Arch
+	if arch == "" && v.Node != "" {
+		// Nothing from the loader: the architecture the agent reported.
+		if n, err := c.st.GetNode(ctx, v.Node); err == nil {
+			arch = n.Facts["architecture"]
+		}
+	}
+	img, err := c.opts.Images.CurrentFor(arch)
 	if err != nil {
 		return r, err
 	}

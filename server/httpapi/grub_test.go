@@ -70,3 +70,25 @@ reboot
 		t.Errorf("boot.ipxe of the node bound to an iPXE script:\n%s", body)
 	}
 }
+
+// TestBootArchitecture: a node gets an image of its architecture; an
+// architecture without one gets an error script and event naming it.
+func TestBootArchitecture(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	if _, body := e.do("GET", "/boot.ipxe?mac=525400000001&arch=x86_64&platform=efi", "", ""); !strings.Contains(body, "/images/mk-prod/vmlinuz") {
+		t.Errorf("x86_64 node:\n%s\nwant the amd64 image", body)
+	}
+	_, body := e.do("GET", "/boot.grub?mac=525400000002&arch=arm64&platform=efi", "", "")
+	if !strings.Contains(body, "no verified microkernel image for architecture arm64") || strings.Contains(body, "linux ") {
+		t.Errorf("arm64 node with only an amd64 image:\n%s\nwant an error naming arm64, no kernel", body)
+	}
+	found := false
+	for _, ev := range e.events("/events?type=boot.script") {
+		if ev.Attrs["kind"] == "error" && strings.Contains(ev.Attrs["reason"], "architecture arm64") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no error event for the arm64 node")
+	}
+}

@@ -239,3 +239,60 @@ func load(dir, name, msig string) result {
 	r.img = Image{Name: name, Dir: dir, Manifest: m, Kernel: filepath.ToSlash(m.Kernel.Path), Initrd: filepath.ToSlash(m.Initrd.Path)}
 	return r
 }
+
+// ArchPreference turns a node's architecture, as a boot loader or the
+// agent names it (iPXE's ${buildarch}: i386, x86_64, arm64; GRUB's
+// $grub_cpu; Facter's architecture: x86_64, aarch64; Debian's amd64,
+// arm64), into the image architectures (manifest arch, Debian names)
+// that can boot it, best first. iPXE's BIOS build says i386 on 64-bit
+// machines too, so the x86 names prefer amd64 and take i386 after it.
+// An empty name gives nil: any image. An unknown name is kept as it is,
+// so that it matches only an image of that very name.
+func ArchPreference(arch string) []string {
+	switch a := strings.ToLower(strings.TrimSpace(arch)); a {
+	case "":
+		return nil
+	case "x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "x86", "386":
+		return []string{"amd64", "i386"}
+	case "arm64", "aarch64", "arm64-efi":
+		return []string{"arm64"}
+	default:
+		return []string{a}
+	}
+}
+
+// CurrentFor returns the newest verified image that boots a node of
+// arch (see ArchPreference; "" is Current). A node whose architecture
+// has no image gets an error naming it and the images there are, not
+// another architecture's kernel.
+func (f *Finder) CurrentFor(arch string) (Image, error) {
+	pref := ArchPreference(arch)
+	if pref == nil {
+		return f.Current()
+	}
+	imgs, err := f.verified(false)
+	if err != nil {
+		return Image{}, err
+	}
+	for _, want := range pref {
+		for _, img := range imgs {
+			if imageArch(img) == want {
+				return img, nil
+			}
+		}
+	}
+	var have []string
+	for _, img := range imgs {
+		have = append(have, img.Name+" ("+imageArch(img)+")")
+	}
+	return Image{}, fmt.Errorf("%w for architecture %s: the images directory has %s", ErrNoImage, arch, strings.Join(have, ", "))
+}
+
+// imageArch is an image's architecture; manifests from before the field
+// was written are amd64.
+func imageArch(img Image) string {
+	if img.Manifest == nil || img.Manifest.Arch == "" {
+		return "amd64"
+	}
+	return img.Manifest.Arch
+}

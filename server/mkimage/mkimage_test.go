@@ -151,3 +151,61 @@ func TestBootable(t *testing.T) {
 		t.Errorf("Bootable(empty) = %v, want ErrNoImage", err)
 	}
 }
+
+// setArch rewrites an image's manifest with arch, keeping its time.
+func setArch(t *testing.T, dir, name, arch string, at time.Time) {
+	t.Helper()
+	d := filepath.Join(dir, name)
+	m, err := manifest.Load(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Arch = arch
+	b, _ := m.Encode()
+	mp := filepath.Join(d, manifest.FileName)
+	if err := os.WriteFile(mp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(mp, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCurrentFor: a mixed images directory gives each architecture its
+// newest image; an architecture without one is an error naming what
+// there is, never another architecture's kernel.
+func TestCurrentFor(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	writeImage(t, dir, "x86-old", "k1", "i1", t0)
+	setArch(t, dir, "x86-old", "amd64", t0)
+	writeImage(t, dir, "legacy", "k0", "i0", t0.Add(-time.Hour)) // no arch: amd64
+	writeImage(t, dir, "arm", "k2", "i2", t0.Add(time.Hour))
+	setArch(t, dir, "arm", "arm64", t0.Add(time.Hour))
+	writeImage(t, dir, "tc32", "k3", "i3", t0.Add(2*time.Hour))
+	setArch(t, dir, "tc32", "i386", t0.Add(2*time.Hour))
+	f := New(dir, nil)
+	for arch, want := range map[string]string{
+		"":        "tc32", // any: the newest
+		"x86_64":  "x86-old",
+		"i386":    "x86-old", // iPXE's BIOS build says i386 on 64-bit machines: amd64 first
+		"amd64":   "x86-old",
+		"arm64":   "arm",
+		"aarch64": "arm",
+	} {
+		img, err := f.CurrentFor(arch)
+		if err != nil || img.Name != want {
+			t.Errorf("CurrentFor(%q) = %s, %v, want %s", arch, img.Name, err, want)
+		}
+	}
+	if img, err := f.CurrentFor("riscv64"); !errors.Is(err, ErrNoImage) || !strings.Contains(err.Error(), "riscv64") || !strings.Contains(err.Error(), "arm (arm64)") {
+		t.Errorf("CurrentFor(riscv64) = %s, %v, want ErrNoImage naming the architecture and the images", img.Name, err)
+	}
+	// Without an arm64 image an arm64 node gets an error.
+	if err := os.RemoveAll(filepath.Join(dir, "arm")); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := f.CurrentFor("arm64"); !errors.Is(err, ErrNoImage) {
+		t.Errorf("CurrentFor(arm64) without an arm64 image = %s, %v", img.Name, err)
+	}
+}
