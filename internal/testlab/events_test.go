@@ -139,6 +139,19 @@ func TestVMOptionsArgs(t *testing.T) {
 	if sb.varsTemplate() != OVMFVarsMS || uefi.varsTemplate() != OVMFVars {
 		t.Errorf("variable stores: Secure Boot %s, plain %s", sb.varsTemplate(), uefi.varsTemplate())
 	}
+	arm := VMOptions{Name: "a", Arch: "arm64", Accel: "tcg", NICs: []NIC{nic}}
+	want = []string{"-nographic", "-nodefaults", "-serial", "stdio", "-machine", "virt,accel=tcg", "-cpu", "max,pauth-impdef=on",
+		"-m", "512", "-smp", "1",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + AAVMFCode,
+		"-drive", "if=pflash,format=raw,unit=1,file=/tmp/v.fd", "-device", "virtio-rng-pci",
+		"-netdev", "tap,ifname=tap1,script=no,downscript=no,id=n0",
+		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02,romfile=", "-boot", "n"}
+	if diff := cmp.Diff(want, arm.Args("/tmp/v.fd")); diff != "" {
+		t.Errorf("arm64 Args() mismatch (-want +got):\n%s", diff)
+	}
+	if arm.qemu() != "qemu-system-aarch64" || arm.varsTemplate() != AAVMFVars || !arm.uefi() {
+		t.Errorf("arm64: qemu %s, vars %s, uefi %v", arm.qemu(), arm.varsTemplate(), arm.uefi())
+	}
 	direct := VMOptions{Accel: "tcg", Kernel: "/k", Initrd: "/i", Append: "console=ttyS0", Extra: []string{"-x"}}
 	if got := direct.Args(""); !slices.Equal(got[len(got)-7:], []string{"-kernel", "/k", "-initrd", "/i", "-append", "console=ttyS0", "-x"}) {
 		t.Errorf("direct-kernel Args() = %q", got)

@@ -105,10 +105,10 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 func StartVM(t testing.TB, cfg VMOptions) *VM {
 	t.Helper()
 	if _, err := exec.LookPath(cfg.qemu()); err != nil {
-		t.Skipf("%s not installed (make deps installs qemu-system-x86)", cfg.qemu())
+		t.Skipf("%s not installed (make deps installs qemu-system-x86 and qemu-system-arm)", cfg.qemu())
 	}
-	if _, err := os.Stat(cfg.varsTemplate()); cfg.UEFI && err != nil {
-		t.Skipf("OVMF not installed (make deps installs ovmf): %v", err)
+	if _, err := os.Stat(cfg.varsTemplate()); cfg.uefi() && err != nil {
+		t.Skipf("UEFI firmware not installed (make deps installs ovmf and qemu-efi-aarch64): %v", err)
 	}
 	v, err := LaunchVM(cfg, t.TempDir(), nil)
 	if err != nil {

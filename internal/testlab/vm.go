@@ -19,15 +19,21 @@ const (
 	OVMFVars   = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 	OVMFCodeSB = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
 	OVMFVarsMS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	// AAVMF is OVMF for arm64 (Debian's qemu-efi-aarch64).
+	AAVMFCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+	AAVMFVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
 )
 
 // VMOptions describes one QEMU machine. Zero values take the defaults named
 // on each field.
 type VMOptions struct {
 	Name string // for logs; default "vm"
-	// QEMU is the emulator: "" = qemu-system-x86_64; qemu-system-i386
-	// for a 32-bit machine.
-	QEMU   string
+	// QEMU is the emulator: "" = qemu-system-x86_64 (qemu-system-aarch64
+	// for Arch arm64); qemu-system-i386 for a 32-bit machine.
+	QEMU string
+	// Arch "arm64" is a QEMU virt machine with AAVMF (UEFI, always) and a
+	// virtio RNG; "" is an x86-64 PC (q35).
+	Arch   string
 	Accel  string // "kvm" or "tcg"; "" = Accel()
 	Memory int    // MiB, default 512
 	CPUs   int    // default 1
@@ -77,11 +83,19 @@ func TapNIC(tap, mac string) NIC {
 	return NIC{Netdev: "tap,ifname=" + tap + ",script=no,downscript=no", MAC: mac}
 }
 
-func (cfg VMOptions) secureBoot() bool { return cfg.UEFI && cfg.SecureBoot }
+func (cfg VMOptions) secureBoot() bool { return cfg.UEFI && cfg.SecureBoot && !cfg.arm64() }
+
+func (cfg VMOptions) arm64() bool { return cfg.Arch == "arm64" }
+
+// uefi reports whether the machine boots UEFI firmware (arm64 always).
+func (cfg VMOptions) uefi() bool { return cfg.UEFI || cfg.arm64() }
 
 // varsTemplate is the variable store a UEFI machine starts from.
 func (cfg VMOptions) varsTemplate() string {
-	if cfg.secureBoot() {
+	switch {
+	case cfg.arm64():
+		return AAVMFVars
+	case cfg.secureBoot():
 		return OVMFVarsMS
 	}
 	return OVMFVars
@@ -115,6 +129,15 @@ func (cfg VMOptions) Args(varsFile string) []string {
 	if cfg.secureBoot() {
 		machine += ",smm=on"
 	}
+	if cfg.arm64() {
+		// Under TCG, "max" with the implementation-defined pointer
+		// authentication (much cheaper to emulate than QARMA) and
+		// FEAT_RNG, so the guest's getrandom does not wait.
+		machine, cpu = "virt,accel="+cfg.Accel, "max,pauth-impdef=on"
+		if cfg.Accel == "kvm" {
+			cpu = "host"
+		}
+	}
 	args := []string{
 		"-nographic", "-nodefaults", "-serial", "stdio",
 		"-machine", machine, "-cpu", cpu,
@@ -123,7 +146,12 @@ func (cfg VMOptions) Args(varsFile string) []string {
 	if cfg.ExitOnReboot {
 		args = append(args, "-no-reboot")
 	}
-	if cfg.UEFI {
+	if cfg.arm64() {
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+AAVMFCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+varsFile,
+			"-device", "virtio-rng-pci")
+	} else if cfg.UEFI {
 		code := OVMFCode
 		if cfg.secureBoot() {
 			code = OVMFCodeSB
@@ -200,7 +228,7 @@ type VM struct {
 func LaunchVM(cfg VMOptions, dir string, onLine func(Line)) (*VM, error) {
 	cfg = cfg.withDefaults()
 	v := &VM{Config: cfg}
-	if cfg.UEFI {
+	if cfg.uefi() {
 		b, err := os.ReadFile(cfg.varsTemplate())
 		if err != nil {
 			return nil, fmt.Errorf("testlab: OVMF (Debian package ovmf): %w", err)
@@ -284,6 +312,9 @@ func ProbeKVM(kernel string) (accel, why string) {
 // qemu is the emulator to run.
 func (c VMOptions) qemu() string {
 	if c.QEMU == "" {
+		if c.arm64() {
+			return "qemu-system-aarch64"
+		}
 		return "qemu-system-x86_64"
 	}
 	return c.QEMU
