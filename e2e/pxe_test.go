@@ -56,18 +56,34 @@ func newPXELab(t *testing.T) *pxeLab {
 // server's DHCP range and loader flags (or a --config file) given.
 func newPXELabWith(t *testing.T, prefix string, serverArgs ...string) *pxeLab {
 	t.Helper()
+	return newPXELabImages(t, prefix, []string{"images/prod.yaml"}, serverArgs...)
+}
+
+// newPXELabImages is newPXELabWith with the images built from specs: the
+// first goes in as "mk" (and gives the marker its kernel), the others
+// under their spec's name ("prod-arm64").
+func newPXELabImages(t *testing.T, prefix string, specs []string, serverArgs ...string) *pxeLab {
+	t.Helper()
 	requireQEMU(t)
 	testlab.RequireNetns(t)
-	mk := buildImage(t, "images/prod.yaml")
-	testlab.ProbeAccel(filepath.Join(mk, "vmlinuz"))
 	images := t.TempDir()
-	// The images directory: the microkernel (with its manifest, so the
-	// server boots it) and the marker (without, so it is only served).
-	if err := os.MkdirAll(filepath.Join(images, "mk"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range append([]string{"vmlinuz", "initrd", "manifest.json"}, loaderFiles(t, mk)...) {
-		linkOrCopy(t, filepath.Join(mk, f), filepath.Join(images, "mk", f))
+	var mk string
+	for i, spec := range specs {
+		dir := buildImage(t, spec)
+		name := strings.TrimSuffix(filepath.Base(spec), ".yaml")
+		if i == 0 {
+			mk, name = dir, "mk"
+			testlab.ProbeAccel(filepath.Join(mk, "vmlinuz"))
+		}
+		// The images directory: the microkernels (with their manifests,
+		// so the server boots them) and the marker (without, so it is
+		// only served).
+		if err := os.MkdirAll(filepath.Join(images, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range append([]string{"vmlinuz", "initrd", "manifest.json"}, loaderFiles(t, dir)...) {
+			linkOrCopy(t, filepath.Join(dir, f), filepath.Join(images, name, f))
+		}
 	}
 	installMarker(t, mk, filepath.Join(images, "marker"))
 
@@ -109,6 +125,9 @@ type pxeNode struct {
 	uefi bool
 	// secureBoot and httpBoot: see testlab.VMOptions.
 	secureBoot, httpBoot bool
+	// arch "arm64" is a QEMU virt machine with AAVMF (see
+	// testlab.VMOptions).
+	arch string
 	hw                   vmFacts
 	tap                  string
 	extra                []string // more QEMU devices
@@ -126,7 +145,7 @@ func (l *pxeLab) power(t *testing.T, n *pxeNode) *testlab.VM {
 		l.ns.AddTap(n.tap, pxeBridge)
 	}
 	cfg := testlab.VMOptions{
-		Name: n.name, CPUs: n.hw.cpus, Memory: n.hw.memMiB, UEFI: n.uefi, SecureBoot: n.secureBoot, HTTPBoot: n.httpBoot,
+		Name: n.name, CPUs: n.hw.cpus, Memory: n.hw.memMiB, UEFI: n.uefi, SecureBoot: n.secureBoot, HTTPBoot: n.httpBoot, Arch: n.arch,
 		NICs:   []testlab.NIC{{Netdev: "tap,ifname=" + n.tap + ",script=no,downscript=no", MAC: n.hw.mac}},
 		SMBIOS: []string{n.hw.smbios()},
 		Netns:  l.ns.Name,
