@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 60-boot: power-on to kernel start and to registration of a QEMU node
 # booting the prod microkernel from the network, BIOS, UEFI (iPXE) and UEFI
-# with Secure Boot enforced (shim + Debian's signed GRUB), through
+# with Secure Boot enforced (shim + Debian's signed GRUB), and arm64 (QEMU
+# virt, AAVMF, shimaa64 + GRUB, emulated under TCG), through
 # razor-netboot (full DHCP, TFTP, HTTP) beside the usual dnsmasq DHCP+TFTP
 # set-up with the same kernel and initrd, in the same run (TCG; KVM too
 # when it boots a guest here). Median of RUNS boots each (default 3);
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/../.."
 
 RUNS=${RUNS:-3}  # CPUS=N gives each node N vCPUs (default 1)
 [ "$(id -u)" -eq 0 ] || { echo "60-boot: needs root (network namespaces, taps)" >&2; exit 1; }
-for p in qemu-system-x86_64 dnsmasq ip; do
+for p in qemu-system-x86_64 qemu-system-aarch64 dnsmasq ip; do
   command -v "$p" >/dev/null || { echo "60-boot: $p missing (scripts/deps.sh)" >&2; exit 1; }
 done
 
@@ -28,4 +29,5 @@ for p in mkbuild razor-netboot; do
 done
 go build -o "$work/boot" ./internal/bench/boot
 "$work/mkbuild" build images/prod.yaml --out "$work/images/prod" --quiet >/dev/null
+"$work/mkbuild" build images/prod-arm64.yaml --out "$work/images/prod-arm64" --quiet >/dev/null
 "$work/boot" -images-dir "$work/images" -razor-netboot "$work/razor-netboot" -runs "$RUNS" -cpus "${CPUS:-1}"

@@ -28,6 +28,7 @@ const (
 	fwBIOS   = "BIOS"
 	fwUEFI   = "UEFI"
 	fwUEFISB = "UEFI-SB" // Secure Boot enforced, Microsoft's keys
+	fwARM64  = "ARM64"   // QEMU virt with AAVMF: shimaa64 and GRUB
 )
 
 // The benchmark's provisioning network.
@@ -53,7 +54,8 @@ type result struct {
 }
 
 type bench struct {
-	img     mkimage.Image
+	img     mkimage.Image // the amd64 microkernel
+	arm     mkimage.Image // the arm64 one (for ARM64)
 	server  string
 	ipxeDir string
 	work    string
@@ -125,7 +127,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		}
 	case setupDnsmasq:
 		args = append(args, "--dhcp", "off", "--tftp", "off")
-		conf, err := b.dnsmasqConfig(dir, c.firmware == fwUEFISB)
+		conf, err := b.dnsmasqConfig(dir, c.firmware)
 		if err != nil {
 			return res, err
 		}
@@ -154,15 +156,23 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	nic := testlab.TapNIC(tap, nodeMAC)
 	uefi := c.firmware != fwBIOS
 	nic.NoROM = uefi // OVMF's own PXE client, not the NIC's iPXE ROM
+	arch := ""
+	if c.firmware == fwARM64 {
+		arch = "arm64"
+	}
 	vm, err := ns.StartVM(testlab.VMOptions{
-		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: uefi, SecureBoot: c.firmware == fwUEFISB, NICs: []testlab.NIC{nic},
+		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: uefi, SecureBoot: c.firmware == fwUEFISB, Arch: arch, NICs: []testlab.NIC{nic},
 		SMBIOS: []string{"type=1,manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01"},
 	}, dir, nil)
 	if err != nil {
 		return res, err
 	}
 	defer vm.Close()
-	timer := time.NewTimer(b.timeout)
+	timeout := b.timeout
+	if c.firmware == fwARM64 {
+		timeout *= 2 // a foreign architecture under TCG
+	}
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case at := <-registered:
@@ -172,7 +182,7 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	case <-srv.Done():
 		return res, fmt.Errorf("razor-netboot exited: %v\n%s", srv.Err(), lines(tail(srv.Lines(), 20)))
 	case <-timer.C:
-		return res, fmt.Errorf("no registration within %v; console tail:\n%s", b.timeout, lines(tail(vm.Lines(), 20)))
+		return res, fmt.Errorf("no registration within %v; console tail:\n%s", timeout, lines(tail(vm.Lines(), 20)))
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
@@ -203,7 +213,12 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 // image's signed GRUB, whose static grub/grub.cfg loads the microkernel
 // over TFTP. dnsmasq serves TFTP as nobody, so the root is
 // world-readable.
-func (b *bench) dnsmasqConfig(dir string, secure bool) (string, error) {
+func (b *bench) dnsmasqConfig(dir, firmware string) (string, error) {
+	img := b.img
+	if firmware == fwARM64 {
+		img = b.arm
+	}
+	secure := firmware == fwUEFISB || firmware == fwARM64
 	root := filepath.Join(dir, "tftp")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
@@ -214,24 +229,24 @@ func (b *bench) dnsmasqConfig(dir string, secure bool) (string, error) {
 		}
 	}
 	copies := map[string]string{
-		filepath.Join(b.img.Dir, b.img.Kernel):    "vmlinuz",
-		filepath.Join(b.img.Dir, b.img.Initrd):    "initrd",
+		filepath.Join(img.Dir, img.Kernel):        "vmlinuz",
+		filepath.Join(img.Dir, img.Initrd):        "initrd",
 		filepath.Join(b.ipxeDir, "undionly.kpxe"): "undionly.kpxe",
 		filepath.Join(b.ipxeDir, "ipxe.efi"):      "ipxe.efi",
 	}
 	if secure {
 		for _, role := range []string{manifest.LoaderShim, manifest.LoaderGRUB} {
-			p, ok := b.img.LoaderPath(role)
+			p, ok := img.LoaderPath(role)
 			if !ok {
-				return "", fmt.Errorf("image %s has no %s loader", b.img.Name, role)
+				return "", fmt.Errorf("image %s has no %s loader", img.Name, role)
 			}
-			copies[filepath.Join(b.img.Dir, p)] = filepath.Base(p)
+			copies[filepath.Join(img.Dir, p)] = filepath.Base(p)
 		}
 		if err := os.MkdirAll(filepath.Join(root, "grub"), 0o755); err != nil {
 			return "", err
 		}
 		cfg := fmt.Sprintf("set timeout=0\nlinux /vmlinuz %s razor.server=http://%s:%s razor.checkin_skew=0\ninitrd /initrd\nboot\n",
-			b.img.Manifest.Cmdline, serverIP, httpPort)
+			img.Manifest.Cmdline, serverIP, httpPort)
 		if err := os.WriteFile(filepath.Join(root, "grub", "grub.cfg"), []byte(cfg), 0o644); err != nil {
 			return "", err
 		}
@@ -249,8 +264,11 @@ func (b *bench) dnsmasqConfig(dir string, secure bool) (string, error) {
 		return "", err
 	}
 	efiBoot := "ipxe.efi"
-	if secure {
+	switch firmware {
+	case fwUEFISB:
 		efiBoot = "shimx64.efi"
+	case fwARM64:
+		efiBoot = "shimaa64.efi"
 	}
 	conf := strings.Join([]string{
 		"port=0", // no DNS
@@ -260,6 +278,7 @@ func (b *bench) dnsmasqConfig(dir string, secure bool) (string, error) {
 		"dhcp-leasefile=" + filepath.Join(dir, "dnsmasq.leases"),
 		"dhcp-match=set:ipxe,175",
 		"dhcp-vendorclass=set:efi64,PXEClient:Arch:00007",
+		"dhcp-vendorclass=set:efi64,PXEClient:Arch:00011",
 		"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe",
 		"dhcp-boot=tag:!ipxe,tag:efi64," + efiBoot,
 		"dhcp-boot=tag:ipxe,boot.ipxe",

@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 4*time.Minute, "most one boot may take to register")
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "iPXE binaries for the dnsmasq set-up")
 	accelFlag := fs.String("accel", "auto", "auto (TCG, plus KVM when it boots a guest here), tcg or kvm")
-	fwFlag := fs.String("firmware", fwBIOS+","+fwUEFI+","+fwUEFISB, "firmwares to boot, comma-separated: BIOS, UEFI, UEFI-SB (Secure Boot)")
+	fwFlag := fs.String("firmware", fwBIOS+","+fwUEFI+","+fwUEFISB+","+fwARM64, "firmwares to boot, comma-separated: BIOS, UEFI, UEFI-SB (Secure Boot), ARM64 (needs an arm64 image too)")
 	cpus := fs.Int("cpus", 1, "vCPUs per node")
 	setupFlag := fs.String("setups", setupRazor+","+setupDnsmasq, "set-ups to compare, comma-separated")
 	if err := fs.Parse(args); err != nil {
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *imagesDir == "" {
 		return errors.New("-images-dir is required")
 	}
-	firmwares, err := subset(*fwFlag, fwBIOS, fwUEFI, fwUEFISB)
+	firmwares, err := subset(*fwFlag, fwBIOS, fwUEFI, fwUEFISB, fwARM64)
 	if err != nil {
 		return fmt.Errorf("-firmware: %w", err)
 	}
@@ -89,9 +89,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	img, err := mkimage.New(*imagesDir, nil).Current()
+	finder := mkimage.New(*imagesDir, nil)
+	img, err := finder.CurrentFor("amd64")
 	if err != nil {
 		return fmt.Errorf("microkernel image: %w", err)
+	}
+	var arm mkimage.Image
+	if slices.Contains(firmwares, fwARM64) {
+		if arm, err = finder.CurrentFor("arm64"); err != nil {
+			return fmt.Errorf("-firmware %s: %w (build images/prod-arm64.yaml into the images directory)", fwARM64, err)
+		}
 	}
 	if slices.Contains(firmwares, fwUEFISB) && !img.Manifest.SignedChain() {
 		return fmt.Errorf("-firmware %s: image %s has no signed loaders (build it with debian.secure_boot on)", fwUEFISB, img.Name)
@@ -115,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(work)
 	b := &bench{
-		img: img, server: srv, ipxeDir: *ipxeDir, work: work, timeout: *timeout, log: stderr, cpus: *cpus,
+		img: img, arm: arm, server: srv, ipxeDir: *ipxeDir, work: work, timeout: *timeout, log: stderr, cpus: *cpus,
 	}
 	load0 := loadavg()
 	start := time.Now()
@@ -144,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	report(stdout, reportInput{
-		img: img, runs: *runs, cpus: *cpus, accels: accels, kvmWhy: why, kvm: kvm == "kvm",
+		img: img, arm: arm, runs: *runs, cpus: *cpus, accels: accels, kvmWhy: why, kvm: kvm == "kvm",
 		results: results, load0: load0, load1: loadavg(), took: time.Since(start),
 	})
 	return nil

@@ -12,6 +12,7 @@ import (
 
 type reportInput struct {
 	img          mkimage.Image
+	arm          mkimage.Image // zero without ARM64
 	runs         int
 	cpus         int
 	accels       []string
@@ -54,7 +55,10 @@ func report(w io.Writer, in reportInput) {
 	fmt.Fprintln(w, "(`--uefi-loader ipxe`), UEFI-SB is OVMF's Secure Boot build with Microsoft's keys enrolled and")
 	fmt.Fprintln(w, "Secure Boot enforced, booting shim → Debian's signed GRUB → the signed kernel, all over TFTP")
 	fmt.Fprintln(w, "(razor-netboot's default `uefi_loader: auto`; dnsmasq with the same shim and GRUB and a static")
-	fmt.Fprintln(w, "`grub.cfg`). GRUB prints nothing when the kernel starts, so UEFI-SB has no *kernel* time.")
+	fmt.Fprintln(w, "`grub.cfg`). ARM64 is QEMU's virt machine (`qemu-system-aarch64`, AAVMF, virtio-net) booting the arm64")
+	fmt.Fprintln(w, "microkernel the same way through `shimaa64.efi` and Debian's signed arm64 GRUB, emulated")
+	fmt.Fprintln(w, "instruction by instruction under TCG on this x86-64 host. GRUB prints nothing when the kernel")
+	fmt.Fprintln(w, "starts, so UEFI-SB and ARM64 have no *kernel* time.")
 	fmt.Fprintln(w, "**razor-netboot**: its full DHCP (option 60 `PXEClient` fast path, router advertisements), TFTP")
 	fmt.Fprintln(w, "for `snponly.efi`, HTTP for the script, kernel and initrd. **dnsmasq DHCP+TFTP**: the usual")
 	fmt.Fprintln(w, "set-up, dnsmasq alone hands out `undionly.kpxe`/`ipxe.efi` and a static `boot.ipxe` that loads")
@@ -68,6 +72,10 @@ func report(w io.Writer, in reportInput) {
 	fmt.Fprintf(w, "Image: %s (%s, kernel %s, initrd %.1f MB). Load average (1 min) %s at the start, %s at the end; %s in all.\n",
 		in.img.Name, in.img.Manifest.Variant, in.img.Manifest.KernelVersion, float64(in.img.Manifest.Initrd.Size)/1e6,
 		in.load0, in.load1, in.took.Round(time.Second))
+	if in.arm.Manifest != nil {
+		fmt.Fprintf(w, "ARM64 image: %s (kernel %s, kernel file %.1f MB, initrd %.1f MB).\n", in.arm.Name, in.arm.Manifest.KernelVersion,
+			float64(in.arm.Manifest.Kernel.Size)/1e6, float64(in.arm.Manifest.Initrd.Size)/1e6)
+	}
 	if !in.kvm {
 		fmt.Fprintf(w, "KVM: not measured here (%s); TCG only.\n", in.kvmWhy)
 	}
@@ -75,7 +83,7 @@ func report(w io.Writer, in reportInput) {
 	fmt.Fprintln(w, "| accel | firmware | set-up | power-on → kernel | power-on → registered | registered, each run | ratio (dnsmasq / razor-netboot) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, accel := range in.accels {
-		for _, fw := range []string{fwBIOS, fwUEFI, fwUEFISB} {
+		for _, fw := range []string{fwBIOS, fwUEFI, fwUEFISB, fwARM64} {
 			if len(in.results[combo{accel, fw, setupRazor}])+len(in.results[combo{accel, fw, setupDnsmasq}]) == 0 {
 				continue
 			}
