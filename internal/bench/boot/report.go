@@ -90,7 +90,7 @@ func report(w io.Writer, in reportInput) {
 			rz, rzN := median(in.results[combo{accel, fw, setupRazor}], func(r result) time.Duration { return r.registered })
 			for _, setup := range []string{setupRazor, setupDnsmasq} {
 				rs := in.results[combo{accel, fw, setup}]
-				k, _ := median(rs, func(r result) time.Duration { return r.kernel })
+				k, kn := median(rs, func(r result) time.Duration { return r.kernel })
 				reg, n := median(rs, func(r result) time.Duration { return r.registered })
 				var each []string
 				for _, r := range rs {
@@ -102,14 +102,22 @@ func report(w io.Writer, in reportInput) {
 				}
 				kernel, regd := "—", "—"
 				if n > 0 {
-					kernel, regd = secs(k), secs(reg)
+					regd = secs(reg)
+				}
+				if kn > 0 {
+					kernel = secs(k)
 				}
 				ratio := ""
 				if setup == setupDnsmasq {
 					kz, _ := median(in.results[combo{accel, fw, setupRazor}], func(r result) time.Duration { return r.kernel })
-					if n > 0 && rzN > 0 && rz > 0 && kz > 0 {
-						ratio = fmt.Sprintf("%.2fx to kernel, %.2fx to registered", k.Seconds()/kz.Seconds(), reg.Seconds()/rz.Seconds())
+					var parts []string
+					if kn > 0 && kz > 0 {
+						parts = append(parts, fmt.Sprintf("%.2fx to kernel", k.Seconds()/kz.Seconds()))
 					}
+					if n > 0 && rzN > 0 && rz > 0 {
+						parts = append(parts, fmt.Sprintf("%.2fx to registered", reg.Seconds()/rz.Seconds()))
+					}
+					ratio = strings.Join(parts, ", ")
 				}
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", strings.ToUpper(accel), fw, setup, kernel, regd, strings.Join(each, ", "), ratio)
 			}

@@ -47,6 +47,8 @@ func TestReport(t *testing.T) {
 			{"tcg", "BIOS", setupDnsmasq}: {{kernel: 22 * s, registered: 33 * s}, {err: errors.New("no registration\nconsole…")}},
 			{"tcg", "UEFI", setupRazor}:   {{err: errors.New("boom")}, {err: errors.New("boom")}},
 			{"tcg", "UEFI", setupDnsmasq}: {{kernel: 40 * s, registered: 60 * s}, {kernel: 40 * s, registered: 60 * s}},
+			{"tcg", fwUEFISB, setupRazor}:   {{kernel: unknown, registered: 30 * s}},
+			{"tcg", fwUEFISB, setupDnsmasq}: {{kernel: unknown, registered: 45 * s}},
 		},
 		load0: "1.00", load1: "2.00", took: time.Minute,
 	}
@@ -58,6 +60,8 @@ func TestReport(t *testing.T) {
 		"| TCG | BIOS | dnsmasq DHCP+TFTP | 22.0 s | 33.0 s | 33.0, failed | 5.50x to kernel, 3.00x to registered |",
 		"| TCG | UEFI | razor-netboot | — | — | failed, failed |  |",
 		"| TCG | UEFI | dnsmasq DHCP+TFTP | 40.0 s | 60.0 s | 60.0, 60.0 |  |",
+		"| TCG | UEFI-SB | razor-netboot | — | 30.0 s | 30.0 |  |",
+		"| TCG | UEFI-SB | dnsmasq DHCP+TFTP | — | 45.0 s | 45.0 | 1.50x to registered |",
 		"KVM: not measured here (no usable /dev/kvm)",
 		"- tcg BIOS dnsmasq DHCP+TFTP run 2: no registration\n",
 	} {
