@@ -2,7 +2,15 @@
 # deps.sh installs the Debian packages that the tests, benchmarks and demo need.
 # As root it installs whatever is missing with apt-get; otherwise it prints the
 # exact command to run. It exits non-zero only when root installation fails.
+#
+# The arm64 image and tests also need dpkg's arm64 architecture (so that apt
+# can fetch linux-image-arm64, busybox-static, shim-signed and
+# grub-efi-arm64-signed for arm64 from the same sources) and QEMU for aarch64:
+# qemu-system-arm boots arm64 nodes with the AAVMF firmware of qemu-efi-aarch64,
+# and qemu-user-static runs the arm64 busybox while mkbuild lists its applets.
 set -euo pipefail
+
+foreign_arches=(arm64)
 
 packages=(
   qemu-system-x86 qemu-utils ovmf ipxe busybox-static squashfs-tools
@@ -10,7 +18,34 @@ packages=(
   lz4 bzip2 curl iproute2 tftp-hpa ca-certificates openssh-client
   chromium lldpd systemd lintian adduser openipmi
   isc-dhcp-client dhcpcd-base isc-dhcp-relay
+  qemu-system-arm qemu-efi-aarch64 qemu-user-static
 )
+
+# Foreign architectures dpkg does not know yet (idempotent: an architecture
+# already added is left alone, and apt's lists are refreshed only when one is
+# added).
+native=$(dpkg --print-architecture)
+new_arches=()
+for a in "${foreign_arches[@]}"; do
+  if [ "$a" != "$native" ] && ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+    new_arches+=("$a")
+  fi
+done
+if [ ${#new_arches[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: dpkg lacks the architectures ${new_arches[*]} (for the arm64 image); add them with:"
+    for a in "${new_arches[@]}"; do
+      echo "  sudo dpkg --add-architecture $a"
+    done
+    echo "  sudo apt-get update"
+  else
+    for a in "${new_arches[@]}"; do
+      echo "deps: adding the dpkg architecture $a"
+      dpkg --add-architecture "$a"
+    done
+    apt-get update -qq
+  fi
+fi
 
 missing=()
 for p in "${packages[@]}"; do
