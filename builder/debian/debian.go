@@ -52,6 +52,9 @@ type Source struct {
 	BusyboxExclude []string
 	// Apt runs apt; nil means the host's apt-get and apt-cache.
 	Apt *Apt
+	// LookPath finds the emulator that runs a busybox built for another
+	// architecture than the host's (Emulators); nil means exec.LookPath.
+	LookPath func(file string) (string, error)
 }
 
 var _ base.Source = (*Source)(nil)
@@ -196,7 +199,7 @@ func (s *Source) Open(ctx context.Context, env base.Env) (*base.Base, error) {
 			}
 		case "busybox":
 			env.Progress.Step("list busybox applets")
-			if err := addBusybox(ctx, b.Archive, dir, s.BusyboxExclude); err != nil {
+			if err := s.addBusybox(ctx, b.Archive, dir); err != nil {
 				return nil, err
 			}
 		case "firmware":
@@ -285,7 +288,7 @@ func openKernel(b *base.Base, dir string) error {
 
 // addBusybox adds the busybox binary and a link for every applet it lists
 // (busybox --list-full), but the excluded ones and linuxrc.
-func addBusybox(ctx context.Context, a *initramfs.Archive, dir string, exclude []string) error {
+func (s *Source) addBusybox(ctx context.Context, a *initramfs.Archive, dir string) error {
 	var bin string
 	for _, p := range []string{"bin/busybox", "usr/bin/busybox"} {
 		if fi, err := os.Lstat(filepath.Join(dir, p)); err == nil && fi.Mode().IsRegular() {
@@ -296,16 +299,17 @@ func addBusybox(ctx context.Context, a *initramfs.Archive, dir string, exclude [
 	if bin == "" {
 		return fmt.Errorf("%w: no bin/busybox in the package", ErrNoBusybox)
 	}
-	if err := runnable(bin); err != nil {
+	argv, err := busyboxCommand(bin, s.LookPath)
+	if err != nil {
 		return err
 	}
-	applets, err := listApplets(ctx, bin)
+	applets, err := listApplets(ctx, argv)
 	if err != nil {
 		return err
 	}
 	a.AddRecord(initramfs.Record{Name: "bin/busybox", Type: initramfs.TypeFile, Perm: 0o755, Source: bin})
 	for _, p := range applets {
-		if p == "bin/busybox" || p == "linuxrc" || slices.Contains(exclude, path.Base(p)) {
+		if p == "bin/busybox" || p == "linuxrc" || slices.Contains(s.BusyboxExclude, path.Base(p)) {
 			continue
 		}
 		a.AddSymlink(p, "/bin/busybox")
@@ -313,28 +317,60 @@ func addBusybox(ctx context.Context, a *initramfs.Archive, dir string, exclude [
 	return nil
 }
 
-// runnable checks that the busybox binary can run on this host, which
-// listing its applets needs.
-func runnable(bin string) error {
+// Emulators are the user-mode emulators (Debian package qemu-user-static)
+// that run a busybox built for another machine than the build host's, so
+// that an arm64 image can be built on an amd64 host and the other way
+// round. They are run by path, not through binfmt_misc, which containers
+// and CI runners often lack.
+var Emulators = map[elf.Machine]string{
+	elf.EM_AARCH64: "qemu-aarch64-static",
+	elf.EM_X86_64:  "qemu-x86_64-static",
+	elf.EM_386:     "qemu-i386-static",
+}
+
+// EmulatorPackage is the Debian package that holds the Emulators.
+const EmulatorPackage = "qemu-user-static"
+
+// hostMachine is the ELF machine of the build host.
+var hostMachine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386}[runtime.GOARCH]
+
+// busyboxCommand returns the command that runs bin on this host: bin
+// itself when the host runs its machine (an i386 busybox runs on amd64),
+// else bin under its emulator, found with lookPath (nil: exec.LookPath).
+func busyboxCommand(bin string, lookPath func(string) (string, error)) ([]string, error) {
 	f, err := elf.Open(bin)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrNoBusybox, bin, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrNoBusybox, bin, err)
 	}
-	defer f.Close()
-	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386}[runtime.GOARCH]
-	if f.Machine != want && !(runtime.GOARCH == "amd64" && f.Machine == elf.EM_386) {
-		return fmt.Errorf("%w: busybox is built for %v and cannot run on this %s host to list its applets", ErrNoBusybox, f.Machine, runtime.GOARCH)
+	m := f.Machine
+	f.Close()
+	if m == hostMachine || (hostMachine == elf.EM_X86_64 && m == elf.EM_386) {
+		return []string{bin}, nil
 	}
-	return nil
+	emu, ok := Emulators[m]
+	if !ok {
+		return nil, fmt.Errorf("%w: busybox is built for %v, which this %s host can neither run nor emulate to list its applets", ErrNoBusybox, m, runtime.GOARCH)
+	}
+	if lookPath == nil {
+		lookPath = exec.LookPath
+	}
+	p, err := lookPath(emu)
+	if err != nil {
+		return nil, fmt.Errorf("%w: busybox is built for %v; listing its applets on this %s host runs it under %s: install the Debian package %s (%v)", ErrNoBusybox, m, runtime.GOARCH, emu, EmulatorPackage, err)
+	}
+	return []string{p, bin}, nil
 }
 
 // maxApplets bounds what we take from busybox's output.
 const maxApplets = 2000
 
-func listApplets(ctx context.Context, bin string) ([]string, error) {
+// listApplets runs argv (busybox, or an emulator and busybox) with
+// --list-full and returns the applets' paths, sorted.
+func listApplets(ctx context.Context, argv []string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--list-full")
+	bin := strings.Join(argv, " ")
+	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], "--list-full")...)
 	cmd.Env = []string{"PATH=/nonexistent", "LC_ALL=C"}
 	out, err := cmd.Output()
 	if err != nil {

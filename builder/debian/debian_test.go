@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -476,4 +479,126 @@ func TestOpenLoaders(t *testing.T) {
 			t.Errorf("Open without grub from apt = %v, want ErrUnavailable naming it", err)
 		}
 	})
+}
+
+// elfHeader returns a 64-bit little-endian ELF header for machine, all
+// debug/elf needs to tell a binary's architecture.
+func elfHeader(machine elf.Machine) []byte {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF\x02\x01\x01")
+	binary.LittleEndian.PutUint16(h[16:], uint16(elf.ET_EXEC))
+	binary.LittleEndian.PutUint16(h[18:], uint16(machine))
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[52:], 64)
+	binary.LittleEndian.PutUint16(h[54:], 56)
+	binary.LittleEndian.PutUint16(h[58:], 64)
+	return h
+}
+
+// foreignMachine is a machine the host cannot run natively.
+func foreignMachine() elf.Machine {
+	if hostMachine == elf.EM_AARCH64 {
+		return elf.EM_X86_64
+	}
+	return elf.EM_AARCH64
+}
+
+func TestBusyboxCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	native := write("native", elfHeader(hostMachine))
+	foreign := write("foreign", elfHeader(foreignMachine()))
+	arm32 := write("arm32", elfHeader(elf.EM_ARM))
+	text := write("text", []byte("#!/bin/sh\n"))
+	emu := Emulators[foreignMachine()]
+	found := func(file string) (string, error) { return "/usr/bin/" + file, nil }
+	missing := func(file string) (string, error) { return "", &exec.Error{Name: file, Err: exec.ErrNotFound} }
+	for _, tc := range []struct {
+		name     string
+		bin      string
+		lookPath func(string) (string, error)
+		want     []string
+		errHas   []string
+	}{
+		{name: "native", bin: native, lookPath: missing, want: []string{native}},
+		{name: "foreign, emulated", bin: foreign, lookPath: found, want: []string{"/usr/bin/" + emu, foreign}},
+		{name: "foreign, no emulator", bin: foreign, lookPath: missing, errHas: []string{emu, "Debian package qemu-user-static", foreignMachine().String()}},
+		{name: "no emulator known", bin: arm32, lookPath: found, errHas: []string{"EM_ARM", "neither run nor emulate"}},
+		{name: "not ELF", bin: text, lookPath: found, errHas: []string{text}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := busyboxCommand(tc.bin, tc.lookPath)
+			if tc.errHas != nil {
+				if !errors.Is(err, ErrNoBusybox) {
+					t.Fatalf("busyboxCommand(%s) = %v, %v; want ErrNoBusybox", tc.name, got, err)
+				}
+				for _, s := range tc.errHas {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("busyboxCommand(%s) error %q lacks %q", tc.name, err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("busyboxCommand(%s) = %v", tc.name, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("busyboxCommand(%s) mismatch (-want +got):\n%s", tc.name, diff)
+			}
+		})
+	}
+}
+
+// TestBusyboxEmulated lists a foreign busybox's applets through an
+// emulator: a script standing in for qemu-user-static that checks it is
+// given the binary and --list-full, as qemu-aarch64-static is.
+func TestBusyboxEmulated(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin", "busybox")
+	if err := os.WriteFile(bin, elfHeader(foreignMachine()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	emu := filepath.Join(t.TempDir(), "qemu-static")
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = %q ] && [ \"$2\" = --list-full ] || exit 3\nprintf 'bin/sh\\nusr/sbin/telnetd\\nsbin/ip\\nlinuxrc\\n'\n", bin)
+	if err := os.WriteFile(emu, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var asked string
+	src := &Source{BusyboxExclude: []string{"telnetd"}, LookPath: func(file string) (string, error) {
+		asked = file
+		return emu, nil
+	}}
+	a := initramfs.New()
+	if err := src.addBusybox(context.Background(), a, dir); err != nil {
+		t.Fatalf("addBusybox = %v", err)
+	}
+	if asked != Emulators[foreignMachine()] {
+		t.Errorf("LookPath asked for %q, want %q", asked, Emulators[foreignMachine()])
+	}
+	var got []string
+	for _, r := range a.Records() {
+		got = append(got, r.Name+" "+r.Target)
+	}
+	want := []string{"bin/busybox ", "bin/sh /bin/busybox", "sbin/ip /bin/busybox"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("archive mismatch (-want +got):\n%s", diff)
+	}
+
+	// An emulator that fails is reported with the command it ran.
+	if err := os.WriteFile(emu, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := src.addBusybox(context.Background(), initramfs.New(), dir)
+	if !errors.Is(err, ErrNoBusybox) || !strings.Contains(err.Error(), emu+" "+bin+" --list-full") {
+		t.Errorf("addBusybox with a failing emulator = %v, want ErrNoBusybox naming the command", err)
+	}
 }
