@@ -40,6 +40,11 @@ const (
 	// wins /dev/console) as well as the screen, and reboots 10 s after a
 	// panic so that a node whose microkernel failed PXE-boots again.
 	DefaultCmdline = "console=tty0 console=ttyS0,115200n8 panic=10"
+	// DefaultCmdlineArm64 is DefaultCmdline for arm64, whose serial port
+	// is a PL011 UART, ttyAMA0 (QEMU's virt machine, Ampere Altra); the
+	// 16550-style ttyS0 of other arm64 servers is found from the ACPI
+	// SPCR table, which arm64 kernels make a console of themselves.
+	DefaultCmdlineArm64 = "console=tty0 console=ttyAMA0,115200n8 panic=10"
 )
 
 // DefaultModules is the driver set of the shipped specs: common server NICs
@@ -52,6 +57,41 @@ var DefaultModules = []string{
 	"mlx5_core", "ahci", "nvme", "virtio_blk", "virtio_scsi", "mpt3sas",
 	"megaraid_sas", "squashfs", "loop", "virtio_rng", "ipmi_si", "ipmi_devintf",
 	"efivarfs",
+}
+
+// DefaultModulesArm64 is the driver set for arm64 servers: virtio for
+// QEMU's virt machine and arm64 clouds; the NICs of Ampere, Graviton,
+// Grace, ThunderX and Kunpeng servers (Mellanox/NVIDIA mlx5, Broadcom
+// bnxt, Intel igb/ixgbe/i40e/ice, Cavium ThunderX nicvf/nicpf, Amazon
+// ena, HiSilicon hns3); NVMe, AHCI (PCI and platform) and the SAS HBAs;
+// the BMC through the system interface or, as on Ampere's reference
+// boards, SSIF over I2C; and what DefaultModules has for the agent.
+// Debian's arm64 kernel builds some of these in (the builder records
+// those as built in).
+var DefaultModulesArm64 = []string{
+	"virtio_net", "virtio_pci", "virtio_blk", "virtio_scsi", "virtio_rng",
+	"mlx5_core", "bnxt_en", "igb", "ixgbe", "i40e", "ice", "nicvf", "nicpf",
+	"ena", "hns3", "tg3", "nvme", "ahci", "ahci_platform", "mpt3sas",
+	"megaraid_sas", "squashfs", "loop", "ipmi_si", "ipmi_ssif",
+	"ipmi_devintf", "efivarfs",
+}
+
+// DefaultModulesFor returns the default driver set of arch:
+// DefaultModulesArm64 for arm64, else DefaultModules.
+func DefaultModulesFor(arch string) []string {
+	if arch == "arm64" {
+		return DefaultModulesArm64
+	}
+	return DefaultModules
+}
+
+// DefaultCmdlineFor returns the default kernel command line of arch:
+// DefaultCmdlineArm64 for arm64, else DefaultCmdline.
+func DefaultCmdlineFor(arch string) string {
+	if arch == "arm64" {
+		return DefaultCmdlineArm64
+	}
+	return DefaultCmdline
 }
 
 // Spec is an image spec. Paths in it are absolute after Load (relative
@@ -130,7 +170,8 @@ type Debian struct {
 	// SecureBoot puts the signed UEFI loaders of the image's architecture
 	// (SignedLoaders: shim and Debian's netboot GRUB) into the image
 	// directory, beside the kernel, for nodes that boot with Secure Boot
-	// on. Default: on where SignedLoaders has the architecture (amd64).
+	// on. Default: on where SignedLoaders has the architecture (amd64,
+	// arm64).
 	SecureBoot *bool `yaml:"secure_boot"`
 	// ShimDeb is a local shim-signed .deb used instead of apt.
 	ShimDeb string `yaml:"shim_deb" spec:"path"`
@@ -163,15 +204,20 @@ type Loaders struct {
 }
 
 // SignedLoaders are the architectures whose signed loaders mkbuild
-// fetches, one row each. arm64 would be one more row: shim-signed's
-// usr/lib/shim/shimaa64.efi.signed as shimaa64.efi, and
-// grub-efi-arm64-signed's
-// usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed as grubaa64.efi.
+// fetches, one row each. The files are those of Debian 12's packages
+// (shim-signed 1.51~1+deb12u1+16.1, grub-efi-<arch>-signed 2.06-13).
 var SignedLoaders = []Loaders{
 	{
 		Arch: "amd64",
 		Shim: LoaderFile{Package: "shim-signed", File: "usr/lib/shim/shimx64.efi.signed", Name: "shimx64.efi"},
 		GRUB: LoaderFile{Package: "grub-efi-amd64-signed", File: "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", Name: "grubx64.efi"},
+	},
+	{
+		// arm64 UEFI (client architectures 11 and 19): shim fetches
+		// grubaa64.efi beside itself.
+		Arch: "arm64",
+		Shim: LoaderFile{Package: "shim-signed", File: "usr/lib/shim/shimaa64.efi.signed", Name: "shimaa64.efi"},
+		GRUB: LoaderFile{Package: "grub-efi-arm64-signed", File: "usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed", Name: "grubaa64.efi"},
 	},
 }
 
@@ -197,7 +243,8 @@ func (s *Spec) WantLoaders() bool {
 type Modules struct {
 	// Include are names ("virtio_net"), name globs ("mlx5_*") or path
 	// globs and directories under /lib/modules/<kver>
-	// ("kernel/drivers/net/ethernet/intel"). Default: DefaultModules.
+	// ("kernel/drivers/net/ethernet/intel"). Default:
+	// DefaultModulesFor(Arch).
 	Include []string `yaml:"include"`
 	// Exclude removes matches of Include (not dependencies).
 	Exclude []string `yaml:"exclude"`
@@ -213,7 +260,8 @@ type Firmware struct {
 // Kernel configures the kernel.
 type Kernel struct {
 	// Cmdline is the command line the image wants (default
-	// DefaultCmdline); the server appends razor.server= and the node token.
+	// DefaultCmdlineFor(Arch)); the server appends razor.server= and the
+	// node token.
 	Cmdline *string `yaml:"cmdline"`
 }
 
@@ -301,7 +349,7 @@ func (m Mode) Perm() fs.FileMode {
 // Cmdline returns the effective kernel command line.
 func (s *Spec) Cmdline() string {
 	if s.Kernel.Cmdline == nil {
-		return DefaultCmdline
+		return DefaultCmdlineFor(s.Arch)
 	}
 	return strings.Join(strings.Fields(*s.Kernel.Cmdline), " ")
 }

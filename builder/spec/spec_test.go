@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,7 +132,7 @@ func TestValidationErrors(t *testing.T) {
 		{"missing kernel deb", "name: x\nbase: debian\ndebian:\n  kernel_deb: nope.deb\n", "s.yaml:4: debian.kernel_deb: " + filepath.Join(dir, "nope.deb") + ": no such file"},
 		{"deb not .deb", "name: x\nbase: debian\ndebian:\n  busybox_deb: notadeb.txt\n", "s.yaml:4: debian.busybox_deb: " + filepath.Join(dir, "notadeb.txt") + ": want a .deb file"},
 		{"kernel and kernel_deb", "name: x\nbase: debian\ndebian:\n  kernel: linux-image-amd64\n  kernel_deb: notadeb.txt\n", "s.yaml:5: debian.kernel_deb: give debian.kernel or debian.kernel_deb"},
-		{"secure boot on i386", "name: x\nbase: debian\narch: i386\ndebian: {secure_boot: true}\n", "s.yaml:4: debian.secure_boot: no signed loaders are known for i386 (only amd64)"},
+		{"secure boot on i386", "name: x\nbase: debian\narch: i386\ndebian: {secure_boot: true}\n", "s.yaml:4: debian.secure_boot: no signed loaders are known for i386 (only amd64, arm64)"},
 		{"secure boot not a bool", "name: x\nbase: debian\ndebian:\n  secure_boot: maybe\n", "s.yaml:4: debian.secure_boot: "},
 		{"shim_deb without secure boot", "name: x\nbase: debian\ndebian:\n  secure_boot: false\n  shim_deb: notadeb.txt\n", "s.yaml:5: debian.shim_deb: " + filepath.Join(dir, "notadeb.txt") + ": want a .deb file"},
 		{"bad glob", "name: x\nbase: debian\nmodules:\n  include:\n    - virtio_net\n    - \"mlx[\"\n", "s.yaml:6: modules.include[1]: \"mlx[\": bad glob"},
@@ -307,7 +308,7 @@ func TestSecureBootDefaults(t *testing.T) {
 		want       bool
 	}{
 		{"amd64 default", "name: x\nbase: debian\n", true},
-		{"arm64 default (no row yet)", "name: x\nbase: debian\narch: arm64\n", false},
+		{"arm64 default", "name: x\nbase: debian\narch: arm64\n", true},
 		{"i386 default", "name: x\nbase: debian\narch: i386\n", false},
 		{"off", "name: x\nbase: debian\ndebian: {secure_boot: false}\n", false},
 		{"local debs", "name: x\nbase: debian\ndebian: {shim_deb: shim.deb, grub_deb: grub.deb}\n", true},
@@ -333,7 +334,7 @@ func TestSecureBootDefaults(t *testing.T) {
 		t.Errorf("child with secure_boot: false: WantLoaders() = true")
 	}
 	// The shipped specs turn it on explicitly.
-	for _, f := range []string{"../../images/prod.yaml", "../../images/dev.yaml"} {
+	for _, f := range []string{"../../images/prod.yaml", "../../images/dev.yaml", "../../images/prod-arm64.yaml", "../../images/dev-arm64.yaml"} {
 		s, err := Load(f, Options{Home: dir})
 		if err != nil {
 			t.Fatal(err)
@@ -345,5 +346,104 @@ func TestSecureBootDefaults(t *testing.T) {
 	l, ok := LoadersFor("amd64")
 	if !ok || l.Shim.Name != "shimx64.efi" || l.GRUB.Name != "grubx64.efi" || !strings.Contains(l.GRUB.File, "grubnetx64") {
 		t.Errorf("LoadersFor(amd64) = %+v, %v", l, ok)
+	}
+	// Checked against Debian 12's arm64 packages (dpkg-deb -c).
+	want := Loaders{
+		Arch: "arm64",
+		Shim: LoaderFile{Package: "shim-signed", File: "usr/lib/shim/shimaa64.efi.signed", Name: "shimaa64.efi"},
+		GRUB: LoaderFile{Package: "grub-efi-arm64-signed", File: "usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed", Name: "grubaa64.efi"},
+	}
+	if l, ok := LoadersFor("arm64"); !ok || l != want {
+		t.Errorf("LoadersFor(arm64) = %+v, %v; want %+v", l, ok, want)
+	}
+	if _, ok := LoadersFor("i386"); ok {
+		t.Errorf("LoadersFor(i386) found loaders; Debian signs none for i386")
+	}
+}
+
+// TestLoadShippedArm64Specs checks images/prod-arm64.yaml and
+// images/dev-arm64.yaml: prod.yaml's settings with arm64's kernel,
+// drivers and serial console.
+func TestLoadShippedArm64Specs(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, home, ".ssh/id_ed25519.pub", testKey+"\n")
+	prod, err := Load("../../images/prod-arm64.yaml", Options{Home: home})
+	if err != nil {
+		t.Fatalf("Load(prod-arm64.yaml) = %v", err)
+	}
+	dev, err := Load("../../images/dev-arm64.yaml", Options{Home: home})
+	if err != nil {
+		t.Fatalf("Load(dev-arm64.yaml) = %v", err)
+	}
+	amd, err := Load("../../images/prod.yaml", Options{Home: home})
+	if err != nil {
+		t.Fatalf("Load(prod.yaml) = %v", err)
+	}
+	type summary struct {
+		Name, Variant, Arch, Kernel, Busybox, Cmdline, Compression string
+		Modules, Firmware, Tags, Keys                              []string
+		Loaders                                                    bool
+		Layers                                                     int
+	}
+	sum := func(s *Spec) summary {
+		keys, err := s.AuthorizedKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return summary{s.Name, s.Variant, s.Arch, s.Debian.Kernel, s.Debian.Busybox, s.Cmdline(), s.Initrd.Compression,
+			s.Modules.Include, s.Debian.Firmware, s.AgentTags(), keys, s.WantLoaders(), len(s.Layers)}
+	}
+	want := summary{"razor-mk-arm64", "prod", "arm64", "linux-image-arm64", "busybox-static",
+		"console=tty0 console=ttyAMA0,115200n8 quiet panic=10 cryptomgr.notests", "zstd",
+		DefaultModulesArm64, []string{"firmware-misc-nonfree"}, nil, nil, true, 2}
+	if diff := cmp.Diff(want, sum(prod)); diff != "" {
+		t.Errorf("Load(prod-arm64.yaml) mismatch (-want +got):\n%s", diff)
+	}
+	want = summary{"razor-mk-arm64-dev", "dev", "arm64", "linux-image-arm64", "busybox-static",
+		"console=tty0 console=ttyAMA0,115200n8 panic=10 cryptomgr.notests", "zstd",
+		DefaultModulesArm64, []string{"firmware-misc-nonfree"}, []string{"dev"}, []string{testKey}, true, 3}
+	if diff := cmp.Diff(want, sum(dev)); diff != "" {
+		t.Errorf("Load(dev-arm64.yaml) mismatch (-want +got):\n%s", diff)
+	}
+	// prod.yaml's hardening is inherited, not copied.
+	for _, s := range []*Spec{prod, dev} {
+		if diff := cmp.Diff(amd.Userland.BusyboxExclude, s.Userland.BusyboxExclude); diff != "" {
+			t.Errorf("%s: busybox_exclude differs from prod.yaml's (-prod +arm64):\n%s", s.Name, diff)
+		}
+		if s.Initrd != amd.Initrd {
+			t.Errorf("%s: initrd = %+v, prod.yaml's %+v", s.Name, s.Initrd, amd.Initrd)
+		}
+	}
+}
+
+func TestArm64Defaults(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Load(writeFile(t, dir, "s.yaml", "name: x\nbase: debian\narch: arm64\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{s.Arch, s.Debian.Kernel, s.Debian.Busybox, s.Cmdline()}
+	want := []string{"arm64", "linux-image-arm64", "busybox-static", DefaultCmdlineArm64}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("arm64 defaults mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(DefaultModulesArm64, s.Modules.Include); diff != "" {
+		t.Errorf("arm64 default modules mismatch (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(DefaultCmdlineArm64, "console=ttyAMA0,115200n8") || strings.Contains(DefaultCmdlineArm64, "ttyS0") {
+		t.Errorf("DefaultCmdlineArm64 = %q, want the PL011 console ttyAMA0", DefaultCmdlineArm64)
+	}
+	// A spec that sets its own modules and command line keeps them.
+	s, err = Load(writeFile(t, dir, "s2.yaml", "name: x\nbase: debian\narch: arm64\nmodules: {include: [nvme]}\nkernel: {cmdline: quiet}\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"nvme"}, s.Modules.Include); diff != "" || s.Cmdline() != "quiet" {
+		t.Errorf("arm64 spec with modules and cmdline: %v %q", s.Modules.Include, s.Cmdline())
+	}
+	// The shipped arm64 specs list DefaultModulesArm64, as prod.yaml lists
+	// DefaultModules: the two lists must not drift apart.
+	if got := DefaultModulesFor("amd64"); !slices.Equal(got, DefaultModules) {
+		t.Errorf("DefaultModulesFor(amd64) = %v", got)
 	}
 }

@@ -70,7 +70,7 @@ func (s *Spec) applyDefaults() {
 	}
 	s.applyTinycoreDefaults()
 	if s.Modules.Include == nil && s.Base != "tinycore" {
-		s.Modules.Include = slices.Clone(DefaultModules)
+		s.Modules.Include = slices.Clone(DefaultModulesFor(s.Arch))
 	}
 	if s.Initrd.Compression == "" {
 		s.Initrd.Compression = DefaultCompression
