@@ -41,12 +41,17 @@ builds mk-agent (static; with the dev tag for the dev variant) inside a
 source tree, or outside one takes the prebuilt agent the package ships
 (/usr/lib/razor-mk/agent; the summary says which), and writes
 DIR/vmlinuz, DIR/initrd and DIR/manifest.json, and with debian.secure_boot
-(the default on amd64) the signed loaders DIR/shimx64.efi and DIR/grubx64.efi. The same spec, inputs and SOURCE_DATE_EPOCH give the
-same bytes.
+(the default on amd64 and arm64) the signed loaders DIR/shimx64.efi and
+DIR/grubx64.efi (arm64: shimaa64.efi, grubaa64.efi). The architecture is
+the spec's arch: images/prod-arm64.yaml and images/dev-arm64.yaml build
+arm64 images (on another host, the arm64 busybox is run under
+qemu-aarch64-static, package qemu-user-static). The same spec, inputs and
+SOURCE_DATE_EPOCH give the same bytes.
 
 Every flag can also be set with RAZOR_<FLAG> in the environment
 (RAZOR_CACHE=/var/cache/razor-mk, RAZOR_OUT=out/prod).`,
 		Example: `  mkbuild build images/prod.yaml --out out/prod
+  mkbuild build images/prod-arm64.yaml --out out/prod-arm64
   mkbuild build images/dev.yaml --out out/dev --authorized-keys ~/.ssh/id_ed25519.pub
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) mkbuild build images/prod.yaml --out out/prod`,
 		Args: cobra.ExactArgs(1),
