@@ -141,7 +141,7 @@ func (g *gatherer) cpuFacts() error {
 	}
 	pkgs := g.packages(ci)
 	g.set("physicalprocessorcount", strconv.Itoa(len(pkgs)))
-	g.lscpuFacts(ci, len(pkgs))
+	g.lscpuFacts(ci, pkgs)
 	g.loadPlatform()
 	g.hwCPUFacts(ci, pkgs, g.plat.procs)
 	return nil
@@ -169,7 +169,58 @@ func (g *gatherer) cpuMHz(ci cpuInfo) (value string, max, min uint64) {
 	return ci.get(0, "cpu MHz"), 0, 0
 }
 
-func (g *gatherer) lscpuFacts(ci cpuInfo, sockets int) {
+// threadsPerCore returns how many logical CPUs share the first CPU's
+// core, from the sysfs topology (core_cpus_list, or thread_siblings_list
+// on kernels before 5.7); 0 when unknown. cpuinfo says it only on x86.
+func (g *gatherer) threadsPerCore(ci cpuInfo) int {
+	dir := path.Join(cpuSysDir, "cpu"+ci.get(0, "processor"), "topology")
+	for _, f := range []string{"core_cpus_list", "thread_siblings_list"} {
+		if n := cpuListCount(readString(g.t, path.Join(dir, f))); n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// cpuListCount counts the CPUs of a sysfs CPU list ("0-3,8-11" is 8); 0
+// when it does not parse.
+func cpuListCount(s string) int {
+	if s == "" {
+		return 0
+	}
+	n := 0
+	for _, r := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(r, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 0 || b < a || b-a >= maxCPUs {
+			return 0
+		}
+		n += b - a + 1
+		if n > maxCPUs {
+			return 0
+		}
+	}
+	return n
+}
+
+// coresPerPackage returns the cores of pkg from the sysfs topology (its
+// logical CPUs over the threads per core), 0 when unknown.
+func (g *gatherer) coresPerPackage(ci cpuInfo, pkg *cpuPackage) int {
+	if pkg == nil {
+		return 0
+	}
+	if t := g.threadsPerCore(ci); t > 0 {
+		return max(len(pkg.procs)/t, 1)
+	}
+	return 0
+}
+
+func (g *gatherer) lscpuFacts(ci cpuInfo, pkgs []cpuPackage) {
+	sockets := len(pkgs)
 	const pre = "mk_hw_lscpu_"
 	a := g.arch()
 	g.set(pre+"Architecture", a)
@@ -193,6 +244,9 @@ func (g *gatherer) lscpuFacts(ci cpuInfo, sockets int) {
 	if cores > 0 && siblings > 0 {
 		g.set(pre+"Threads_per_core", strconv.Itoa(max(siblings/cores, 1)))
 		g.set(pre+"Cores_per_socket", strconv.Itoa(cores))
+	} else if t := g.threadsPerCore(ci); t > 0 && len(pkgs) > 0 {
+		g.set(pre+"Threads_per_core", strconv.Itoa(t))
+		g.set(pre+"Cores_per_socket", strconv.Itoa(g.coresPerPackage(ci, &pkgs[0])))
 	}
 	g.set(pre+"CPU_sockets", strconv.Itoa(sockets))
 	if ents, err := g.t.ReadDir("sys/devices/system/node"); err == nil {
@@ -206,22 +260,16 @@ func (g *gatherer) lscpuFacts(ci cpuInfo, sockets int) {
 			g.set(pre+"NUMA_nodes", strconv.Itoa(n))
 		}
 	}
-	vendor := ci.get(0, "vendor_id")
-	if vendor == "" {
-		vendor = ci.get(0, "CPU implementer")
+	vendor, model, modelName, stepping := ci.get(0, "vendor_id"), ci.get(0, "model"), ci.get(0, "model name"), ci.get(0, "stepping")
+	if id, ok := ci.armCPU(0); ok && vendor == "" {
+		// As lscpu shows an Arm CPU: the implementer's name, the
+		// revision as the model, the core's name, and r<variant>p<revision>.
+		vendor, model, modelName, stepping = id.vendor(), strconv.FormatUint(id.revision, 10), id.model(), id.stepping()
 	}
 	g.set(pre+"Vendor_ID", vendor)
 	g.set(pre+"CPU_family", ci.get(0, "cpu family"))
-	model := ci.get(0, "model")
-	if model == "" {
-		model = ci.get(0, "CPU part")
-	}
 	g.set(pre+"Model", model)
-	g.set(pre+"Model_name", ci.get(0, "model name"))
-	stepping := ci.get(0, "stepping")
-	if stepping == "" {
-		stepping = ci.get(0, "CPU revision")
-	}
+	g.set(pre+"Model_name", modelName)
 	g.set(pre+"Stepping", stepping)
 	mhzValue, fmax, fmin := g.cpuMHz(ci)
 	g.set(pre+"CPU_MHz", mhzValue)
@@ -323,6 +371,10 @@ func (g *gatherer) hwCPUFacts(ci cpuInfo, pkgs []cpuPackage, sprocs []smbios.Pro
 		if vendor == "" && sp != nil {
 			vendor = sp.Manufacturer
 		}
+		arm, isArm := ci.armCPU(proc)
+		if vendor == "" && isArm {
+			vendor = arm.vendor()
+		}
 		if vendor == "" {
 			vendor = ci.get(proc, "vendor_id")
 		}
@@ -340,6 +392,9 @@ func (g *gatherer) hwCPUFacts(ci cpuInfo, pkgs []cpuPackage, sprocs []smbios.Pro
 		}
 		if version == "" && ci.get(proc, "cpu family") != "" {
 			version = ci.get(proc, "cpu family") + "." + ci.get(proc, "model") + "." + ci.get(proc, "stepping")
+		}
+		if version == "" && isArm {
+			version = arm.stepping()
 		}
 		g.setn(pre, i, "version", version)
 		var cur, maxSpeed, ext uint64
@@ -372,7 +427,11 @@ func (g *gatherer) hwCPUFacts(ci cpuInfo, pkgs []cpuPackage, sprocs []smbios.Pro
 			g.setn(pre, i, "width", "32 bits")
 		}
 		g.setn(pre, i, "capabilities", strings.Join(cpuCapabilities(ci, proc), " "))
-		g.setn(pre, i, "configuration", cpuConfiguration(ci, proc, sp, pkg))
+		topoCores := 0
+		if ci.get(proc, "cpu cores") == "" && (sp == nil || sp.CoreCount == 0) {
+			topoCores = g.coresPerPackage(ci, pkg)
+		}
+		g.setn(pre, i, "configuration", cpuConfiguration(ci, proc, sp, pkg, topoCores))
 	}
 }
 
@@ -402,14 +461,19 @@ func cpuCapabilities(ci cpuInfo, proc int) []string {
 	return caps
 }
 
-// cpuConfiguration is lshw's "cores=N enabledcores=N threads=N".
-func cpuConfiguration(ci cpuInfo, proc int, sp *smbios.Processor, pkg *cpuPackage) string {
+// cpuConfiguration is lshw's "cores=N enabledcores=N threads=N". The
+// cores come from SMBIOS, else cpuinfo's "cpu cores" (x86), else
+// topoCores (the sysfs topology; 0 when unknown).
+func cpuConfiguration(ci cpuInfo, proc int, sp *smbios.Processor, pkg *cpuPackage, topoCores int) string {
 	var cores, enabled, threads int
 	if sp != nil {
 		cores, enabled, threads = int(sp.CoreCount), int(sp.CoresEnabled), int(sp.ThreadCount)
 	}
 	if cores == 0 {
 		cores, _ = strconv.Atoi(ci.get(proc, "cpu cores"))
+	}
+	if cores == 0 {
+		cores = topoCores
 	}
 	if enabled == 0 {
 		enabled = cores

@@ -95,9 +95,18 @@ func (c cpuInfo) hasFlag(flag string) bool {
 	return false
 }
 
-// modelName returns a human name for processor i.
+// modelName returns a human name for processor i: x86's "model name";
+// on Arm, the name of the core its MIDR fields give ("ARM Neoverse-N1"),
+// which old arm64 kernels' "Processor" line ("AArch64 Processor rev 1")
+// does not say; else what other architectures call it.
 func (c cpuInfo) modelName(i int) string {
-	for _, k := range []string{"model name", "cpu model", "Processor", "cpu", "uarch"} {
+	if v := c.get(i, "model name"); v != "" {
+		return v
+	}
+	if id, ok := c.armCPU(i); ok {
+		return id.name()
+	}
+	for _, k := range []string{"cpu model", "Processor", "cpu", "uarch"} {
 		if v := c.get(i, k); v != "" {
 			return v
 		}
