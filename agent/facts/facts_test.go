@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 const treesDir = "../../testdata/facts"
 
 // trees are the captured trees every golden test runs against.
-var trees = []string{"host", "qemu", "vmware", "vmware-sysfs-dmi", "uefi-secureboot"}
+var trees = []string{"host", "qemu", "vmware", "vmware-sysfs-dmi", "uefi-secureboot", "arm64"}
 
 // render prints what a node reports from a tree: identity, failed
 // sources and facts, in a stable text form.
@@ -100,6 +100,12 @@ func TestIdentity(t *testing.T) {
 			UUID: "564D9A3C-1E2B-7F80-4A6C-11DE0F219B55",
 			MACs: []string{"005056A1B2C3", "005056A1B2C4"},
 		}},
+		// The UUID comes from the SMBIOS tables UEFI installs on arm64.
+		{"arm64", Identity{
+			HWID: "5254001234A1",
+			UUID: "7A3E9C41-5B2D-4F6E-8A1C-9D0E2F3A4B5C",
+			MACs: []string{"5254001234A1"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
@@ -147,6 +153,23 @@ func TestKeyFacts(t *testing.T) {
 			"virtual": "vmware", "manufacturer": "VMware, Inc.",
 			"uuid": "564D9A3C-1E2B-7F80-4A6C-11DE0F219B55", "bios_vendor": "Phoenix Technologies LTD",
 		}},
+		// QEMU virt, -cpu cortex-a72 -smp 4, booted through AAVMF.
+		{"arm64", map[string]string{
+			"architecture": "aarch64", "hardwaremodel": "aarch64",
+			"processorcount": "4", "processor0": "ARM Cortex-A72", "processor3": "ARM Cortex-A72",
+			"physicalprocessorcount": "1", "mk_hw_cpu_count": "1",
+			"mk_hw_cpu0_product": "ARM Cortex-A72", "mk_hw_cpu0_width": "64 bits",
+			"mk_hw_cpu0_configuration": "cores=4 enabledcores=4 threads=4",
+			"mk_hw_lscpu_Vendor_ID": "ARM", "mk_hw_lscpu_Model_name": "Cortex-A72",
+			"mk_hw_lscpu_Stepping": "r0p3", "mk_hw_lscpu_Cores_per_socket": "4",
+			"mk_hw_lscpu_Threads_per_core": "1",
+			"virtual": "kvm", "manufacturer": "QEMU", "productname": "ARM-Virt-Node",
+			"serialnumber": "QEMU-ARM-0001", "boardserialnumber": "BOARD-ARM-0001",
+			"mk_hw_fw_vendor": "EFI Development Kit II / OVMF", "boot_mode": "uefi",
+			"secure_boot": "false", "macaddress_eth0": "52:54:00:12:34:A1",
+			"mk_hw_nic0_driver": "virtio_net", "mk_hw_disk0_serial": "NVME-ARM-0001",
+			"mk_hw_disk1_serial": "VIRTIO-ARM-0001", "blockdevices": "nvme0n1,vda",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
@@ -166,7 +189,7 @@ func TestKeyFacts(t *testing.T) {
 // TestCaptureReplays captures a tree (and the live system) and checks that
 // the capture reports exactly what was seen while capturing.
 func TestCaptureReplays(t *testing.T) {
-	roots := []string{"", filepath.Join(treesDir, "qemu"), filepath.Join(treesDir, "vmware"), filepath.Join(treesDir, "uefi-secureboot")}
+	roots := []string{"", filepath.Join(treesDir, "qemu"), filepath.Join(treesDir, "vmware"), filepath.Join(treesDir, "uefi-secureboot"), filepath.Join(treesDir, "arm64")}
 	for _, root := range roots {
 		name := root
 		if name == "" {

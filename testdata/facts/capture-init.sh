@@ -2,8 +2,10 @@
 # /init of the initramfs capture-vm.sh builds: load the drivers, bring the
 # network up like the microkernel would, capture the facts tree with
 # "mk-agent facts --capture", and send it as base64 on the second serial
-# port (ttyS1). Kernel parameters: capture.mac= (the NIC to configure),
-# capture.ip= (address/prefix), capture.gw= (default gateway).
+# port (ttyS1), or with capture.out=console (machines with one UART, such as
+# QEMU's arm64 virt) on the console between CAPTURE-BEGIN and CAPTURE-END.
+# Kernel parameters: capture.mac= (the NIC to configure), capture.ip=
+# (address/prefix), capture.gw= (default gateway), capture.out=.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -12,9 +14,16 @@ mount -t devtmpfs dev /dev
 for m in $(cat /modules.order); do
   insmod "/lib/modules/$m" 2>/dev/null || echo "capture: insmod $m failed"
 done
-mac= ip= gw=
+# The boot facts: securityfs (lockdown) and, on UEFI, the EFI variables,
+# as mk-agent init mounts them.
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+if [ -d /sys/firmware/efi/efivars ]; then
+  mount -t efivarfs -o ro efivarfs /sys/firmware/efi/efivars 2>/dev/null
+fi
+mac= ip= gw= out=ttyS1
 for arg in $(cat /proc/cmdline); do
   case $arg in
+    capture.out=*) out=${arg#capture.out=} ;;
     capture.mac=*) mac=${arg#capture.mac=} ;;
     capture.ip=*) ip=${arg#capture.ip=} ;;
     capture.gw=*) gw=${arg#capture.gw=} ;;
@@ -54,6 +63,14 @@ mkdir -p /tmp/dmi-id
 for f in /sys/class/dmi/id/*; do
   [ -f "$f" ] && [ -r "$f" ] && cat "$f" >"/tmp/dmi-id/${f##*/}" 2>/dev/null
 done
-(cd /tmp && tar -c tree dmi-id) | base64 >/dev/ttyS1
+if [ "$out" = console ]; then
+  # Kernel messages would break the base64 lines.
+  echo 1 >/proc/sys/kernel/printk
+  echo CAPTURE-BEGIN
+  (cd /tmp && tar -c tree dmi-id) | base64
+  echo CAPTURE-END
+else
+  (cd /tmp && tar -c tree dmi-id) | base64 >/dev/ttyS1
+fi
 echo CAPTURE-DONE
 poweroff -f

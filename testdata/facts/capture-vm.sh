@@ -14,11 +14,19 @@
 #                          the same without the SMBIOS tables but with the
 #                          kernel's /sys/class/dmi/id, as a non-root reader
 #                          or an old kernel sees it
+#   testdata/facts/arm64   an arm64 QEMU virt guest booted through UEFI
+#                          (AAVMF), Debian's arm64 kernel and busybox, an
+#                          arm64 agent: cortex-a72 CPUs, virtio-net,
+#                          virtio-blk and NVMe disks, SMBIOS from the UEFI
+#                          tables
 #
-# Usage: testdata/facts/capture-vm.sh [qemu|vmware ...]   (default: both)
+# Usage: testdata/facts/capture-vm.sh [qemu|vmware|arm64 ...]
+# (default: qemu and vmware)
 # Needs: qemu-system-x86_64, apt-get (to download the .debs), dpkg-deb, cpio,
-# go. Downloads are cached in $CACHE (default /work/cache/facts-vm or
-# ~/.cache/razor-mk/facts-vm). Runs under TCG; takes about a minute a VM.
+# go; for arm64 also dpkg's arm64 architecture, qemu-system-aarch64 and
+# qemu-efi-aarch64 (scripts/deps.sh). Downloads are cached in $CACHE (default
+# /work/cache/facts-vm or ~/.cache/razor-mk/facts-vm). Runs under TCG; takes
+# about a minute a VM (arm64: a few).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -29,33 +37,41 @@ mkdir -p "$CACHE"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# 1. Debian's kernel and busybox-static, from the .debs.
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kpkg" ] || { echo "capture-vm: cannot find the linux-image package of linux-image-amd64" >&2; exit 1; }
-kver=${kpkg#linux-image-}
-fetch() { # package -> path of its .deb in the cache
+fetch() { # package [arch] -> path of its .deb in the cache
   local f
-  f=$(ls "$CACHE"/"$1"_*.deb 2>/dev/null | head -n1 || true)
+  f=$(ls "$CACHE"/"$1"_*_"${2:-amd64}".deb 2>/dev/null | head -n1 || true)
   if [ -z "$f" ]; then
-    (cd "$CACHE" && apt-get download "$1" >&2)
-    f=$(ls "$CACHE"/"$1"_*.deb | head -n1)
+    (cd "$CACHE" && apt-get download "$1${2:+:$2}" >&2)
+    f=$(ls "$CACHE"/"$1"_*_"${2:-amd64}".deb | head -n1)
   fi
   echo "$f"
 }
-if [ ! -d "$CACHE/kernel-$kver" ]; then
-  dpkg-deb -x "$(fetch "$kpkg")" "$CACHE/kernel-$kver.tmp"
-  mv "$CACHE/kernel-$kver.tmp" "$CACHE/kernel-$kver"
-fi
-if [ ! -x "$CACHE/busybox" ]; then
-  dpkg-deb -x "$(fetch busybox-static)" "$work/bb"
-  cp "$work/bb/bin/busybox" "$CACHE/busybox"
-fi
-kroot=$CACHE/kernel-$kver
-vmlinuz=$kroot/boot/vmlinuz-$kver
-moddir=$kroot/lib/modules/$kver
 
-# 2. The agent, static.
-(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/mk-agent" ./cmd/mk-agent)
+# setup_arch ARCH: Debian's kernel and busybox-static of the Debian
+# architecture ARCH from the .debs, and a static agent for it; sets
+# vmlinuz, moddir, busybox and agent.
+setup_arch() {
+  local arch=$1 kpkg kver kroot
+  kpkg=$(apt-cache depends "linux-image-$arch:$arch" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  kpkg=${kpkg%:"$arch"}
+  [ -n "$kpkg" ] || { echo "capture-vm: cannot find the linux-image package of linux-image-$arch" >&2; exit 1; }
+  kver=${kpkg#linux-image-}
+  if [ ! -d "$CACHE/kernel-$kver" ]; then
+    dpkg-deb -x "$(fetch "$kpkg" "$arch")" "$CACHE/kernel-$kver.tmp"
+    mv "$CACHE/kernel-$kver.tmp" "$CACHE/kernel-$kver"
+  fi
+  busybox=$CACHE/busybox-$arch
+  if [ ! -x "$busybox" ]; then
+    rm -rf "$work/bb"
+    dpkg-deb -x "$(fetch busybox-static "$arch")" "$work/bb"
+    cp "$work/bb/bin/busybox" "$busybox"
+  fi
+  kroot=$CACHE/kernel-$kver
+  vmlinuz=$kroot/boot/vmlinuz-$kver
+  moddir=$kroot/lib/modules/$kver
+  agent=$work/mk-agent-$arch
+  [ -x "$agent" ] || (cd "$repo" && CGO_ENABLED=0 GOARCH=$arch go build -trimpath -ldflags '-s -w' -o "$agent" ./cmd/mk-agent)
+}
 
 # modules_for NAME...: the .ko paths, dependencies first (from each
 # module's .modinfo "depends=" line; Debian ships no modules.dep).
@@ -83,8 +99,8 @@ build_initrd() {
   local root=$work/initrd
   rm -rf "$root"
   mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules}
-  cp "$CACHE/busybox" "$root/bin/busybox"
-  cp "$work/mk-agent" "$root/bin/mk-agent"
+  cp "$busybox" "$root/bin/busybox"
+  cp "$agent" "$root/bin/mk-agent"
   : >"$root/modules.order"
   for f in "${order[@]}"; do
     cp "$f" "$root/lib/modules/"
@@ -96,15 +112,25 @@ build_initrd() {
 }
 
 # run_vm NAME CMDLINE QEMU-ARGS...: boots, collects the tree into
-# testdata/facts/NAME.
+# testdata/facts/NAME. QEMU is qemu-system-x86_64 unless $QEMU says; the
+# tree comes on the second serial port, or, with capture.out=console in
+# CMDLINE (machines with one UART), between markers on the console.
 run_vm() {
   local name=$1 cmdline=$2; shift 2
-  local out=$work/$name.b64 log=$work/$name.log
+  local out=$work/$name.b64 log=$work/$name.log console=${CONSOLE:-ttyS0}
   echo "capture-vm: booting $name" >&2
-  timeout 600 qemu-system-x86_64 -accel tcg -nodefaults -no-reboot -display none \
-    -kernel "$vmlinuz" -initrd "$work/$name.initrd" \
-    -append "console=ttyS0 panic=-1 loglevel=4 $cmdline" \
-    -serial "file:$log" -serial "file:$out" "$@" || true
+  if [[ " $cmdline " == *" capture.out=console "* ]]; then
+    timeout 1200 "${QEMU:-qemu-system-x86_64}" -accel tcg -nodefaults -no-reboot -display none \
+      -kernel "$vmlinuz" -initrd "$work/$name.initrd" \
+      -append "console=$console panic=-1 loglevel=4 $cmdline" \
+      -serial "file:$log" "$@" || true
+    tr -d '\r' <"$log" | sed -n '/^CAPTURE-BEGIN$/,/^CAPTURE-END$/p' | sed '1d;$d' >"$out"
+  else
+    timeout 600 "${QEMU:-qemu-system-x86_64}" -accel tcg -nodefaults -no-reboot -display none \
+      -kernel "$vmlinuz" -initrd "$work/$name.initrd" \
+      -append "console=$console panic=-1 loglevel=4 $cmdline" \
+      -serial "file:$log" -serial "file:$out" "$@" || true
+  fi
   if ! grep -q CAPTURE-DONE "$log"; then
     echo "capture-vm: $name did not finish; console log:" >&2
     tail -n 40 "$log" >&2
@@ -132,6 +158,10 @@ disk() { truncate -s "$2" "$work/$1.img"; echo "$work/$1.img"; }
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(qemu vmware)
+
+if [[ " ${targets[*]} " == *" qemu "* || " ${targets[*]} " == *" vmware "* ]]; then
+  setup_arch amd64
+fi
 
 if [[ " ${targets[*]} " == *" qemu "* ]]; then
   build_initrd "$work/qemu.initrd" virtio_pci virtio_net virtio_blk e1000 ahci sd_mod sr_mod
@@ -161,4 +191,24 @@ if [[ " ${targets[*]} " == *" vmware "* ]]; then
     -device pvscsi,id=pvscsi0 \
     -drive if=none,id=d0,format=raw,file="$(disk vmware-sda 16G)" \
     -device "scsi-hd,drive=d0,bus=pvscsi0.0,scsi-id=0,lun=0,vendor=VMware,product=Virtual disk,serial=6000c29e1e5d4a2b8c7d,wwn=0x6000c29e1e5d4a2b"
+fi
+
+if [[ " ${targets[*]} " == *" arm64 "* ]]; then
+  setup_arch arm64
+  # UEFI boot (AAVMF loads -kernel through fw_cfg), so that the tree has
+  # /sys/firmware/efi and the SMBIOS tables UEFI installs. A named CPU
+  # (not "max", whose MIDR QEMU makes up) gives a real implementer and part.
+  cp /usr/share/AAVMF/AAVMF_VARS.fd "$work/arm64-vars.fd"
+  build_initrd "$work/arm64.initrd" virtio_pci virtio_net virtio_blk nvme efivarfs
+  QEMU=qemu-system-aarch64 CONSOLE=ttyAMA0 run_vm arm64 \
+    "capture.out=console capture.mac=52:54:00:12:34:a1 capture.ip=10.0.2.15/24 capture.gw=10.0.2.2" \
+    -machine virt -cpu cortex-a72 -m 1024 -smp 4,sockets=1,cores=4,threads=1 \
+    -drive if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd \
+    -drive if=pflash,format=raw,file="$work/arm64-vars.fd" \
+    -smbios type=1,manufacturer=QEMU,product=ARM-Virt-Node,serial=QEMU-ARM-0001,uuid=7a3e9c41-5b2d-4f6e-8a1c-9d0e2f3a4b5c,sku=RZ-ARM,family=Razor \
+    -smbios type=2,manufacturer=QEMU,product=Virt-Board,version=1.0,serial=BOARD-ARM-0001 \
+    -smbios type=3,manufacturer=QEMU,serial=CHASSIS-ARM-0001 \
+    -netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:a1 \
+    -drive if=none,id=d0,format=raw,file="$(disk arm64-vda 8G)" -device virtio-blk-pci,drive=d0,serial=VIRTIO-ARM-0001 \
+    -drive if=none,id=d1,format=raw,file="$(disk arm64-nvme 16G)" -device nvme,drive=d1,serial=NVME-ARM-0001
 fi
