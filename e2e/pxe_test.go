@@ -127,10 +127,10 @@ type pxeNode struct {
 	secureBoot, httpBoot bool
 	// arch "arm64" is a QEMU virt machine with AAVMF (see
 	// testlab.VMOptions).
-	arch string
-	hw                   vmFacts
-	tap                  string
-	extra                []string // more QEMU devices
+	arch  string
+	hw    vmFacts
+	tap   string
+	extra []string // more QEMU devices
 }
 
 // power switches a node on: a fresh QEMU on the node's tap (created on
