@@ -276,15 +276,7 @@ func (o *Options) writeImage(s *spec.Spec, b *base.Base, img *image, m *manifest
 		return fmt.Errorf("builder: write initrd: %w", err)
 	}
 	o.Progress.Step("write " + KernelFile)
-	if err := writeAtomic(filepath.Join(o.OutDir, KernelFile), func(w io.Writer) error {
-		f, err := os.Open(b.Kernel)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(w, f)
-		return err
-	}); err != nil {
+	if err := copyAtomic(filepath.Join(o.OutDir, KernelFile), b.Kernel); err != nil {
 		return fmt.Errorf("builder: write kernel: %w", err)
 	}
 	if err := o.writeLoaders(b, m); err != nil {
@@ -316,6 +308,19 @@ func (o *Options) writeImage(s *spec.Spec, b *base.Base, img *image, m *manifest
 }
 
 // writeAtomic writes a file through fn to a temporary name beside path and
+// copyAtomic copies the file src to path through writeAtomic.
+func copyAtomic(path, src string) error {
+	return writeAtomic(path, func(w io.Writer) error {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
+}
+
 // renames it over path.
 func writeAtomic(path string, fn func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")

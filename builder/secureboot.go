@@ -3,7 +3,6 @@ package builder
 import (
 	"debug/pe"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -100,15 +99,7 @@ func (o *Options) writeLoaders(b *base.Base, m *manifest.Manifest) error {
 		if !filepath.IsLocal(l.Name) || strings.ContainsRune(l.Name, '/') {
 			return fmt.Errorf("builder: loader name %q", l.Name)
 		}
-		if err := writeAtomic(filepath.Join(o.OutDir, l.Name), func(w io.Writer) error {
-			f, err := os.Open(l.Path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(w, f)
-			return err
-		}); err != nil {
+		if err := copyAtomic(filepath.Join(o.OutDir, l.Name), l.Path); err != nil {
 			return fmt.Errorf("builder: write %s: %w", l.Name, err)
 		}
 		keep[l.Name] = true

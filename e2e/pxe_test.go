@@ -78,12 +78,7 @@ func newPXELabImages(t *testing.T, prefix string, specs []string, serverArgs ...
 		// The images directory: the microkernels (with their manifests,
 		// so the server boots them) and the marker (without, so it is
 		// only served).
-		if err := os.MkdirAll(filepath.Join(images, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range append([]string{"vmlinuz", "initrd", "manifest.json"}, loaderFiles(t, dir)...) {
-			linkOrCopy(t, filepath.Join(dir, f), filepath.Join(images, name, f))
-		}
+		installImage(t, dir, filepath.Join(images, name))
 	}
 	installMarker(t, mk, filepath.Join(images, "marker"))
 
@@ -105,18 +100,24 @@ func newPXELabImages(t *testing.T, prefix string, specs []string, serverArgs ...
 	return &pxeLab{ns: ns, srv: srv, images: images}
 }
 
-// loaderFiles names the signed loaders an image directory holds.
-func loaderFiles(t *testing.T, dir string) []string {
+// installImage puts the image mkbuild wrote in src into dst: every file
+// its manifest names (kernel, initrd, signed loaders) and the manifest.
+func installImage(t *testing.T, src, dst string) {
 	t.Helper()
-	m, err := manifest.Load(dir)
+	m, err := manifest.Load(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, l := range m.Loaders {
-		out = append(out, l.Path)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	files := []string{manifest.FileName, m.Kernel.Path, m.Initrd.Path}
+	for _, l := range m.Loaders {
+		files = append(files, l.Path)
+	}
+	for _, f := range files {
+		linkOrCopy(t, filepath.Join(src, f), filepath.Join(dst, f))
+	}
 }
 
 // pxeNode is a machine of the lab.

@@ -106,12 +106,7 @@ func TestSoak(t *testing.T) {
 	}
 	dataDir := filepath.Join(dir, "data")
 	images := filepath.Join(dir, "images")
-	if err := os.MkdirAll(filepath.Join(images, "mk"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"vmlinuz", "initrd", "manifest.json"} {
-		linkOrCopy(t, filepath.Join(mk, f), filepath.Join(images, "mk", f))
-	}
+	installImage(t, mk, filepath.Join(images, "mk"))
 	config := filepath.Join(dir, "razor-netboot.yaml")
 	if err := os.WriteFile(config, []byte(fmt.Sprintf(`dhcp_subnets:
   - subnet: 10.66.0.0/24
