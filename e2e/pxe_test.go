@@ -324,6 +324,8 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 		// A BMC (QEMU's simulated one on a KCS interface), as servers have.
 		extra: []string{"-device", "ipmi-bmc-sim,id=bmc0,mfg_id=674,product_id=4660,fwrev1=3,fwrev2=0x21,guid=" + bmcGUID,
 			"-device", "isa-ipmi-kcs,bmc=bmc0"}}
+	// The bridge plays a switch port: LLDP frames go to every node.
+	sendLLDP(t, lab.ns, pxeBridge)
 	start := time.Now()
 	biosVM := lab.power(t, bios)
 	uefiVM := lab.power(t, uefi)
@@ -335,6 +337,20 @@ func TestPXEBootsPolicyTargets(t *testing.T) {
 	logBoot(t, biosVM, "BIOS node", time.Now())
 	checkFacts(t, b, bios.hw)
 	checkBootEvents(t, lab.srv.Client, b.ID)
+	// The switch and port it is cabled to, from the LLDP frames (in its
+	// first registration, or the one the agent makes when they arrive).
+	withLLDP := lab.srv.waitNode(t, biosVM, "reporting its LLDP neighbour", registerTimeout, func(n adminapi.Node) bool {
+		return n.ID == b.ID && n.Facts["lldp_interfaces"] != ""
+	})
+	t.Logf("BIOS node's LLDP neighbour: interfaces %s", withLLDP.Facts["lldp_interfaces"])
+	for _, nic := range strings.Split(withLLDP.Facts["lldp_interfaces"], ",") {
+		if got := withLLDP.Facts["lldp_switch_"+nic]; got != lldpSwitch {
+			t.Errorf("BIOS node fact lldp_switch_%s = %q, want %q", nic, got, lldpSwitch)
+		}
+		if got := withLLDP.Facts["lldp_port_id_"+nic]; got != lldpPort {
+			t.Errorf("BIOS node fact lldp_port_id_%s = %q, want %q", nic, got, lldpPort)
+		}
+	}
 	romStart := regexp.MustCompile(`iPXE \(PCI [0-9a-f:.]+\) starting execution`)
 	_, afterFirst := waitLine(t, biosVM, 0, romStart, time.Millisecond)
 	rebootAt := lab.command(t, b.ID, "reboot")
