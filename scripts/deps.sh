@@ -15,7 +15,7 @@ foreign_arches=(arm64)
 packages=(
   qemu-system-x86 qemu-utils ovmf ipxe busybox-static squashfs-tools
   kea-admin kea-dhcp4-server dnsmasq-base postgresql cpio zstd xz-utils
-  lz4 bzip2 curl iproute2 tftp-hpa ca-certificates openssh-client
+  lz4 bzip2 curl iproute2 tftp-hpa atftp ca-certificates openssh-client
   chromium lldpd systemd lintian adduser openipmi
   isc-dhcp-client dhcpcd-base isc-dhcp-relay
   qemu-system-arm qemu-efi-aarch64 qemu-user-static

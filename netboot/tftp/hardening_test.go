@@ -138,7 +138,8 @@ func TestTransferCaps(t *testing.T) {
 }
 
 // More than 65535 blocks: the block number wraps to 0, as clients
-// expect (blksize 8 makes that 530 kB).
+// expect (blksize 8 makes that 530 kB), in lock-step and in windows
+// (RFC 7440), where the client acknowledges each window's last block.
 func TestBlockNumberWraps(t *testing.T) {
 	dir := t.TempDir()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 530_000/16)
@@ -150,41 +151,48 @@ func TestBlockNumberWraps(t *testing.T) {
 	defer s.Close()
 	conn, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	go s.Serve(t.Context(), conn)
-	// A raw client: pin's refuses block sizes under 512.
-	c := dialUDP(t, "127.0.0.1")
-	srv := conn.LocalAddr()
-	c.WriteTo(rawRQ(opRRQ, "big", "octet", "blksize", "8"), srv)
-	buf := make([]byte, 100)
-	var got []byte
-	var want uint16 // block 0 is the OACK's ACK
-	wrapped := false
-	for {
-		c.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", len(got), err)
-		}
-		op := binary.BigEndian.Uint16(buf)
-		if op == opOACK {
-			c.WriteTo([]byte{0, opACK, 0, 0}, from)
-			continue
-		}
-		block := binary.BigEndian.Uint16(buf[2:])
-		if op != opDATA || block != want+1 {
-			t.Fatalf("after %d bytes: op %d block %d, want DATA %d", len(got), op, block, want+1)
-		}
-		if block == 0 {
-			wrapped = true
-		}
-		want = block
-		got = append(got, buf[4:n]...)
-		c.WriteTo(binary.BigEndian.AppendUint16([]byte{0, opACK}, block), from)
-		if n-4 < 8 {
-			break
-		}
-	}
-	if !bytes.Equal(got, data) || !wrapped {
-		t.Errorf("got %d bytes (block number wrapped: %v), want the %d of the file and a wrap", len(got), wrapped, len(data))
+	for _, window := range []int{1, 7} {
+		t.Run(fmt.Sprintf("windowsize %d", window), func(t *testing.T) {
+			// A raw client: pin's refuses block sizes under 512.
+			c := dialUDP(t, "127.0.0.1")
+			srv := conn.LocalAddr()
+			c.WriteTo(rawRQ(opRRQ, "big", "octet", "blksize", "8", "windowsize", fmt.Sprint(window)), srv)
+			buf := make([]byte, 100)
+			var got []byte
+			var want uint16 // block 0 is the OACK's ACK
+			wrapped := false
+			for i := 1; ; i++ {
+				c.SetReadDeadline(time.Now().Add(3 * time.Second))
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("after %d bytes: %v", len(got), err)
+				}
+				op := binary.BigEndian.Uint16(buf)
+				if op == opOACK {
+					c.WriteTo([]byte{0, opACK, 0, 0}, from)
+					i = 0
+					continue
+				}
+				block := binary.BigEndian.Uint16(buf[2:])
+				if op != opDATA || block != want+1 {
+					t.Fatalf("after %d bytes: op %d block %d, want DATA %d", len(got), op, block, want+1)
+				}
+				if block == 0 {
+					wrapped = true
+				}
+				want = block
+				got = append(got, buf[4:n]...)
+				if i%window == 0 || n-4 < 8 {
+					c.WriteTo(binary.BigEndian.AppendUint16([]byte{0, opACK}, block), from)
+				}
+				if n-4 < 8 {
+					break
+				}
+			}
+			if !bytes.Equal(got, data) || !wrapped {
+				t.Errorf("got %d bytes (block number wrapped: %v), want the %d of the file and a wrap", len(got), wrapped, len(data))
+			}
+		})
 	}
 }
 
@@ -227,6 +235,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add(rawRQ(opWRQ, "x", "netascii"))
 	f.Add([]byte{0, 1, 0, 0})
 	f.Add([]byte{0, 1})
+	f.Add(rawRQ(opRRQ, "a", "octet", "windowsize", "16", "WINDOWSIZE", "8"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseRequest(b)
 		if err != nil {

@@ -1,10 +1,15 @@
 // Package tftp is razor-netboot's read-only TFTP server (RFC 1350, with
 // options per RFC 2347 compared case-insensitively: blksize, tsize and
-// timeout of RFC 2348/2349). It serves the iPXE binaries, and images for
-// clients that cannot do HTTP, from one directory and nothing outside it:
-// request paths are sanitised (CleanPath) and opened through os.Root, so
-// ".." and symlinks that leave the root are refused
-// (error 2, access violation) and logged. Write requests are refused
+// timeout of RFC 2348/2349, and windowsize of RFC 7440, up to 64 blocks
+// and 1 MiB in flight). The transfer loop is ours (pin/tftp's server
+// has no windowsize): it sends a window of blocks, takes an ACK of any
+// block in it as acknowledging up to that block, and sends again from
+// the first unacknowledged block on timeout. It serves the iPXE
+// binaries, and images for clients that cannot do HTTP, from one
+// directory and nothing outside it (and, through Options.Files, the
+// files a server makes): request paths are sanitised (CleanPath) and
+// opened through os.Root, so ".." and symlinks that leave the root are
+// refused (error 2, access violation) and logged. Write requests are refused
 // with error 2. Transfers are capped in all and per client address; a
 // refused request costs no socket. Every wait has a deadline.
 package tftp
