@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 
 	"github.com/razor-mk/razor-mk/internal/daemon"
 	"github.com/spf13/cobra"
@@ -22,15 +25,41 @@ over the file. See examples/razor-netboot.yaml for every key and default.`,
 		Args: cobra.NoArgs,
 	}
 	flags := daemon.AddFlags(cmd.Flags())
+	// A debugging hook rather than configuration: no RAZOR_ variable,
+	// no file key.
+	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (for go tool pprof)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := daemon.LoadConfig(flags, nil)
 		if err != nil {
 			return err
 		}
+		if *cpuprofile != "" {
+			stop, err := startCPUProfile(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		log := newLogger(cmd.ErrOrStderr(), cfg)
 		return daemon.Serve(cmd.Context(), cfg, log)
 	}
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("serve: --cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // newLogger makes the server's slog logger.

@@ -25,7 +25,6 @@ const (
 	errNotFound       = 1
 	errAccess         = 2
 	errIllegalOp      = 4
-	errUnknownTID     = 5
 	errOptionsRefused = 8
 )
 

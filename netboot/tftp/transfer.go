@@ -35,9 +35,8 @@ const (
 type xfer struct {
 	s       *Server
 	conn    *net.UDPConn
-	peer    *net.UDPAddr
-	from    netip.AddrPort // peer, unmapped, to compare with
 	timeout time.Duration
+	dl      time.Time // the socket's read deadline
 	rbuf    []byte
 	sent    int
 }
@@ -59,7 +58,12 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 			s.cfg.OnTransfer(rep)
 		}()
 	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.local})
+	// The transfer's socket is connected to the client: the kernel drops
+	// datagrams from anyone else (RFC 1350 §4 would answer them with
+	// error 5; we stay silent, as for strays on the server port), and a
+	// connected send skips the route lookup of every block, which is a
+	// tenth of a lock-step transfer's time.
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: p.local}, p.peer)
 	if err != nil {
 		s.log.Error("tftp: transfer socket", "peer", peer, "err", err)
 		return
@@ -67,10 +71,8 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	pa := p.peer.AddrPort()
-	x := &xfer{s: s, conn: conn, peer: p.peer, from: netip.AddrPortFrom(pa.Addr().Unmap(), pa.Port()),
-		timeout: s.cfg.Timeout, rbuf: make([]byte, 1024)}
-	fail := func(code uint16, msg string) { conn.WriteToUDP(packError(code, msg), p.peer) }
+	x := &xfer{s: s, conn: conn, timeout: s.cfg.Timeout, rbuf: make([]byte, 1024)}
+	fail := func(code uint16, msg string) { x.write(packError(code, msg)) }
 
 	if req.mode != "octet" && req.mode != "netascii" {
 		s.log.Warn("tftp: request refused", append([]any{"event", "tftp-refused", "peer", peer, "file", trunc(req.filename), "err", fmt.Sprintf("mode %q", trunc(req.mode))}, about...)...)
@@ -262,6 +264,31 @@ func (x *xfer) exchange(ctx context.Context, pkt []byte) error {
 	return fmt.Errorf("%w of the options after %d tries", errTimeout, x.s.cfg.Retries+1)
 }
 
+// recv reads the next datagram from the client, waiting until deadline
+// (errNoAck) or ctx is done (which sets a past read deadline). The
+// socket's deadline is moved only when it would come more than a quarter
+// of the timeout early: resetting the runtime's timer for every block
+// showed in lock-step transfers, and a timeout a little shorter than
+// asked does no harm.
+func (x *xfer) recv(ctx context.Context, deadline time.Time) (int, error) {
+	if x.dl.Before(deadline.Add(-x.timeout / 4)) {
+		x.conn.SetReadDeadline(deadline)
+		x.dl = deadline
+	}
+	n, err := x.conn.Read(x.rbuf)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			return 0, errNoAck
+		}
+		return 0, fmt.Errorf("tftp: receive: %w", err)
+	}
+	return n, nil
+}
+
 // errNoAck: await's deadline passed.
 var errNoAck = errors.New("tftp: no acknowledgement in time")
 
@@ -269,29 +296,17 @@ var errNoAck = errors.New("tftp: no acknowledgement in time")
 // one of the span blocks after lo (block numbers modulo 65536), and
 // returns how many blocks it acknowledges; 0 for a repeated ACK of lo
 // itself (in lock-step, span 1, those are ignored and it waits on). ACKs
-// of other blocks are stale and ignored; a packet from another port gets
-// error 5; an ERROR from the client ends the transfer.
+// of other blocks are stale and ignored; an ERROR from the client ends
+// the transfer.
 func (x *xfer) await(ctx context.Context, lo uint16, span int) (int, error) {
 	deadline := time.Now().Add(x.timeout)
-	x.conn.SetReadDeadline(deadline)
 	for {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		n, from, err := x.conn.ReadFromUDPAddrPort(x.rbuf)
+		n, err := x.recv(ctx, deadline)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if ctx.Err() != nil {
-					return 0, ctx.Err()
-				}
-				return 0, errNoAck
-			}
-			return 0, fmt.Errorf("tftp: receive: %w", err)
-		}
-		if from.Addr().Unmap() != x.from.Addr() || from.Port() != x.from.Port() {
-			x.conn.WriteToUDPAddrPort(packError(errUnknownTID, "unknown transfer ID"), from)
-			continue
+			return 0, err
 		}
 		if n < 4 {
 			continue
@@ -313,7 +328,7 @@ func (x *xfer) await(ctx context.Context, lo uint16, span int) (int, error) {
 }
 
 func (x *xfer) write(pkt []byte) error {
-	if _, err := x.conn.WriteToUDP(pkt, x.peer); err != nil {
+	if _, err := x.conn.Write(pkt); err != nil {
 		return fmt.Errorf("tftp: send: %w", err)
 	}
 	return nil
