@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # 20-dhcp: DHCPv4 DORA exchanges per second, perfdhcp (Debian kea-admin)
-# against razor-netboot's full-mode server, kea-dhcp4 (memfile) and
-# dnsmasq, each in turn in the same network namespace over the same veth
-# pair. perfdhcp runs in a second namespace as a relay (giaddr set).
-# The offered rate ramps up ×1.4 from 250/s in 3 s steps, the servers
-# taking turns at each rate (fresh server each step, one retry), until
-# perfdhcp reports drops; the ACKs/s at the last drop-free rate is the
-# figure. Needs root; bounded
-# to a few minutes. Prints a markdown section.
+# against the product, `razor-netboot serve --dhcp full` at its defaults
+# (SQLite store in a fresh data directory, info logging, TFTP and HTTP on),
+# against kea-dhcp4 (memfile) and dnsmasq, each in turn in the same network
+# namespace over the same veth pair; perfdhcp runs in a second namespace.
+# The leases.File harness (internal/bench/netboot) runs too, as an extra,
+# labelled row.
+#
+# Two methods, each relayed (perfdhcp as a relay: giaddr set, unicast to
+# the server) and broadcast (`perfdhcp -l IF` with no server: DISCOVERs to
+# 255.255.255.255 from the client namespace, as a rack's nodes send them):
+#  - drop-free rate: the offered rate ramps ×1.4 from 350/s in 3 s steps,
+#    the servers taking turns at each rate (fresh server each step, one
+#    retry), until perfdhcp reports drops, then bisects three times; the
+#    ACKs/s at the last drop-free rate is the figure;
+#  - overload: 30,000/s offered for 8 s (-r 30000 -p 8): ACKs/s received,
+#    drops, and non-unique addresses (perfdhcp -u).
+# Needs root; bounded (about ten minutes). Prints a markdown section.
+# Environment: SERVERS (default all), MODES (relayed broadcast), SKIP_RAMP=1,
+# PROFILE=FILE (a CPU profile of razor-netboot under overload, broadcast).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "20-dhcp: needs root (network namespaces)" >&2; exit 1; }
-for p in perfdhcp kea-dhcp4 dnsmasq ip; do
+for p in perfdhcp kea-dhcp4 dnsmasq ip ss; do
   command -v "$p" >/dev/null || { echo "20-dhcp: $p missing (scripts/deps.sh)" >&2; exit 1; }
 done
 
@@ -25,6 +36,7 @@ cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
+go build -o "$tmp/razor-netboot" ./cmd/razor-netboot
 go build -o "$tmp/nb" ./internal/bench/netboot
 
 ip netns add "$srv"; ip netns add "$cli"
@@ -36,123 +48,213 @@ ip -n "$cli" addr add 10.90.200.1/14 dev bc0; ip -n "$cli" link set bc0 up
 FROM=10.88.1.0 TO=10.90.255.254 SUBNET=10.88.0.0/14
 PERIOD=3 CLIENTS=200000
 
-cat >"$tmp/kea.json" <<JSON
+# kea: UDP sockets for relayed traffic; raw sockets (its default) for
+# broadcast, which UDP sockets cannot answer on a link.
+for sock in udp raw; do
+cat >"$tmp/kea-$sock.json" <<JSON
 {"Dhcp4": {
-  "interfaces-config": {"interfaces": ["bs0"], "dhcp-socket-type": "udp"},
+  "interfaces-config": {"interfaces": ["bs0"], "dhcp-socket-type": "$sock"},
   "lease-database": {"type": "memfile", "persist": true, "name": "$tmp/kea-leases.csv", "lfc-interval": 0},
   "valid-lifetime": 3600,
   "subnet4": [{"id": 1, "subnet": "$SUBNET", "pools": [{"pool": "$FROM - $TO"}]}],
   "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "$tmp/kea.log"}]}]
 }}
 JSON
+done
 
-pid=""
-start() { # name
-  rm -f "$tmp"/leases.journal "$tmp"/kea-leases.csv* "$tmp"/dnsmasq.leases
+pid="" mode=relayed
+# start NAME [PROFILEFILE], for $mode
+start() {
+  rm -rf "$tmp"/leases.journal "$tmp"/kea-leases.csv* "$tmp"/dnsmasq.leases "$tmp/data"
+  mkdir "$tmp/data"
   case $1 in
     razor-netboot)
+      ip netns exec "$srv" env ${XENV:-X=1} "$tmp/razor-netboot" serve --data-dir "$tmp/data" --dhcp full --dhcp-interface bs0 \
+        --dhcp-range "$FROM-$TO" --http-addr 10.90.0.1:8026 --advertise-ip 10.90.0.1 \
+        ${2:+--cpuprofile "$2"} >>"$tmp/razor.log" 2>&1 & ;;
+    harness)
       ip netns exec "$srv" "$tmp/nb" dhcp -iface bs0 -from $FROM -to $TO -subnet $SUBNET -server 10.90.0.1 \
         -store "$tmp/leases.journal" 2>>"$tmp/nb.log" & ;;
     kea-dhcp4)
-      KEA_PIDFILE_DIR=$tmp KEA_LOCKFILE_DIR=$tmp ip netns exec "$srv" kea-dhcp4 -c "$tmp/kea.json" >>"$tmp/kea.out" 2>&1 & ;;
+      KEA_PIDFILE_DIR=$tmp KEA_LOCKFILE_DIR=$tmp ip netns exec "$srv" kea-dhcp4 -c "$tmp/kea-$([ "$mode" = relayed ] && echo udp || echo raw).json" >>"$tmp/kea.out" 2>&1 & ;;
     dnsmasq)
       ip netns exec "$srv" dnsmasq -d -k --conf-file=/dev/null --port=0 --interface=bs0 --bind-interfaces \
         --dhcp-range=$FROM,$TO,255.252.0.0,1h --dhcp-leasefile="$tmp/dnsmasq.leases" --pid-file="$tmp/dnsmasq.pid" \
         --no-ping --quiet-dhcp --dhcp-authoritative --user=root --dhcp-lease-max=$CLIENTS >>"$tmp/dnsmasq.log" 2>&1 & ;;
   esac
   pid=$!
-  sleep 1
+  local i
+  for i in $(seq 50); do # until port 67 is bound, then a moment to settle
+    if ip netns exec "$srv" ss -Hlun 'sport = :67' | grep -q .; then sleep 0.5; return; fi
+    sleep 0.1
+  done
+  echo "20-dhcp: $1 did not bind port 67" >&2
 }
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+stop() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 
-# perf RATE → "acks_per_s drops"
+# perf MODE RATE PERIOD → "acks_per_s drops nonunique"
 perf() {
-  local out
-  out=$(ip netns exec "$cli" timeout 30 perfdhcp -4 -l bc0 -r "$1" -p $PERIOD -R $CLIENTS -W 1000000 10.90.0.1 2>&1 || true)
+  local out target=()
+  [ "$1" = relayed ] && target=(10.90.0.1)
+  out=$(ip netns exec "$cli" timeout 60 perfdhcp -4 -l bc0 -u -r "$2" -p "$3" -R $CLIENTS -W 1000000 "${target[@]}" 2>&1 || true)
+  echo "== $1 rate $2 period $3" >>"$tmp/perfdhcp.log"
   echo "$out" >>"$tmp/perfdhcp.log"
-  echo "$out" | awk -v p=$PERIOD '
+  echo "$out" | awk -v p="$3" '
     /DISCOVER-OFFER/ {ex="do"} /REQUEST-ACK/ {ex="ra"}
     /received packets:/ && ex=="ra" {acks=$3}
     /drops:/ {d+=$2}
-    END {printf "%.0f %d\n", acks/p, d}'
+    /non unique addresses:/ || /non-unique addresses:/ {nu+=$NF}
+    END {printf "%.0f %d %d\n", acks/p, d, nu}'
 }
 
-# step SERVER RATE → sets got; succeeds when a run (of two tries) has no drop.
+# step SERVER MODE RATE → sets got drops; succeeds when a run (of two
+# tries) has no drop.
 step() {
-  local attempt
+  local attempt nu
   for attempt in 1 2; do
-    # A fresh server and lease file for every run.
+    mode=$2
     start "$1"
-    read -r got drops < <(perf "$2")
+    read -r got drops nu < <(perf "$2" "$3" $PERIOD)
     stop
-    echo "20-dhcp: $1 rate $2 try $attempt: $got ACK/s, $drops drops" >&2
+    echo "20-dhcp: $1 $2 rate $3 try $attempt: $got ACK/s, $drops drops, $nu non-unique" >&2
     if [ "$drops" -eq 0 ]; then return 0; fi
   done
   return 1
 }
 
-# The servers take turns at each rate, so that a noisy moment on this
-# shared machine hits them alike rather than whichever ramps then.
-servers=(razor-netboot kea-dhcp4 dnsmasq)
-declare -A best bestacks hi lost
-for s in "${servers[@]}"; do best[$s]=0 bestacks[$s]=0 hi[$s]=0 lost[$s]=""; done
-# fail SERVER RATE: the step at RATE failed; its last try's drops, as a
-# share of the packets perfdhcp sent (DISCOVERs and REQUESTs), are kept
-# for the lowest failing rate.
-fail() {
-  hi[$1]=$2
-  lost[$1]=$(awk -v d="$drops" -v r="$2" -v p=$PERIOD 'BEGIN{printf "%d/s: %d of ~%d (%.2f%%)", r, d, 2*r*p, 100*d/(2*r*p)}')
+servers=(${SERVERS:-razor-netboot kea-dhcp4 dnsmasq harness})
+modes=(${MODES:-relayed broadcast})
+# Which servers run which method: the harness only relayed (it is a
+# reference row); dnsmasq only in the ramps (it is far behind).
+runs() { # MODE KIND → servers
+  local s
+  for s in "${servers[@]}"; do
+    case $s,$1,$2 in
+      harness,broadcast,*|dnsmasq,*,overload) ;;
+      *) echo "$s" ;;
+    esac
+  done
 }
-rate=250
-while [ "$rate" -le 40000 ]; do
-  alive=0
-  for s in "${servers[@]}"; do
-    [ "${hi[$s]}" -eq 0 ] || continue
-    alive=1
-    if step "$s" "$rate"; then best[$s]=$rate bestacks[$s]=$got; else fail "$s" "$rate"; fi
-  done
-  [ "$alive" -eq 1 ] || break
-  rate=$((rate * 7 / 5))
-done
-# Bisect between each server's last passing and first failing rate,
-# three times, so that two servers passing the same ×1.4 step still differ.
-for _ in 1 2 3; do
-  for s in "${servers[@]}"; do
-    [ "${hi[$s]}" -gt 0 ] || continue
-    mid=$(((best[$s] + hi[$s]) / 2))
-    [ "${best[$s]}" -gt 0 ] && [ "$mid" -gt "${best[$s]}" ] || continue
-    if step "$s" "$mid"; then best[$s]=$mid bestacks[$s]=$got; else fail "$s" "$mid"; fi
-  done
-done
-results=()
-for s in "${servers[@]}"; do results+=("$s|${best[$s]}|${bestacks[$s]}|${lost[$s]}"); done
 
-kea=$(printf '%s\n' "${results[@]}" | awk -F'|' '$1=="kea-dhcp4"{print $3}')
-echo "## DHCP: DORA exchanges per second at zero drops (perfdhcp)"
-echo
-echo "Command: \`scripts/bench.sh 20-dhcp\` runs \`perfdhcp -4 -l <veth> -r RATE -p $PERIOD -R $CLIENTS -W 1000000 10.90.0.1\`"
-echo "(relayed: giaddr set, unicast to the server, answers to the relay) from one network namespace against each"
-echo "server in another, joined by a veth pair, all on the same $(nproc) cores. The offered rate ramps ×1.4"
-echo "from 250/s, the servers taking turns at each rate, then bisects three times between each server's last"
-echo "passing and first failing rate;"
-echo "each step runs on a fresh server and lease file and passes when perfdhcp counts"
-echo "no drop (it waits 1 s for late answers), with one retry because the machine is shared and noisy. The"
-echo "figure is the ACKs/s perfdhcp received at the highest passing rate. Zero drops rather than a peak"
-echo "rate: a DHCP server that drops under load makes clients back off for seconds."
-echo
-echo "The last column is how each server fails: the packets lost at its lowest failing rate, on the"
-echo "last of that rate's two tries."
-echo
-echo "| server | lease store | highest drop-free rate (/s) | ACKs/s at that rate | ratio to kea | lost just above |"
-echo "|---|---|---|---|---|---|"
-for r in "${results[@]}"; do
-  IFS='|' read -r name best acks lostat <<<"$r"
-  case $name in
-    razor-netboot) store="leases.File journal: fsync before every ACK (group commit)";;
-    kea-dhcp4) store="memfile CSV, appended, not fsynced";;
-    dnsmasq) store="lease file rewritten per change, not fsynced";;
+declare -A best bestacks hi lost
+# fail SERVER MODE RATE: the step at RATE failed; its last try's drops,
+# as a share of the packets perfdhcp sent, are kept for the lowest
+# failing rate.
+fail() {
+  hi[$1,$2]=$3
+  lost[$1,$2]=$(awk -v d="$drops" -v r="$3" -v p=$PERIOD 'BEGIN{printf "%d/s: %d of ~%d (%.2f%%)", r, d, 2*r*p, 100*d/(2*r*p)}')
+}
+if [ -z "${SKIP_RAMP:-}" ]; then
+  for m in "${modes[@]}"; do
+    mapfile -t ss < <(runs "$m" ramp)
+    for s in "${ss[@]}"; do best[$s,$m]=0 bestacks[$s,$m]=0 hi[$s,$m]=0 lost[$s,$m]=""; done
+    rate=350
+    # The servers take turns at each rate, so that a noisy moment on this
+    # shared machine hits them alike rather than whichever ramps then.
+    while [ "$rate" -le 40000 ]; do
+      alive=0
+      for s in "${ss[@]}"; do
+        [ "${hi[$s,$m]}" -eq 0 ] || continue
+        alive=1
+        if step "$s" "$m" "$rate"; then best[$s,$m]=$rate bestacks[$s,$m]=$got; else fail "$s" "$m" "$rate"; fi
+      done
+      [ "$alive" -eq 1 ] || break
+      rate=$((rate * 7 / 5))
+    done
+    for _ in 1 2 3; do
+      for s in "${ss[@]}"; do
+        [ "${hi[$s,$m]}" -gt 0 ] || continue
+        mid=$(((best[$s,$m] + hi[$s,$m]) / 2))
+        [ "${best[$s,$m]}" -gt 0 ] && [ "$mid" -gt "${best[$s,$m]}" ] || continue
+        if step "$s" "$m" "$mid"; then best[$s,$m]=$mid bestacks[$s,$m]=$got; else fail "$s" "$m" "$mid"; fi
+      done
+    done
+  done
+fi
+
+# Overload: 30,000/s offered for 8 s, two runs each, the better kept (a
+# noisy neighbour only makes a run worse).
+declare -A oacks odrops onu
+for m in "${modes[@]}"; do
+  mapfile -t ss < <(runs "$m" overload)
+  for s in "${ss[@]}"; do oacks[$s,$m]=-1; done
+  for _ in 1 2; do
+    for s in "${ss[@]}"; do
+      prof=""
+      [ "$s" = razor-netboot ] && [ "$m" = broadcast ] && prof=${PROFILE:-}
+      mode=$m
+      start "$s" "$prof"
+      read -r a d nu < <(perf "$m" 30000 8)
+      stop
+      echo "20-dhcp: $s $m overload: $a ACK/s, $d drops, $nu non-unique" >&2
+      if [ "$a" -gt "${oacks[$s,$m]}" ]; then oacks[$s,$m]=$a odrops[$s,$m]=$d onu[$s,$m]=$nu; fi
+    done
+  done
+done
+
+store() {
+  case $1 in
+    razor-netboot) echo "SQLite (the default store), a lease committed before its ACK";;
+    harness) echo "leases.File journal, fsync before every ACK (group commit)";;
+    kea-dhcp4) echo "memfile CSV, appended, not fsynced";;
+    dnsmasq) echo "lease file rewritten per change, not fsynced";;
   esac
-  ratio=$(awk -v a="$acks" -v b="$kea" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')
-  echo "| $name | $store | $best | $acks | $ratio | ${lostat:-none up to 40000/s} |"
+}
+label() {
+  case $1 in
+    razor-netboot) echo "razor-netboot serve (the product)";;
+    harness) echo "harness: internal/bench/netboot (netboot/dhcp alone, warnings only)";;
+    *) echo "$1";;
+  esac
+}
+
+echo "## DHCP: DORA exchanges per second (perfdhcp), the product against kea"
+echo
+echo "Command: \`scripts/bench.sh 20-dhcp\`. The product is \`razor-netboot serve --dhcp full --dhcp-interface bs0"
+echo "--dhcp-range $FROM-$TO\` at its defaults otherwise (a fresh SQLite store, info logging to a file, TFTP"
+echo "and HTTP on), started as an operator would; kea-dhcp4 keeps leases in memfile, dnsmasq in its lease file."
+echo "perfdhcp (\`perfdhcp -4 -l bc0 -u -R $CLIENTS -W 1000000 [10.90.0.1]\`) runs in one network namespace,"
+echo "each server in turn in another, joined by a veth pair, all on the same $(nproc) cores. *Relayed*: perfdhcp"
+echo "acts as a relay (giaddr set, unicast to 10.90.0.1). *Broadcast*: no server address, so DISCOVERs and"
+echo "REQUESTs go to 255.255.255.255 from the client namespace, as a rack's nodes send them."
+echo
+if [ -z "${SKIP_RAMP:-}" ]; then
+  echo "### Highest drop-free rate"
+  echo
+  echo "The offered rate ramps ×1.4 from 350/s in ${PERIOD} s steps, the servers taking turns at each rate, then"
+  echo "bisects three times between each server's last passing and first failing rate; each step runs on a"
+  echo "fresh server and store and passes when perfdhcp counts no drop (it waits 1 s for late answers), with"
+  echo "one retry because the machine is shared and noisy. The figure is the ACKs/s received at the highest"
+  echo "passing rate: a DHCP server that drops under load makes clients back off for seconds. The last column"
+  echo "is how each server fails: the packets lost at its lowest failing rate, on that rate's last try."
+  echo
+  echo "| method | server | lease store | highest drop-free rate (/s) | ACKs/s at that rate | ratio to kea | lost just above |"
+  echo "|---|---|---|---|---|---|---|"
+  for m in "${modes[@]}"; do
+    mapfile -t ss < <(runs "$m" ramp)
+    kea=${bestacks[kea-dhcp4,$m]:-0}
+    for s in "${ss[@]}"; do
+      ratio=$(awk -v a="${bestacks[$s,$m]}" -v b="$kea" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')
+      echo "| $m | $(label "$s") | $(store "$s") | ${best[$s,$m]} | ${bestacks[$s,$m]} | $ratio | ${lost[$s,$m]:-none up to 40000/s} |"
+    done
+  done
+  echo
+fi
+echo "### Under overload: 30,000 DISCOVERs/s offered for 8 s"
+echo
+echo "\`perfdhcp … -r 30000 -p 8\`, two runs per server, the better kept. ACKs/s is the REQUEST-ACK"
+echo "exchanges completed per second of the run; drops are the DISCOVERs and REQUESTs left unanswered"
+echo "(most of what is offered, for every server: the point is how much each completes); non-unique is"
+echo "perfdhcp's count of addresses given to two clients (-u), which must be 0."
+echo
+echo "| method | server | ACKs/s | ratio to kea | drops | non-unique addresses |"
+echo "|---|---|---|---|---|---|"
+for m in "${modes[@]}"; do
+  mapfile -t ss < <(runs "$m" overload)
+  kea=${oacks[kea-dhcp4,$m]:-0}
+  for s in "${ss[@]}"; do
+    ratio=$(awk -v a="${oacks[$s,$m]}" -v b="$kea" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')
+    echo "| $m | $(label "$s") | ${oacks[$s,$m]} | $ratio | ${odrops[$s,$m]} | ${onu[$s,$m]} |"
+  done
 done
 echo

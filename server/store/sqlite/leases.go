@@ -40,6 +40,14 @@ func (s *Store) QueueLease(l leases.Lease) (func(context.Context) error, error) 
 	}, nil
 }
 
+// The statements of a lease write, prepared once (see prepared).
+const (
+	qLeaseHeld      = "SELECT 1 FROM leases WHERE ip = ? AND mac != ? AND expires_ns > ?"
+	qLeaseDropOther = "DELETE FROM leases WHERE ip = ? AND mac != ?"
+	qLeasePut       = `INSERT INTO leases (mac, ip, hostname, expires_ns) VALUES (?, ?, ?, ?)
+			ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname, expires_ns = excluded.expires_ns`
+)
+
 // putLease is the write of one lease: refused when another MAC holds the
 // address unexpired, else it replaces the MAC's lease and any expired
 // holder of the address.
@@ -48,7 +56,8 @@ func (s *Store) putLease(l leases.Lease) func(tx *sql.Tx) error {
 	return func(tx *sql.Tx) error {
 		ctx := context.Background()
 		now := ns(s.now())
-		held, err := exists(ctx, tx, "SELECT 1 FROM leases WHERE ip = ? AND mac != ? AND expires_ns > ?", ip, l.MAC, now)
+		q := s.prep(tx)
+		held, err := exists(ctx, q, qLeaseHeld, ip, l.MAC, now)
 		if err != nil {
 			return fmt.Errorf("sqlite: lease %s: %w", ip, err)
 		}
@@ -56,12 +65,10 @@ func (s *Store) putLease(l leases.Lease) func(tx *sql.Tx) error {
 			return fmt.Errorf("%w: %s", leases.ErrConflict, ip)
 		}
 		// One address, one lease: drop an expired holder of the address.
-		if _, err := tx.ExecContext(ctx, "DELETE FROM leases WHERE ip = ? AND mac != ?", ip, l.MAC); err != nil {
+		if _, err := q.ExecContext(ctx, qLeaseDropOther, ip, l.MAC); err != nil {
 			return fmt.Errorf("sqlite: lease %s: %w", ip, err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO leases (mac, ip, hostname, expires_ns) VALUES (?, ?, ?, ?)
-			ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname, expires_ns = excluded.expires_ns`,
-			l.MAC, ip, l.Hostname, ns(l.Expires))
+		_, err = q.ExecContext(ctx, qLeasePut, l.MAC, ip, l.Hostname, ns(l.Expires))
 		if err != nil {
 			return fmt.Errorf("sqlite: lease %s: %w", ip, err)
 		}

@@ -112,7 +112,8 @@ const (
 
 // prepared lists the statements Open prepares on the writer connection.
 var prepared = []string{qNodeByUUID, qMACOwner, qNodeIdent, qMACsOf, qNextRev, qSetRev, qDeleteMAC,
-	qInsertMAC, qDeleteNode, qNodeBySeq, qNodeFactsBy, qUpdateReg, qInsertNode, qTouch}
+	qInsertMAC, qDeleteNode, qNodeBySeq, qNodeFactsBy, qUpdateReg, qInsertNode, qTouch,
+	qLeaseHeld, qLeaseDropOther, qLeasePut, qInsertEvents}
 
 // ident is what identity matching needs of a node.
 type ident struct {

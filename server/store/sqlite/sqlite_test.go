@@ -177,3 +177,34 @@ func TestQueueLease(t *testing.T) {
 		t.Errorf("QueueLease after Close = %v, want ErrClosed", err)
 	}
 }
+
+// Events go in eventsPerInsert rows to a statement; the ids AppendEvents
+// returns are those stored, across chunks and batches.
+func TestAppendEventsChunks(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "razor.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, n := range []int{1, eventsPerInsert, 2*eventsPerInsert + 7} {
+		evs := make([]store.Event, n)
+		for i := range evs {
+			evs[i] = store.Event{At: time.Now(), Type: "dhcp.discover", MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", n, i), Attrs: map[string]string{"i": fmt.Sprint(i)}}
+		}
+		evs[0].Attrs = nil
+		got, err := s.AppendEvents(ctx, evs)
+		if err != nil {
+			t.Fatalf("AppendEvents(%d) = %v", n, err)
+		}
+		listed, err := s.ListEvents(ctx, store.EventQuery{After: got[0].ID - 1, Limit: n})
+		if err != nil || len(listed) != n {
+			t.Fatalf("ListEvents after %d = %d events, %v", n, len(listed), err)
+		}
+		for i := range got {
+			if got[i].ID != listed[i].ID || got[i].MAC != listed[i].MAC || listed[i].Attrs["i"] != evs[i].Attrs["i"] {
+				t.Fatalf("event %d of %d: appended %+v, stored %+v", i, n, got[i], listed[i])
+			}
+		}
+	}
+}
