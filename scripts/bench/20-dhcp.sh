@@ -69,7 +69,7 @@ start() {
   mkdir "$tmp/data"
   case $1 in
     razor-netboot)
-      ip netns exec "$srv" env ${XENV:-X=1} "$tmp/razor-netboot" serve --data-dir "$tmp/data" --dhcp full --dhcp-interface bs0 \
+      ip netns exec "$srv" "$tmp/razor-netboot" serve --data-dir "$tmp/data" --dhcp full --dhcp-interface bs0 \
         --dhcp-range "$FROM-$TO" --http-addr 10.90.0.1:8026 --advertise-ip 10.90.0.1 \
         ${2:+--cpuprofile "$2"} >>"$tmp/razor.log" 2>&1 & ;;
     harness)
