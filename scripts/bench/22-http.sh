@@ -50,7 +50,7 @@ start() {
   done
   echo "22-http: $1 did not start" >&2; exit 1
 }
-stop() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 
 fetch() {
   local speed

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ type dhcpConn struct {
 
 	mu      sync.Mutex
 	waiting map[uint32]chan *dhcpv4.DHCPv4
+
+	retries atomic.Int64 // messages sent again after a timeout
 }
 
 // listenDHCP opens 0.0.0.0:68 bound to iface, allowed to broadcast.
@@ -110,7 +113,11 @@ func (c *dhcpConn) exchange(ctx context.Context, m *dhcpv4.DHCPv4, want dhcpv4.M
 		delete(c.waiting, x)
 		c.mu.Unlock()
 	}()
-	for _, wait := range backoff {
+	for try, wait := range backoff {
+		if try > 0 {
+			c.retries.Add(1)
+			c.log.Debug("storm: dhcp sent again", "type", m.MessageType().String(), "mac", m.ClientHWAddr.String(), "try", try+1)
+		}
 		if err := c.send(m); err != nil {
 			return nil, fmt.Errorf("storm: dhcp send %s: %w", m.MessageType(), err)
 		}

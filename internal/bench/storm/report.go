@@ -61,7 +61,7 @@ func Header() string {
 		h += " " + n + " p50 s |"
 		sep += "---|"
 	}
-	return h + " errors |\n" + sep + "---|"
+	return h + " retries DHCP/TFTP | errors |\n" + sep + "---|---|"
 }
 
 // Row is the result as a markdown table row under Header.
@@ -72,7 +72,7 @@ func (r *Result) Row(label string) string {
 	for p := range nPhases {
 		fmt.Fprintf(&b, " %s |", secs(percentile(r.Phase[p], 50)))
 	}
-	fmt.Fprintf(&b, " %s |", r.errorText())
+	fmt.Fprintf(&b, " %d/%d | %s |", r.DHCPRetries, r.TFTPRetries, r.errorText())
 	return b.String()
 }
 

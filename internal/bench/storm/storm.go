@@ -46,15 +46,17 @@ type Options struct {
 // Phases of a node's boot, in order; a node's time of each is when it
 // ended, measured from its power-on.
 const (
-	phROM      = iota // DHCP as the PXE ROM and the TFTP download
-	phIPXE            // DHCP as iPXE, chain script and per-node script
+	phROMDHCP  = iota // DHCP as the PXE ROM
+	phTFTP            // the boot file over TFTP
+	phIPXEDHCP        // DHCP as iPXE
+	phScripts         // chain script and per-node script
 	phImages          // kernel and initrd over HTTP
 	phKernel          // DHCP as the booted kernel
 	phRegister        // first checkin and registration
 	nPhases
 )
 
-var phaseNames = [nPhases]string{"ROM (DHCP+TFTP)", "iPXE (DHCP+scripts)", "kernel+initrd", "kernel DHCP", "checkin+register"}
+var phaseNames = [nPhases]string{"ROM DHCP", "TFTP", "iPXE DHCP", "scripts", "kernel+initrd", "kernel DHCP", "checkin+register"}
 
 // nodeResult is one node's outcome.
 type nodeResult struct {
@@ -70,7 +72,9 @@ type Result struct {
 	Total             []time.Duration
 	Phase             [nPhases][]time.Duration // duration of each phase of registered nodes
 	Bytes             int64
-	Wall              time.Duration // first power-on to last registration
+	// DHCPRetries and TFTPRetries count messages sent again after a
+	// timeout, by all nodes.
+	DHCPRetries, TFTPRetries int64
 }
 
 // Run powers on o.Nodes nodes and waits until each has registered or
@@ -141,7 +145,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}()
 	}
 	wg.Wait()
-	return summarise(results), nil
+	res := summarise(results)
+	res.DHCPRetries, res.TFTPRetries = dc.retries.Load(), s.tftpRetries.Load()
+	return res, nil
 }
 
 // storm is the state the nodes share.
@@ -152,6 +158,8 @@ type storm struct {
 
 	mu    sync.Mutex
 	added map[netip.Addr]bool
+
+	tftpRetries atomic.Int64 // TFTP packets sent again after a timeout
 }
 
 // mac is node i's MAC, locally administered: 02:52:4d:00:HH:LL.
@@ -185,6 +193,7 @@ func (s *storm) node(ctx context.Context, i int) (r nodeResult) {
 	if err != nil {
 		return fail("ROM dhcp", err)
 	}
+	mark(phROMDHCP)
 	if !s.o.NoTFTP {
 		server := ack.ServerIPAddr
 		if server == nil || server.IsUnspecified() {
@@ -194,11 +203,11 @@ func (s *storm) node(ctx context.Context, i int) (r nodeResult) {
 		if !ok || ack.BootFileName == "" {
 			return fail("ROM dhcp", fmt.Errorf("no next server or boot file in the ACK (file %q)", ack.BootFileName))
 		}
-		if _, err := tftpGet(ctx, ip, srv, ack.BootFileName); err != nil {
+		if _, err := tftpGet(ctx, ip, srv, ack.BootFileName, &s.tftpRetries); err != nil {
 			return fail("ROM tftp", err)
 		}
 	}
-	mark(phROM)
+	mark(phTFTP)
 
 	// 2. iPXE.
 	ack, err = s.dhcp.dora(ctx, hw, optPXE, optArch, optIPXE)
@@ -208,6 +217,7 @@ func (s *storm) node(ctx context.Context, i int) (r nodeResult) {
 	if ip, err = s.addLease(ack); err != nil {
 		return fail("iPXE dhcp", err)
 	}
+	mark(phIPXEDHCP)
 	hc := httpClient(ip)
 	defer hc.CloseIdleConnections()
 	scriptURL := ack.BootFileName
@@ -232,7 +242,7 @@ func (s *storm) node(ctx context.Context, i int) (r nodeResult) {
 	if kernel == "" || initrd == "" {
 		return fail("boot script", fmt.Errorf("no kernel and initrd in the script: %q", firstLine(script)))
 	}
-	mark(phIPXE)
+	mark(phScripts)
 
 	// The kernel and initrd, as the script says.
 	var n counter

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -47,14 +48,17 @@ func TestSummary(t *testing.T) {
 	if r.Registered != 98 || len(r.Errors) != 1 {
 		t.Fatalf("registered %d, errors %v", r.Registered, r.Errors)
 	}
-	if got := percentile(r.Total, 100); got != 500*time.Millisecond {
+	unit := time.Duration(phRegister+1) * time.Millisecond // node i registers at (i+1)*unit
+	if got := percentile(r.Total, 100); got != 100*unit {
 		t.Errorf("max %v", got)
 	}
-	if got := percentile(r.Total, 50); got != 255*time.Millisecond { // 49th of 98: node 51
+	if got := percentile(r.Total, 50); got != 51*unit { // 49th of 98: node 51
 		t.Errorf("p50 %v", got)
 	}
+	r.DHCPRetries, r.TFTPRetries = 3, 4
 	row := r.Row("x")
-	if !strings.HasPrefix(row, "| x | 98/100 | 0.26 | 0.50 | 0.50 |") || !strings.Contains(row, "2× kernel dhcp") {
+	want := fmt.Sprintf("| x | 98/100 | %s | %s | %s |", secs(51*unit), secs(100*unit), secs(100*unit))
+	if !strings.HasPrefix(row, want) || !strings.Contains(row, "| 3/4 | 2× kernel dhcp") {
 		t.Errorf("row %q", row)
 	}
 	if strings.Count(strings.Split(Header(), "\n")[0], "|") != strings.Count(row, "|") {

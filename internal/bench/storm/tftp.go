@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,8 +24,8 @@ const (
 // tftpGet fetches file from server:69 from the node's address local in
 // lock-step with blksize 1468, as iPXE's ROM asks, and returns the size
 // received. Each packet is sent again after one second without an
-// answer, five times at most.
-func tftpGet(ctx context.Context, local, server netip.Addr, file string) (int64, error) {
+// answer, five times at most; retries counts those.
+func tftpGet(ctx context.Context, local, server netip.Addr, file string, retries *atomic.Int64) (int64, error) {
 	const blksize = 1468
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
 	if err != nil {
@@ -64,6 +65,7 @@ func tftpGet(ctx context.Context, local, server netip.Addr, file string) (int64,
 				if tries++; tries > 5 {
 					return got, fmt.Errorf("storm: tftp %s: timed out at block %d", file, want)
 				}
+				retries.Add(1)
 				continue
 			}
 			return got, fmt.Errorf("storm: tftp: %w", err)
