@@ -46,10 +46,11 @@ start() {
   case $1 in
     razor-netboot)
       rm -rf "$tmp/data"; mkdir "$tmp/data"
-      # PROFILE=FILE keeps a CPU profile of the server (serve --cpuprofile).
+      # A CPU profile of the server per client ($c); the section prints
+      # the lock-step ones'. PROFILE=FILE keeps curl-1468's.
       ip netns exec "$srv" "$tmp/razor-netboot" serve --data-dir "$tmp/data" --dhcp off \
         --tftp 10.91.0.1:69 --ipxe-dir "$tmp/root" --http-addr 10.91.0.1:8026 --advertise-ip 10.91.0.1 \
-        ${PROFILE:+--cpuprofile "$PROFILE"} >>"$tmp/razor.log" 2>&1 & ;;
+        --cpuprofile "$tmp/tftp-$c.prof" >>"$tmp/razor.log" 2>&1 & ;;
     dnsmasq) ip netns exec "$srv" dnsmasq -d -k --conf-file=/dev/null --port=0 --enable-tftp --tftp-root="$tmp/root" \
       --interface=ts0 --bind-interfaces --pid-file="$tmp/dnsmasq.pid" --user=nobody >>"$tmp/dnsmasq.log" 2>&1 & ;;
   esac
@@ -121,4 +122,27 @@ for c in "${clients[@]}"; do
   r=$(awk -v a="${med[razor-netboot,$c]}" -v d="${med[dnsmasq,$c]}" 'BEGIN{ if (d>0) printf "%.2fx", a/d; else print "n/a" }')
   echo "| $label | ${med[razor-netboot,$c]} | ${med[dnsmasq,$c]} | $r |"
 done
+echo
+
+# The target of issue 20 (TFTP >= dnsmasq at 512 and 1468 blocks), and
+# where the product's time went in the lock-step runs.
+echo "### Against the target (issue 20): TFTP ≥ dnsmasq"
+echo
+for c in curl-512 hpa-512 curl-1468; do
+  awk -v c="$c" -v a="${med[razor-netboot,$c]}" -v d="${med[dnsmasq,$c]}" 'BEGIN{
+    r = (d > 0) ? a/d : 0; printf "- %s: %.2fx dnsmasq: **%s**.\n", c, r, (r >= 1) ? "met" : "not met" }'
+done
+echo "- windowsize (RFC 7440, atftp): the rows above; dnsmasq answers those requests in lock-step."
+echo
+echo "What limits lock-step TFTP here is explained in [docs/testing.md](docs/testing.md#benchmarks-what-each-figure-is)."
+echo "CPU profiles of the server (\`serve --cpuprofile\`, the whole of one server's run of $RUNS downloads):"
+echo
+echo '```'
+for c in curl-512 curl-1468; do
+  [ -s "$tmp/tftp-$c.prof" ] || continue
+  echo "== $c"
+  go tool pprof -top -nodecount=8 "$tmp/razor-netboot" "$tmp/tftp-$c.prof" 2>/dev/null | sed -n '/^Duration/p; /flat%/,$p'
+done
+echo '```'
+[ -z "${PROFILE:-}" ] || cp "$tmp/tftp-curl-1468.prof" "$PROFILE" 2>/dev/null || true
 echo
