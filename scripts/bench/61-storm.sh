@@ -12,7 +12,8 @@
 # dnsmasq does not serve. RUNS (3) storms each, taking turns; the median
 # run (by p50) of each is reported. Server and nodes are in two network namespaces
 # joined by a veth pair, made here and removed on exit. Needs root; each
-# storm is bounded to STORM_TIMEOUT (240 s). Prints a markdown section.
+# storm is bounded to STORM_TIMEOUT (240 s), and no round starts after
+# BUDGET (480 s). Prints a markdown section.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "61-storm: needs root (network namespaces)" >&2; exit 1; }
@@ -20,7 +21,7 @@ for p in ip dnsmasq curl; do
   command -v "$p" >/dev/null || { echo "61-storm: $p missing (scripts/deps.sh)" >&2; exit 1; }
 done
 [ -f /usr/lib/ipxe/undionly.kpxe ] || { echo "61-storm: /usr/lib/ipxe missing (scripts/deps.sh: ipxe)" >&2; exit 1; }
-N=${N:-200} KERNEL_MB=${KERNEL_MB:-8} INITRD_MB=${INITRD_MB:-32} STORM_TIMEOUT=${STORM_TIMEOUT:-240} RUNS=${RUNS:-3}
+N=${N:-200} KERNEL_MB=${KERNEL_MB:-8} INITRD_MB=${INITRD_MB:-32} STORM_TIMEOUT=${STORM_TIMEOUT:-240} RUNS=${RUNS:-3} BUDGET=${BUDGET:-480}
 tmp=$(mktemp -d)
 srv=bstorms-$$ cli=bstormc-$$
 cleanup() {
@@ -90,7 +91,13 @@ stop() {
 # The set-ups take turns, RUNS (3) storms each, so that a noisy moment on
 # this shared machine hits both alike; the run with the median p50 is
 # reported for each.
+rounds=0
 for run in $(seq "$RUNS"); do
+  # BUDGET (480 s) bounds the script: no new round starts after it.
+  if [ "$run" -gt 1 ] && [ "$SECONDS" -gt "$BUDGET" ]; then
+    echo "61-storm: ${SECONDS}s spent, over BUDGET=$BUDGET: $((run - 1)) rounds only" >&2
+    break
+  fi
   for setup in razor dnsmasq; do
     case $setup in
       razor) label="razor-netboot serve (DHCP, TFTP, HTTP, checkin)" ;;
@@ -104,6 +111,7 @@ for run in $(seq "$RUNS"); do
     echo "61-storm: run $run: $row" >&2
     printf '%s\t%s\n' "$(echo "$row" | awk -F'|' '{print $4+0}')" "$row" >>"$tmp/rows.$setup"
   done
+  rounds=$run
 done
 tail -5 "$tmp/storm.log" >&2
 
@@ -119,7 +127,7 @@ echo "first checkin (\`first_checkin=true\`, the \`razor.token\` of the script's
 echo "\`register\`, and the registration (JSON facts). Each leased address is added to the client interface and the"
 echo "node's TFTP and HTTP traffic comes from it, so per-address limits apply per node. DHCP retries after 1, 2, 4,"
 echo "8, 8 s; the retries column counts DHCP messages and TFTP packets sent again after a timeout (1 s at first)."
-echo "Times are from a node's power-on; the phase columns are medians of each phase's own duration. $RUNS storms per"
+echo "Times are from a node's power-on; the phase columns are medians of each phase's own duration. $rounds storms per"
 echo "set-up, the set-ups taking turns; each row is the set-up's run with the median p50."
 echo "First row: the product at its defaults (\`razor-netboot serve --dhcp full --tftp … --images-dir …\`). Second row:"
 echo "dnsmasq for DHCP and TFTP (\`--no-ping\`, \`dhcp-userclass\` iPXE → the script URL, otherwise undionly.kpxe) with"
@@ -127,6 +135,6 @@ echo "\`razor-netboot serve --dhcp off --tftp off\` for the script, images and c
 echo
 "$tmp/storm" header
 for setup in razor dnsmasq; do
-  sort -n "$tmp/rows.$setup" | awk -F'\t' -v n="$RUNS" 'NR == int((n+1)/2) {print $2}'
+  sort -n "$tmp/rows.$setup" | awk -F'\t' '{r[NR] = $2} END {print r[int((NR+1)/2)]}'
 done
 echo
