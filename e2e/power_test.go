@@ -89,11 +89,21 @@ func TestPowerThroughBMC(t *testing.T) {
 	if _, err := c.SetBMC(ctx, "global", adminapi.BMCRequest{Username: "ADMIN", Password: "e2e-Bmc-Pass"}); err != nil {
 		t.Fatal(err)
 	}
+	// The BMC's chassis state follows the machine once it has seen the
+	// machine go or come (ipmi_sim notices QEMU's end when its socket
+	// closes): a few seconds.
 	powerIs := func(want string) {
 		t.Helper()
-		r, err := c.Power(ctx, n.ID, "status")
-		if err != nil || r.State != want || r.BMC != "ADMIN@"+bmcLANIP+":623" || r.Credential != "global" {
-			t.Fatalf("power-status = %+v, %v; want %s", r, err, want)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			r, err := c.Power(ctx, n.ID, "status")
+			if err == nil && r.State == want && r.BMC == "ADMIN@"+bmcLANIP+":623" && r.Credential == "global" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("power-status = %+v, %v; want %s", r, err, want)
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
 	}
 	powerIs("on")
