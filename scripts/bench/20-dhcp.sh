@@ -27,16 +27,8 @@ for p in perfdhcp kea-dhcp4 dnsmasq ip ss; do
   command -v "$p" >/dev/null || { echo "20-dhcp: $p missing (scripts/deps.sh)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d)
-srv=bdhcps-$$ cli=bdhcpc-$$
-cleanup() {
-  for ns in "$srv" "$cli"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/lib/netns-pair.sh
+netns_pair bdhcp
 go build -o "$tmp/razor-netboot" ./cmd/razor-netboot
 go build -o "$tmp/nb" ./internal/bench/netboot
 

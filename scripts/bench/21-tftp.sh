@@ -17,16 +17,8 @@ for p in curl tftp atftp dnsmasq ip; do
 done
 [ -f /usr/lib/ipxe/snponly.efi ] || { echo "21-tftp: /usr/lib/ipxe missing (scripts/deps.sh: ipxe)" >&2; exit 1; }
 RUNS=${RUNS:-3}
-tmp=$(mktemp -d)
-srv=btftps-$$ cli=btftpc-$$
-cleanup() {
-  for ns in "$srv" "$cli"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/lib/netns-pair.sh
+netns_pair btftp
 go build -o "$tmp/razor-netboot" ./cmd/razor-netboot
 chmod 755 "$tmp"
 mkdir -m 755 "$tmp/root" "$tmp/data"

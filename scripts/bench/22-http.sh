@@ -12,16 +12,8 @@ cd "$(dirname "$0")/../.."
 for p in curl busybox ip; do
   command -v "$p" >/dev/null || { echo "22-http: $p missing (scripts/deps.sh)" >&2; exit 1; }
 done
-tmp=$(mktemp -d)
-srv=bhttps-$$ cli=bhttpc-$$
-cleanup() {
-  for ns in "$srv" "$cli"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/lib/netns-pair.sh
+netns_pair bhttp
 go build -o "$tmp/razor-netboot" ./cmd/razor-netboot
 chmod 755 "$tmp"
 mkdir -p "$tmp/images/mk" "$tmp/data"

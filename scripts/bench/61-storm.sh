@@ -22,16 +22,8 @@ for p in ip dnsmasq curl; do
 done
 [ -f /usr/lib/ipxe/undionly.kpxe ] || { echo "61-storm: /usr/lib/ipxe missing (scripts/deps.sh: ipxe)" >&2; exit 1; }
 N=${N:-200} KERNEL_MB=${KERNEL_MB:-8} INITRD_MB=${INITRD_MB:-32} STORM_TIMEOUT=${STORM_TIMEOUT:-240} RUNS=${RUNS:-3} BUDGET=${BUDGET:-480}
-tmp=$(mktemp -d)
-srv=bstorms-$$ cli=bstormc-$$
-cleanup() {
-  for ns in "$srv" "$cli"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/lib/netns-pair.sh
+netns_pair bstorm
 go build -o "$tmp/razor-netboot" ./cmd/razor-netboot
 go build -o "$tmp/storm" ./internal/bench/storm
 chmod 755 "$tmp"
