@@ -34,12 +34,10 @@ const (
 // The benchmark's provisioning network.
 const (
 	bridge   = "br0"
-	tap      = "tap0"
 	serverIP = "10.78.0.1"
 	dhcpFrom = "10.78.0.100"
 	dhcpTo   = "10.78.0.199"
 	httpPort = "8026"
-	nodeMAC  = "52:54:00:be:00:01"
 )
 
 // combo is one accelerator, firmware and set-up.
@@ -47,11 +45,17 @@ type combo struct {
 	accel, firmware, setup string
 }
 
-// result is one boot: power-on to the kernel's start and to registration.
+// result is one boot: power-on to the kernel's start and to registration
+// (with several nodes at once: of the last node to get there, each node's
+// in each).
 type result struct {
 	kernel, registered time.Duration
+	each               []time.Duration
 	err                error
 }
+
+// nodeMAC is the MAC of node i (0-based) of a boot.
+func nodeMAC(i int) string { return fmt.Sprintf("52:54:00:be:00:%02x", i+1) }
 
 type bench struct {
 	img     mkimage.Image // the amd64 microkernel
@@ -62,6 +66,7 @@ type bench struct {
 	timeout time.Duration
 	log     io.Writer
 	cpus    int
+	nodes   int // machines powered on at once per boot
 }
 
 // kernelStart is iPXE's line for the loaded initrd (HTTP or TFTP; iPXE
@@ -95,18 +100,30 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 	if err := ns.AddBridge(bridge, serverIP+"/24"); err != nil {
 		return res, err
 	}
-	if err := ns.AddTap(tap, bridge); err != nil {
-		return res, err
+	n := max(b.nodes, 1)
+	for i := range n {
+		if err := ns.AddTap(fmt.Sprintf("tap%d", i), bridge); err != nil {
+			return res, err
+		}
 	}
 
-	registered := make(chan time.Time, 1)
-	filter := testlab.NewNodeFilter(nodeMAC)
+	// The registration time of each node, from the server's log.
+	type reg struct {
+		node int
+		at   time.Time
+	}
+	registered := make(chan reg, n)
+	filters := make([]*testlab.NodeFilter, n)
+	seen := make([]bool, n)
+	for i := range filters {
+		filters[i] = testlab.NewNodeFilter(nodeMAC(i))
+	}
 	onServer := func(l testlab.Line) {
 		e, ok := testlab.ParseEvent(l.Text)
-		if ok && e.Msg == "node registered" && filter.Match(e) {
-			select {
-			case registered <- e.Time:
-			default:
+		for i, f := range filters {
+			if ok && f.Match(e) && e.Msg == "node registered" && !seen[i] {
+				seen[i] = true
+				registered <- reg{i, e.Time}
 			}
 		}
 	}
@@ -153,38 +170,62 @@ func (b *bench) boot(ctx context.Context, c combo, seq int) (res result, err err
 		}
 	}
 
-	nic := testlab.TapNIC(tap, nodeMAC)
 	uefi := c.firmware != fwBIOS
-	nic.NoROM = uefi // OVMF's own PXE client, not the NIC's iPXE ROM
 	arch := ""
 	if c.firmware == fwARM64 {
 		arch = "arm64"
 	}
-	vm, err := ns.StartVM(testlab.VMOptions{
-		Name: "node", Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: uefi, SecureBoot: c.firmware == fwUEFISB, Arch: arch, NICs: []testlab.NIC{nic},
-		SMBIOS: []string{"type=1,manufacturer=Razor Bench,product=Boot Node,serial=BENCH-0001,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c01"},
-	}, dir, nil)
-	if err != nil {
-		return res, err
+	vms := make([]*testlab.VM, n)
+	for i := range vms {
+		nic := testlab.TapNIC(fmt.Sprintf("tap%d", i), nodeMAC(i))
+		nic.NoROM = uefi // OVMF's own PXE client, not the NIC's iPXE ROM
+		vm, err := ns.StartVM(testlab.VMOptions{
+			Name: fmt.Sprintf("node%d", i), Accel: c.accel, Memory: 512, CPUs: b.cpus, UEFI: uefi, SecureBoot: c.firmware == fwUEFISB, Arch: arch, NICs: []testlab.NIC{nic},
+			SMBIOS: []string{fmt.Sprintf("type=1,manufacturer=Razor Bench,product=Boot Node,serial=BENCH-%04d,uuid=7a3c5e10-4b2d-4f6a-9c8e-1d2f3a4b5c%02x", i+1, i+1)},
+		}, dir, nil)
+		if err != nil {
+			return res, err
+		}
+		defer vm.Close()
+		vms[i] = vm
 	}
-	defer vm.Close()
+	vm := vms[0]
 	timeout := b.timeout
 	if c.firmware == fwARM64 {
 		timeout *= 2 // a foreign architecture under TCG
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	select {
-	case at := <-registered:
-		res.registered = at.Sub(vm.Started)
-	case <-vm.Done():
-		return res, fmt.Errorf("QEMU exited before the node registered: %v\n%s", vm.Err(), lines(tail(vm.Lines(), 20)))
-	case <-srv.Done():
-		return res, fmt.Errorf("razor-netboot exited: %v\n%s", srv.Err(), lines(tail(srv.Lines(), 20)))
-	case <-timer.C:
-		return res, fmt.Errorf("no registration within %v; console tail:\n%s", timeout, lines(tail(vm.Lines(), 20)))
-	case <-ctx.Done():
-		return res, ctx.Err()
+	exited := make(chan int, n)
+	for i, v := range vms {
+		go func() {
+			<-v.Done()
+			exited <- i
+		}()
+	}
+	res.each = make([]time.Duration, n)
+	for got := 0; got < n; got++ {
+		select {
+		case i := <-exited:
+			if res.each[i] == 0 {
+				return res, fmt.Errorf("QEMU of node %d exited before it registered: %v\n%s", i, vms[i].Err(), lines(tail(vms[i].Lines(), 20)))
+			}
+			got--
+		case r := <-registered:
+			res.each[r.node] = r.at.Sub(vms[r.node].Started)
+			res.registered = max(res.registered, res.each[r.node])
+		case <-srv.Done():
+			return res, fmt.Errorf("razor-netboot exited: %v\n%s", srv.Err(), lines(tail(srv.Lines(), 20)))
+		case <-timer.C:
+			return res, fmt.Errorf("%d of %d nodes registered within %v; first node's console tail:\n%s", got, n, timeout, lines(tail(vm.Lines(), 20)))
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
+	if n > 1 {
+		// Several nodes: the kernel start is not what is measured.
+		res.kernel = unknown
+		return res, nil
 	}
 	// The console reader may trail the server log by a moment.
 	l, _, err := vm.WaitFor(ctx, 0, kernelStart, 3*time.Second)

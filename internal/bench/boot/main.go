@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	accelFlag := fs.String("accel", "auto", "auto (TCG, plus KVM when it boots a guest here), tcg or kvm")
 	fwFlag := fs.String("firmware", fwBIOS+","+fwUEFI+","+fwUEFISB+","+fwARM64, "firmwares to boot, comma-separated: BIOS, UEFI, UEFI-SB (Secure Boot), ARM64 (needs an arm64 image too)")
 	cpus := fs.Int("cpus", 1, "vCPUs per node")
+	nodes := fs.Int("nodes", 1, "nodes powered on at once per boot (registered = the last of them)")
 	setupFlag := fs.String("setups", setupRazor+","+setupDnsmasq, "set-ups to compare, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,6 +79,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *cpus < 1 || *cpus > 8 {
 		return fmt.Errorf("-cpus %d: want 1 to 8", *cpus)
+	}
+	if *nodes < 1 || *nodes > 8 {
+		return fmt.Errorf("-nodes %d: want 1 to 8", *nodes)
 	}
 	if *runs < 1 || *runs > 20 {
 		return fmt.Errorf("-runs %d: want 1 to 20", *runs)
@@ -122,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(work)
 	b := &bench{
-		img: img, arm: arm, server: srv, ipxeDir: *ipxeDir, work: work, timeout: *timeout, log: stderr, cpus: *cpus,
+		img: img, arm: arm, server: srv, ipxeDir: *ipxeDir, work: work, timeout: *timeout, log: stderr, cpus: *cpus, nodes: *nodes,
 	}
 	load0 := loadavg()
 	start := time.Now()
@@ -151,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	report(stdout, reportInput{
-		img: img, arm: arm, runs: *runs, cpus: *cpus, accels: accels, kvmWhy: why, kvm: kvm == "kvm",
+		img: img, arm: arm, runs: *runs, cpus: *cpus, nodes: *nodes, accels: accels, kvmWhy: why, kvm: kvm == "kvm",
 		results: results, load0: load0, load1: loadavg(), took: time.Since(start),
 	})
 	return nil

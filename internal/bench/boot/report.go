@@ -15,6 +15,7 @@ type reportInput struct {
 	arm          mkimage.Image // zero without ARM64
 	runs         int
 	cpus         int
+	nodes        int // machines powered on at once per boot
 	accels       []string
 	kvm          bool
 	kvmWhy       string
@@ -47,6 +48,10 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 
 // report prints the markdown section.
 func report(w io.Writer, in reportInput) {
+	if in.nodes > 1 {
+		reportMany(w, in)
+		return
+	}
 	fmt.Fprintln(w, "## Network boot: power-on to registered (QEMU nodes)")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Command: `scripts/bench.sh 60-boot` (internal/bench/boot). One QEMU node (%d vCPU, 512 MiB, virtio-net)\n", in.cpus)
@@ -145,4 +150,57 @@ func report(w io.Writer, in reportInput) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// reportMany prints the section for several nodes powered on at once:
+// per set-up, when the last node registered (median over the runs), and
+// every node's time in every run.
+func reportMany(w io.Writer, in reportInput) {
+	fmt.Fprintf(w, "## Network boot: %d QEMU nodes powered on at once\n\n", in.nodes)
+	fmt.Fprintf(w, "Command: `scripts/bench.sh 62-boot-4` (internal/bench/boot `-nodes %d`). %d QEMU nodes (%d vCPU, 512 MiB,\n", in.nodes, in.nodes, in.cpus)
+	fmt.Fprintln(w, "virtio-net, each on its own tap of one bridge) power on together in a fresh network namespace and")
+	fmt.Fprintln(w, "network-boot the prod microkernel from one server: razor-netboot at its defaults (full DHCP, TFTP,")
+	fmt.Fprintln(w, "HTTP; `--checkin-skew 0`), or dnsmasq DHCP+TFTP with a static iPXE script loading over TFTP and")
+	fmt.Fprintln(w, "razor-netboot taking the checkins, as in 60-boot. BIOS: SeaBIOS with QEMU's iPXE ROM; UEFI: OVMF's")
+	fmt.Fprintf(w, "PXE then iPXE. *All registered*: power-on to the last node's `node registered`; median of %d runs.\n", in.runs)
+	fmt.Fprintf(w, "Under TCG on this machine the %d nodes share its cores with the server: the figure is the real\n", in.nodes)
+	fmt.Fprintln(w, "firmware path under contention, not a node's speed.")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Load average (1 min) %s at the start, %s at the end; %s in all.\n\n", in.load0, in.load1, in.took.Round(time.Second))
+	fmt.Fprintln(w, "| accel | firmware | set-up | all registered | each node, each run (s) | ratio (dnsmasq / razor-netboot) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, accel := range in.accels {
+		for _, fw := range []string{fwBIOS, fwUEFI, fwUEFISB, fwARM64} {
+			rz, rzN := median(in.results[combo{accel, fw, setupRazor}], func(r result) time.Duration { return r.registered })
+			for _, setup := range []string{setupRazor, setupDnsmasq} {
+				rs := in.results[combo{accel, fw, setup}]
+				if len(rs) == 0 {
+					continue
+				}
+				reg, n := median(rs, func(r result) time.Duration { return r.registered })
+				var runs []string
+				for _, r := range rs {
+					if r.err != nil {
+						runs = append(runs, "failed")
+						continue
+					}
+					var each []string
+					for _, d := range r.each {
+						each = append(each, fmt.Sprintf("%.1f", d.Seconds()))
+					}
+					runs = append(runs, strings.Join(each, ", "))
+				}
+				all := "—"
+				if n > 0 {
+					all = secs(reg)
+				}
+				ratio := ""
+				if setup == setupDnsmasq && n > 0 && rzN > 0 && rz > 0 {
+					ratio = fmt.Sprintf("%.2fx", reg.Seconds()/rz.Seconds())
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", strings.ToUpper(accel), fw, setup, all, strings.Join(runs, "; "), ratio)
+			}
+		}
+	}
+	fmt.Fprintln(w)
 }

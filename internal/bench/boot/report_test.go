@@ -70,3 +70,26 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+func TestReportMany(t *testing.T) {
+	s := time.Second
+	in := reportInput{
+		runs: 1, nodes: 4, accels: []string{"tcg"},
+		results: map[combo][]result{
+			{"tcg", fwBIOS, setupRazor}:   {{registered: 40 * s, each: []time.Duration{30 * s, 40 * s, 35 * s, 33 * s}}},
+			{"tcg", fwBIOS, setupDnsmasq}: {{registered: 80 * s, each: []time.Duration{70 * s, 80 * s, 75 * s, 72 * s}}},
+		},
+		load0: "1.00", load1: "2.00", took: time.Minute,
+	}
+	var b bytes.Buffer
+	report(&b, in)
+	for _, want := range []string{
+		"## Network boot: 4 QEMU nodes powered on at once",
+		"| TCG | BIOS | razor-netboot | 40.0 s | 30.0, 40.0, 35.0, 33.0 |  |",
+		"| TCG | BIOS | dnsmasq DHCP+TFTP | 80.0 s | 70.0, 80.0, 75.0, 72.0 | 2.00x |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q; got:\n%s", want, b.String())
+		}
+	}
+}
