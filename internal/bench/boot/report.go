@@ -95,6 +95,9 @@ func report(w io.Writer, in reportInput) {
 			rz, rzN := median(in.results[combo{accel, fw, setupRazor}], func(r result) time.Duration { return r.registered })
 			for _, setup := range []string{setupRazor, setupDnsmasq} {
 				rs := in.results[combo{accel, fw, setup}]
+				if len(rs) == 0 {
+					continue // a set-up left out with -setups
+				}
 				k, kn := median(rs, func(r result) time.Duration { return r.kernel })
 				reg, n := median(rs, func(r result) time.Duration { return r.registered })
 				var each []string
