@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 RUNS=${RUNS:-3}  # CPUS=N gives each node N vCPUs (default 1)
+# NODES=N powers N machines on at once per boot; FIRMWARE picks the
+# firmwares (default all: BIOS,UEFI,UEFI-SB,ARM64). 62-boot-4 sets both.
+NODES=${NODES:-1} FIRMWARE=${FIRMWARE:-BIOS,UEFI,UEFI-SB,ARM64} TIMEOUT=${TIMEOUT:-4m}
 [ "$(id -u)" -eq 0 ] || { echo "60-boot: needs root (network namespaces, taps)" >&2; exit 1; }
 for p in qemu-system-x86_64 qemu-system-aarch64 dnsmasq ip; do
   command -v "$p" >/dev/null || { echo "60-boot: $p missing (scripts/deps.sh)" >&2; exit 1; }
@@ -29,5 +32,8 @@ for p in mkbuild razor-netboot; do
 done
 go build -o "$work/boot" ./internal/bench/boot
 "$work/mkbuild" build images/prod.yaml --out "$work/images/prod" --quiet >/dev/null
-"$work/mkbuild" build images/prod-arm64.yaml --out "$work/images/prod-arm64" --quiet >/dev/null
-"$work/boot" -images-dir "$work/images" -razor-netboot "$work/razor-netboot" -runs "$RUNS" -cpus "${CPUS:-1}"
+if [[ ",$FIRMWARE," == *,ARM64,* ]]; then
+  "$work/mkbuild" build images/prod-arm64.yaml --out "$work/images/prod-arm64" --quiet >/dev/null
+fi
+"$work/boot" -images-dir "$work/images" -razor-netboot "$work/razor-netboot" -runs "$RUNS" -cpus "${CPUS:-1}" \
+  -nodes "$NODES" -firmware "$FIRMWARE" -timeout "$TIMEOUT"
