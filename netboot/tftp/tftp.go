@@ -4,7 +4,11 @@
 // and 1 MiB in flight). The transfer loop is ours (pin/tftp's server
 // has no windowsize): it sends a window of blocks, takes an ACK of any
 // block in it as acknowledging up to that block, and sends again from
-// the first unacknowledged block on timeout. It serves the iPXE
+// the first unacknowledged block on timeout. Each transfer's socket
+// is read with blocking system calls rather than through the runtime's
+// poller (see xsock): in lock-step the wake-up per ACK is what sets the
+// pace, and this made lock-step transfers as fast as dnsmasq's (they
+// were 0.78-0.89x through the poller). It serves the iPXE
 // binaries, and images for clients that cannot do HTTP, from one
 // directory and nothing outside it (and, through Options.Files, the
 // files a server makes): request paths are sanitised (CleanPath) and

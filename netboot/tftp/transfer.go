@@ -34,9 +34,8 @@ const (
 // ID, RFC 1350 §4).
 type xfer struct {
 	s       *Server
-	conn    *net.UDPConn
+	sock    *xsock
 	timeout time.Duration
-	dl      time.Time // the socket's read deadline
 	rbuf    []byte
 	sent    int
 }
@@ -63,15 +62,15 @@ func (s *Server) transfer(ctx context.Context, req request, p packet) {
 	// error 5; we stay silent, as for strays on the server port), and a
 	// connected send skips the route lookup of every block, which is a
 	// tenth of a lock-step transfer's time.
-	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: p.local}, p.peer)
+	sock, err := dialX(p.local, p.peer)
 	if err != nil {
 		s.log.Error("tftp: transfer socket", "peer", peer, "err", err)
 		return
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer sock.close()
+	stop := context.AfterFunc(ctx, sock.stop)
 	defer stop()
-	x := &xfer{s: s, conn: conn, timeout: s.cfg.Timeout, rbuf: make([]byte, 1024)}
+	x := &xfer{s: s, sock: sock, timeout: s.cfg.Timeout, rbuf: make([]byte, 1024)}
 	fail := func(code uint16, msg string) { x.write(packError(code, msg)) }
 
 	if req.mode != "octet" && req.mode != "netascii" {
@@ -265,28 +264,16 @@ func (x *xfer) exchange(ctx context.Context, pkt []byte) error {
 }
 
 // recv reads the next datagram from the client, waiting until deadline
-// (errNoAck) or ctx is done (which sets a past read deadline). The
-// socket's deadline is moved only when it would come more than a quarter
-// of the timeout early: resetting the runtime's timer for every block
-// showed in lock-step transfers, and a timeout a little shorter than
-// asked does no harm.
+// (errNoAck) or ctx is done (which stops the socket). The wait may end
+// up to a quarter of the timeout early: moving the socket's timeout for
+// every block showed in lock-step transfers, and a timeout a little
+// shorter than asked does no harm.
 func (x *xfer) recv(ctx context.Context, deadline time.Time) (int, error) {
-	if x.dl.Before(deadline.Add(-x.timeout / 4)) {
-		x.conn.SetReadDeadline(deadline)
-		x.dl = deadline
+	n, err := x.sock.read(x.rbuf, deadline, x.timeout/4)
+	if errors.Is(err, errStopped) && ctx.Err() != nil {
+		return 0, ctx.Err()
 	}
-	n, err := x.conn.Read(x.rbuf)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
-			}
-			return 0, errNoAck
-		}
-		return 0, fmt.Errorf("tftp: receive: %w", err)
-	}
-	return n, nil
+	return n, err
 }
 
 // errNoAck: await's deadline passed.
@@ -328,10 +315,7 @@ func (x *xfer) await(ctx context.Context, lo uint16, span int) (int, error) {
 }
 
 func (x *xfer) write(pkt []byte) error {
-	if _, err := x.conn.Write(pkt); err != nil {
-		return fmt.Errorf("tftp: send: %w", err)
-	}
-	return nil
+	return x.sock.write(pkt)
 }
 
 // ring holds the DATA packets of the blocks in flight, so that a window
