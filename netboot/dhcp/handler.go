@@ -244,7 +244,7 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, sn *network) (*dhcpv4.DHCPv4, erro
 	if err != nil {
 		return nil, err
 	}
-	s.event(req, slog.LevelInfo, "dhcp: offer", "event", "offer", "ip", ip, "file", resp.BootFileName)
+	s.event(req, slog.LevelDebug, "dhcp: offer", "event", "offer", "ip", ip, "file", resp.BootFileName)
 	return resp, nil
 }
 

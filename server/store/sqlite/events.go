@@ -24,33 +24,37 @@ func insertEvents(n int) string {
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", n), ",")
 }
 
-// AppendEvents implements store.EventLog.
+// AppendEvents implements store.EventLog. The events are encoded before
+// they reach the writer, and written eventsPerInsert to a write, each its
+// own op: a lease write queued meanwhile waits for one such write, not
+// for hundreds of rows (the writer commits leases first, see writer).
+// When it fails, the chunks before the failing one may be written.
 func (s *Store) AppendEvents(ctx context.Context, evs []store.Event) ([]store.Event, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
 	out := make([]store.Event, len(evs))
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		q := s.prep(tx)
-		args := make([]any, 0, 5*eventsPerInsert)
-		for start := 0; start < len(evs); start += eventsPerInsert {
-			chunk := evs[start:min(start+eventsPerInsert, len(evs))]
-			args = args[:0]
-			for _, e := range chunk {
-				attrs := []byte("{}")
-				if e.Attrs != nil {
-					var err error
-					if attrs, err = json.Marshal(e.Attrs); err != nil {
-						return fmt.Errorf("sqlite: event %s: %w", e.Type, err)
-					}
+	var ops []*op
+	for start := 0; start < len(evs); start += eventsPerInsert {
+		chunk := evs[start:min(start+eventsPerInsert, len(evs))]
+		args := make([]any, 0, 5*len(chunk))
+		for _, e := range chunk {
+			attrs := []byte("{}")
+			if e.Attrs != nil {
+				var err error
+				if attrs, err = json.Marshal(e.Attrs); err != nil {
+					return nil, fmt.Errorf("sqlite: event %s: %w", e.Type, err)
 				}
-				args = append(args, ns(e.At), e.Type, e.Node, e.MAC, string(attrs))
 			}
-			query := qInsertEvents
-			if len(chunk) < eventsPerInsert {
-				query = insertEvents(len(chunk))
-			}
-			res, err := q.ExecContext(ctx, query, args...)
+			args = append(args, ns(e.At), e.Type, e.Node, e.MAC, string(attrs))
+		}
+		query := qInsertEvents
+		if len(chunk) < eventsPerInsert {
+			query = insertEvents(len(chunk))
+		}
+		dst := out[start : start+len(chunk)]
+		o, err := s.queue(ctx, func(tx *sql.Tx) error {
+			res, err := s.prep(tx).ExecContext(ctx, query, args...)
 			if err != nil {
 				return fmt.Errorf("sqlite: events: %w", err)
 			}
@@ -64,13 +68,23 @@ func (s *Store) AppendEvents(ctx context.Context, evs []store.Event) ([]store.Ev
 			for i, e := range chunk {
 				e.ID = last - int64(len(chunk)-1-i)
 				e.At = fromNS(ns(e.At))
-				out[start+i] = e
+				dst[i] = e
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		ops = append(ops, o)
+	}
+	var first error
+	for _, o := range ops {
+		if err := <-o.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	return out, nil
 }

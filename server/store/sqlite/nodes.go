@@ -113,7 +113,7 @@ const (
 // prepared lists the statements Open prepares on the writer connection.
 var prepared = []string{qNodeByUUID, qMACOwner, qNodeIdent, qMACsOf, qNextRev, qSetRev, qDeleteMAC,
 	qInsertMAC, qDeleteNode, qNodeBySeq, qNodeFactsBy, qUpdateReg, qInsertNode, qTouch,
-	qLeaseHeld, qLeaseDropOther, qLeasePut, qInsertEvents}
+	qLeaseDropExpired, qLeasePut, qInsertEvents, qSavepoint, qRelease, qRollbackTo}
 
 // ident is what identity matching needs of a node.
 type ident struct {

@@ -6,9 +6,13 @@
 // fsynced) before a write returns. An fsync costs about a millisecond, so
 // writes go through a single writer goroutine that commits whatever
 // writes are waiting as one transaction (group commit), each inside its
-// own SAVEPOINT so that one failing write does not take the others down.
-// Reads use a separate pool of read-only connections, which WAL lets run
-// beside the writer.
+// own SAVEPOINT so that one failing write does not take the others down
+// (a lease write, which leaves nothing behind when refused, needs none).
+// DHCP lease writes are committed first, in a transaction of their own,
+// and the other writes at most restPerCommit to a transaction, so that
+// an ACK waits for lease writes only, not for event rows. Reads use a
+// separate pool of read-only connections, which WAL lets run beside the
+// writer.
 package sqlite
 
 import (
@@ -74,10 +78,22 @@ var (
 )
 
 type op struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
-	done chan error
+	ctx context.Context
+	fn  func(tx *sql.Tx) error
+	// whole: fn leaves nothing that matters behind when it fails, so it
+	// runs without a savepoint of its own.
+	whole bool
+	// lease: a DHCP lease write, committed ahead of the others.
+	lease bool
+	done  chan error
 }
+
+// The savepoint around each write of a batch, prepared once.
+const (
+	qSavepoint  = "SAVEPOINT op"
+	qRelease    = "RELEASE op"
+	qRollbackTo = "ROLLBACK TO op"
+)
 
 // Open opens (creating if needed) the database file at path and applies
 // the embedded migrations.
@@ -229,7 +245,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // queue hands fn to the writer; its result arrives on the op's done.
 func (s *Store) queue(ctx context.Context, fn func(tx *sql.Tx) error) (*op, error) {
-	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return s.queueOp(&op{ctx: ctx, fn: fn})
+}
+
+// queueOp hands o to the writer, giving it its done channel.
+func (s *Store) queueOp(o *op) (*op, error) {
+	o.done = make(chan error, 1)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -241,13 +262,30 @@ func (s *Store) queue(ctx context.Context, fn func(tx *sql.Tx) error) (*op, erro
 
 func (s *Store) writer() {
 	defer close(s.wdone)
-	for o := range s.ops {
-		batch := []*op{o}
+	// rest holds the writes other than leases not yet committed: they
+	// go restPerCommit at a time, and the leases queued meanwhile are
+	// committed before each such slice. A DHCP ACK waits for its lease's
+	// commit; with everything in one transaction it also waited for the
+	// event rows of thousands of exchanges (tens of milliseconds under
+	// perfdhcp, which then got its answers in bursts that overflowed its
+	// socket).
+	var rest []*op
+	open := true
+	for open || len(rest) > 0 {
+		var batch []*op
+		if len(rest) == 0 {
+			o, ok := <-s.ops
+			if !ok {
+				return
+			}
+			batch = append(batch, o)
+		}
 	drain:
-		for len(batch) < maxBatch {
+		for open && len(batch) < maxBatch {
 			select {
 			case o, ok := <-s.ops:
 				if !ok {
+					open = false
 					break drain
 				}
 				batch = append(batch, o)
@@ -255,9 +293,27 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
-		s.commit(batch)
+		var leases []*op
+		for _, o := range batch {
+			if o.lease {
+				leases = append(leases, o)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		if len(leases) > 0 {
+			s.commit(leases)
+		}
+		if n := min(len(rest), restPerCommit); n > 0 {
+			s.commit(rest[:n])
+			rest = rest[n:]
+		}
 	}
 }
+
+// restPerCommit bounds the writes other than leases in one transaction
+// (an events write is up to eventsPerInsert rows).
+const restPerCommit = 4
 
 // commit runs a batch of writes in one transaction, each in a savepoint.
 func (s *Store) commit(batch []*op) {
@@ -273,25 +329,30 @@ func (s *Store) commit(batch []*op) {
 		fail(fmt.Errorf("sqlite: begin: %w", err))
 		return
 	}
+	q := s.prep(tx)
 	for i, o := range batch {
 		if err := o.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if o.whole {
+			errs[i] = o.fn(tx)
+			continue
+		}
+		if _, err := q.ExecContext(ctx, qSavepoint); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("sqlite: savepoint: %w", err))
 			return
 		}
 		if err := o.fn(tx); err != nil {
 			errs[i] = err
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if _, err := q.ExecContext(ctx, qRollbackTo); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("sqlite: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := q.ExecContext(ctx, qRelease); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("sqlite: release savepoint: %w", err))
 			return

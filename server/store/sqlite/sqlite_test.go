@@ -208,3 +208,57 @@ func TestAppendEventsChunks(t *testing.T) {
 		}
 	}
 }
+
+// The writer commits queued leases ahead of the other writes queued with
+// them, which go restPerCommit to a transaction: a lease queued behind
+// many slow writes is committed after the first slice of them at most.
+func TestLeasesCommitFirst(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "razor.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gate := make(chan struct{})
+	held, err := s.queue(ctx, func(*sql.Tx) error { <-gate; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order atomic.Int64
+	const slow = 3 * restPerCommit
+	var ops []*op
+	for range slow {
+		o, err := s.queue(ctx, func(tx *sql.Tx) error {
+			time.Sleep(5 * time.Millisecond)
+			order.Add(1)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, o)
+	}
+	time.Sleep(20 * time.Millisecond) // the writer is held by the gate
+	wait, err := s.QueueLease(leases.Lease{MAC: "AA:00:00:00:00:01", IP: netip.MustParseAddr("10.0.0.1"), Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if err := <-held.done; err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(ctx); err != nil {
+		t.Fatalf("lease wait = %v", err)
+	}
+	if n := order.Load(); n > restPerCommit {
+		t.Errorf("lease committed after %d of the %d slow writes queued before it, want at most %d", n, slow, restPerCommit)
+	}
+	for _, o := range ops {
+		if err := <-o.done; err != nil {
+			t.Errorf("slow write = %v", err)
+		}
+	}
+	if n := order.Load(); n != slow {
+		t.Errorf("%d slow writes ran, want %d", n, slow)
+	}
+}
