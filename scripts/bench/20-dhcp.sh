@@ -5,7 +5,9 @@
 # against kea-dhcp4 (memfile) and dnsmasq, each in turn in the same network
 # namespace over the same veth pair; perfdhcp runs in a second namespace.
 # The leases.File harness (internal/bench/netboot) runs too, as an extra,
-# labelled row.
+# labelled row, and the product on PostgreSQL (a throwaway durable
+# cluster, internal/bench/pg -hold, reached over its Unix socket) when
+# PostgreSQL is installed.
 #
 # Two methods, each relayed (perfdhcp as a relay: giaddr set, unicast to
 # the server) and broadcast (`perfdhcp -l IF` with no server: DISCOVERs to
@@ -17,6 +19,9 @@
 #  - overload: 30,000/s offered for 8 s (-r 30000 -p 8): ACKs/s received,
 #    drops, and non-unique addresses (perfdhcp -u).
 # Needs root; bounded (about ten minutes). Prints a markdown section.
+# Where packets are lost is counted too: UDP receive-buffer overflows in
+# the server's namespace and in perfdhcp's (/proc/net/snmp), and the
+# CPU time each server used per 1,000 ACKs under overload.
 # Environment: SERVERS (default all), MODES (relayed broadcast), SKIP_RAMP=1,
 # PROFILE=FILE (keep the CPU profile of razor-netboot's better broadcast
 # overload run; the section always prints its top entries).
@@ -31,6 +36,25 @@ done
 netns_pair bdhcp
 go build -o "$tmp/razor-netboot" ./cmd/razor-netboot
 go build -o "$tmp/nb" ./internal/bench/netboot
+servers=(${SERVERS:-razor-netboot razor-netboot-pg kea-dhcp4 dnsmasq harness})
+# The product on PostgreSQL: one durable cluster for the run, a fresh
+# database for each server start, reached over the Unix socket (which a
+# process in another network namespace can use).
+pgdir="" pgport=""
+if [[ " ${servers[*]} " == *" razor-netboot-pg "* ]]; then
+  if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    go build -o "$tmp/pg" ./internal/bench/pg
+    "$tmp/pg" -hold "$tmp/pgsock" >>"$tmp/pg.log" 2>&1 &
+    pgpid=$!
+    trap 'kill -INT "$pgpid" 2>/dev/null; wait "$pgpid" 2>/dev/null; netns_pair_cleanup' EXIT
+    for _ in $(seq 100); do [ -s "$tmp/pgsock" ] && break; sleep 0.3; done
+    [ -s "$tmp/pgsock" ] || { echo "20-dhcp: PostgreSQL did not start: $(tail -5 "$tmp/pg.log")" >&2; exit 1; }
+    read -r pgdir pgport <"$tmp/pgsock"
+  else
+    echo "20-dhcp: PostgreSQL not installed: the product on PostgreSQL is left out" >&2
+    mapfile -t servers < <(printf '%s\n' "${servers[@]}" | grep -vx razor-netboot-pg)
+  fi
+fi
 
 ip netns add "$srv"; ip netns add "$cli"
 ip -n "$srv" link set lo up; ip -n "$cli" link set lo up
@@ -65,6 +89,12 @@ start() {
       ip netns exec "$srv" "$tmp/razor-netboot" serve --data-dir "$tmp/data" --dhcp full --dhcp-interface bs0 \
         --dhcp-range "$FROM-$TO" --http-addr 10.90.0.1:8026 --advertise-ip 10.90.0.1 \
         ${2:+--cpuprofile "$2"} >>"$tmp/razor.log" 2>&1 & ;;
+    razor-netboot-pg)
+      psql -q -h "$pgdir" -p "$pgport" -U postgres -d postgres -c "DROP DATABASE IF EXISTS razor_dhcp WITH (FORCE)" \
+        -c "CREATE DATABASE razor_dhcp" >>"$tmp/pg.log" 2>&1
+      ip netns exec "$srv" "$tmp/razor-netboot" serve --data-dir "$tmp/data" --dhcp full --dhcp-interface bs0 \
+        --store "postgres://postgres@/razor_dhcp?host=$pgdir&port=$pgport&sslmode=disable" \
+        --dhcp-range "$FROM-$TO" --http-addr 10.90.0.1:8026 --advertise-ip 10.90.0.1 >>"$tmp/razor.log" 2>&1 & ;;
     harness)
       ip netns exec "$srv" "$tmp/nb" dhcp -iface bs0 -from $FROM -to $TO -subnet $SUBNET -server 10.90.0.1 \
         -store "$tmp/leases.journal" 2>>"$tmp/nb.log" & ;;
@@ -85,19 +115,28 @@ start() {
 }
 stop() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 
-# perf MODE RATE PERIOD → "acks_per_s drops nonunique"
+# rcvbuf NS: UDP datagrams dropped so far in NS because a socket's
+# receive buffer was full (RcvbufErrors).
+rcvbuf() { ip netns exec "$1" awk '/^Udp:/ { if (h) { print $6; exit } h = 1 }' /proc/net/snmp; }
+# cpu PID: user+system CPU seconds the process has used.
+cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# perf MODE RATE PERIOD → "acks_per_s drops nonunique server_overflows
+# client_overflows server_cpu_s"
 perf() {
-  local out target=()
+  local out target=() s0 c0 u0
   [ "$1" = relayed ] && target=(10.90.0.1)
+  s0=$(rcvbuf "$srv") c0=$(rcvbuf "$cli") u0=$(cpu "$pid")
   out=$(ip netns exec "$cli" timeout 60 perfdhcp -4 -l bc0 -u -r "$2" -p "$3" -R $CLIENTS -W 1000000 "${target[@]}" 2>&1 || true)
   echo "== $1 rate $2 period $3" >>"$tmp/perfdhcp.log"
   echo "$out" >>"$tmp/perfdhcp.log"
-  echo "$out" | awk -v p="$3" '
+  echo "$out" | awk -v p="$3" -v so=$(($(rcvbuf "$srv") - s0)) -v co=$(($(rcvbuf "$cli") - c0)) \
+      -v u="$(awk -v a="$(cpu "$pid")" -v b="$u0" 'BEGIN{print a-b}')" '
     /DISCOVER-OFFER/ {ex="do"} /REQUEST-ACK/ {ex="ra"}
     /received packets:/ && ex=="ra" {acks=$3}
     /drops:/ {d+=$2}
     /non unique addresses:/ || /non-unique addresses:/ {nu+=$NF}
-    END {printf "%.0f %d %d\n", acks/p, d, nu}'
+    END {printf "%.0f %d %d %d %d %.2f\n", acks/p, d, nu, so, co, u}'
 }
 
 # step SERVER MODE RATE → sets got drops; succeeds when a run (of two
@@ -107,15 +146,14 @@ step() {
   for attempt in 1 2; do
     mode=$2
     start "$1"
-    read -r got drops nu < <(perf "$2" "$3" $PERIOD)
+    read -r got drops nu sover cover _ < <(perf "$2" "$3" $PERIOD)
     stop
-    echo "20-dhcp: $1 $2 rate $3 try $attempt: $got ACK/s, $drops drops, $nu non-unique" >&2
+    echo "20-dhcp: $1 $2 rate $3 try $attempt: $got ACK/s, $drops drops, $nu non-unique, overflows: server $sover, perfdhcp $cover" >&2
     if [ "$drops" -eq 0 ]; then return 0; fi
   done
   return 1
 }
 
-servers=(${SERVERS:-razor-netboot kea-dhcp4 dnsmasq harness})
 modes=(${MODES:-relayed broadcast})
 # Which servers run which method: the harness only relayed (it is a
 # reference row); dnsmasq only in the ramps (it is far behind).
@@ -135,7 +173,7 @@ declare -A best bestacks hi lost
 # failing rate.
 fail() {
   hi[$1,$2]=$3
-  lost[$1,$2]=$(awk -v d="$drops" -v r="$3" -v p=$PERIOD 'BEGIN{printf "%d/s: %d of ~%d (%.2f%%)", r, d, 2*r*p, 100*d/(2*r*p)}')
+  lost[$1,$2]=$(awk -v d="$drops" -v r="$3" -v p=$PERIOD -v so="$sover" -v co="$cover" 'BEGIN{printf "%d/s: %d of ~%d (%.2f%%); overflows: server %d, perfdhcp %d", r, d, 2*r*p, 100*d/(2*r*p), so, co}')
 }
 if [ -z "${SKIP_RAMP:-}" ]; then
   for m in "${modes[@]}"; do
@@ -167,7 +205,7 @@ fi
 
 # Overload: 30,000/s offered for 8 s, two runs each, the better kept (a
 # noisy neighbour only makes a run worse).
-declare -A oacks odrops onu
+declare -A oacks odrops onu ocpu
 bestprof=""
 for m in "${modes[@]}"; do
   mapfile -t ss < <(runs "$m" overload)
@@ -178,11 +216,12 @@ for m in "${modes[@]}"; do
       [ "$s" = razor-netboot ] && [ "$m" = broadcast ] && prof=$tmp/overload-$run.prof
       mode=$m
       start "$s" "$prof"
-      read -r a d nu < <(perf "$m" 30000 8)
+      read -r a d nu _ _ u < <(perf "$m" 30000 8)
       stop
-      echo "20-dhcp: $s $m overload: $a ACK/s, $d drops, $nu non-unique" >&2
+      echo "20-dhcp: $s $m overload: $a ACK/s, $d drops, $nu non-unique, $u s CPU" >&2
       if [ "$a" -gt "${oacks[$s,$m]}" ]; then
         oacks[$s,$m]=$a odrops[$s,$m]=$d onu[$s,$m]=$nu
+        ocpu[$s,$m]=$(awk -v u="$u" -v a="$a" 'BEGIN{ if (a>0) printf "%.0f", 1e6*u/(a*8); else print "n/a" }')
         [ -z "$prof" ] || bestprof=$prof
       fi
     done
@@ -192,6 +231,7 @@ done
 store() {
   case $1 in
     razor-netboot) echo "SQLite (the default store), a lease committed before its ACK";;
+    razor-netboot-pg) echo "PostgreSQL $(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1) (fsync, synchronous commit), a lease committed before its ACK";;
     harness) echo "leases.File journal, fsync before every ACK (group commit)";;
     kea-dhcp4) echo "memfile CSV, appended, not fsynced";;
     dnsmasq) echo "lease file rewritten per change, not fsynced";;
@@ -200,6 +240,7 @@ store() {
 label() {
   case $1 in
     razor-netboot) echo "razor-netboot serve (the product)";;
+    razor-netboot-pg) echo "razor-netboot serve on PostgreSQL (the product, --store postgres://…)";;
     harness) echo "harness: internal/bench/netboot (netboot/dhcp alone, warnings only)";;
     *) echo "$1";;
   esac
@@ -242,16 +283,17 @@ echo
 echo "\`perfdhcp … -r 30000 -p 8\`, two runs per server, the better kept. ACKs/s is the REQUEST-ACK"
 echo "exchanges completed per second of the run; drops are the DISCOVERs and REQUESTs left unanswered"
 echo "(most of what is offered, for every server: the point is how much each completes); non-unique is"
-echo "perfdhcp's count of addresses given to two clients (-u), which must be 0."
+echo "perfdhcp's count of addresses given to two clients (-u), which must be 0. CPU is the user+system"
+echo "time the server process used per 1,000 ACKs (both the DISCOVERs and the REQUESTs it answered)."
 echo
-echo "| method | server | ACKs/s | ratio to kea | drops | non-unique addresses |"
-echo "|---|---|---|---|---|---|"
+echo "| method | server | ACKs/s | ratio to kea | drops | non-unique addresses | server CPU ms per 1,000 ACKs |"
+echo "|---|---|---|---|---|---|---|"
 for m in "${modes[@]}"; do
   mapfile -t ss < <(runs "$m" overload)
   kea=${oacks[kea-dhcp4,$m]:-0}
   for s in "${ss[@]}"; do
     ratio=$(awk -v a="${oacks[$s,$m]}" -v b="$kea" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')
-    echo "| $m | $(label "$s") | ${oacks[$s,$m]} | $ratio | ${odrops[$s,$m]} | ${onu[$s,$m]} |"
+    echo "| $m | $(label "$s") | ${oacks[$s,$m]} | $ratio | ${odrops[$s,$m]} | ${onu[$s,$m]} | ${ocpu[$s,$m]} |"
   done
 done
 echo
@@ -272,6 +314,13 @@ for m in "${modes[@]}"; do
   r=$(ratio "${oacks[razor-netboot,$m]:-0}" "${oacks[kea-dhcp4,$m]:-0}")
   echo "- Overload, $m: ${r}x kea, target 1x: **$(verdict "$r" 1)**."
 done
+if [ -n "$pgdir" ]; then
+  for m in "${modes[@]}"; do
+    [ -z "${SKIP_RAMP:-}" ] && d=$(ratio "${bestacks[razor-netboot-pg,$m]:-0}" "${bestacks[kea-dhcp4,$m]:-0}") || d=n/a
+    o=$(ratio "${oacks[razor-netboot-pg,$m]:-0}" "${oacks[kea-dhcp4,$m]:-0}")
+    echo "- On PostgreSQL (stated separately), $m: drop-free ${d}x kea, overload ${o}x kea."
+  done
+fi
 echo "- Non-unique addresses: the product's counts are in the tables above (must be 0); every lease is"
 echo "  committed to SQLite (WAL, synchronous=FULL) before its ACK, where kea's memfile is not fsynced."
 echo

@@ -7,6 +7,11 @@
 // drives them with the load generator of internal/bench/checkin (one
 // generator per replica, the connections shared out, their rates added),
 // and prints a markdown section with the medians.
+//
+// With -hold FILE it only starts that PostgreSQL, writes to FILE the
+// directory of its Unix socket (which a server in another network
+// namespace reaches: scripts/bench/20-dhcp.sh runs the product's DHCP on
+// it) and its port, and keeps it running until interrupted.
 package main
 
 import (
@@ -59,8 +64,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.conc, "conc", 64, "concurrent connections in all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "registered nodes of the checkin measurement, in all")
 	fs.DurationVar(&o.dur, "duration", 5*time.Second, "time of one measurement (at most 1m)")
+	hold := fs.String("hold", "", "only start PostgreSQL, write its socket directory and port to this file, and wait for a signal")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *hold != "" {
+		return holdServer(ctx, *hold)
 	}
 	if o.server == "" || o.checkin == "" {
 		return errors.New("-razor-netboot and -checkin are required")
@@ -125,6 +134,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return report(stdout, o, strings.TrimSpace(string(version)), res)
+}
+
+// holdServer runs a durable PostgreSQL until ctx ends, its socket
+// directory and port written to file once it accepts connections.
+func holdServer(ctx context.Context, file string) error {
+	pg, err := pgtest.Start(ctx, pgtest.Options{Durable: true})
+	if err != nil {
+		return err
+	}
+	defer pg.Close()
+	if err := os.WriteFile(file, fmt.Appendf(nil, "%s %d\n", pg.SocketDir(), pg.Port()), 0o644); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // mustBin is the directory of the PostgreSQL server binaries.
