@@ -7,8 +7,8 @@
 # Ethernet frame), tftp-hpa (512 only: it has no blksize), and atftp with
 # RFC 7440 windowsize (dnsmasq has none and answers in lock-step). dnsmasq
 # serves TFTP as user nobody, so the root and file are world-readable.
-# Median of RUNS (3) downloads each, content checked. Needs root; a few
-# minutes. Prints a markdown section.
+# Median of RUNS (3) downloads each, content checked; CLIENTS picks some
+# of the clients. Needs root; a few minutes. Prints a markdown section.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "21-tftp: needs root (network namespaces)" >&2; exit 1; }
