@@ -182,6 +182,11 @@ func TestPinClient(t *testing.T) {
 			t.Error("Send(upload) succeeded, want a refusal (read-only server)")
 		}
 	}
+	// The transfer ends when the server reads the client's last ACK,
+	// which may come after the client is done.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "event=tftp-sent") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, want := range []string{`file=../secret`, `file=/etc/passwd`, `file=escape`, `file=abs-escape`, "event=tftp-refused", "event=tftp-sent"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %q:\n%s", want, logs.String())

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	ptftp "github.com/pin/tftp/v3"
 )
@@ -45,6 +46,17 @@ func TestOnTransfer(t *testing.T) {
 	}
 	if _, err := c.Receive("../etc/passwd", "octet"); err == nil {
 		t.Error("Receive(../etc/passwd) succeeded")
+	}
+	// The client is done when it has sent its last ACK; the server is
+	// done when it has read it. Cancelling before then ends the transfer
+	// with the context's error, which is not what this test is about.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
 	}
 	cancel()
 	<-done // waits for running transfers
