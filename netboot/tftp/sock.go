@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // xsock is a transfer's socket: a UDP socket connected to the client
@@ -133,16 +134,32 @@ func (s *xsock) read(buf []byte, deadline time.Time, slack time.Duration) (int, 
 	}
 }
 
+// write sends one datagram. It first tries a send that cannot wait
+// (MSG_DONTWAIT) as a raw system call, without the runtime's bookkeeping
+// for calls that may block: in lock-step that bookkeeping on every block
+// kept transfers behind dnsmasq's with tftp-hpa. Only when the socket's
+// send buffer is full does it fall back to a send that waits.
 func (s *xsock) write(pkt []byte) error {
-	for {
-		_, err := syscall.Write(s.fd, pkt)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("tftp: send: %w", err)
-		}
+	if len(pkt) == 0 {
 		return nil
+	}
+	for {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+			syscall.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			return nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if _, err := syscall.Write(s.fd, pkt); err != nil && err != syscall.EINTR {
+				return fmt.Errorf("tftp: send: %w", err)
+			} else if err == nil {
+				return nil
+			}
+		default:
+			return fmt.Errorf("tftp: send: %w", e)
+		}
 	}
 }
 
