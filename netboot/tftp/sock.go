@@ -21,8 +21,7 @@ import (
 // the kernel is woken directly by the ACK's arrival, as in dnsmasq's
 // loop. The cost is one thread per waiting transfer, bounded by
 // Options.MaxTransfers. The read timeout is the socket's SO_RCVTIMEO,
-// moved only when it is a quarter of the timeout off, and a cancelled
-// transfer is woken by shutdown(2).
+// and a cancelled transfer is woken by shutdown(2).
 type xsock struct {
 	fd      int
 	timeo   time.Duration // the current SO_RCVTIMEO
@@ -99,10 +98,12 @@ func (s *xsock) setTimeout(d time.Duration) error {
 	return nil
 }
 
-// read reads one datagram, waiting until deadline at most (slack: the
-// wait may end up to slack early rather than move the socket's timeout
-// for every block). It returns errNoAck when the time is up and
-// errStopped once stop was called.
+// read reads one datagram, waiting until deadline at most. It returns
+// errNoAck when the time is up and errStopped once stop was called. The
+// socket's timeout (a duration, not a deadline) is moved only when it
+// would outlast the deadline or end more than slack before it, in which
+// case the read waits again for the rest: one setsockopt per block
+// showed in lock-step transfers.
 func (s *xsock) read(buf []byte, deadline time.Time, slack time.Duration) (int, error) {
 	for {
 		left := time.Until(deadline)
@@ -124,11 +125,9 @@ func (s *xsock) read(buf []byte, deadline time.Time, slack time.Duration) (int, 
 			continue
 		case err == syscall.EAGAIN:
 			continue // the timeout: the loop checks the deadline
-		case err == syscall.ECONNREFUSED:
-			// An ICMP port unreachable for an earlier block: the
-			// client has gone.
-			return 0, fmt.Errorf("tftp: receive: %w", err)
 		default:
+			// ECONNREFUSED among them: an ICMP port unreachable for
+			// an earlier block, the client has gone.
 			return 0, fmt.Errorf("tftp: receive: %w", err)
 		}
 	}

@@ -264,10 +264,7 @@ func (x *xfer) exchange(ctx context.Context, pkt []byte) error {
 }
 
 // recv reads the next datagram from the client, waiting until deadline
-// (errNoAck) or ctx is done (which stops the socket). The wait may end
-// up to a quarter of the timeout early: moving the socket's timeout for
-// every block showed in lock-step transfers, and a timeout a little
-// shorter than asked does no harm.
+// (errNoAck) or ctx is done (which stops the socket).
 func (x *xfer) recv(ctx context.Context, deadline time.Time) (int, error) {
 	n, err := x.sock.read(x.rbuf, deadline, x.timeout/4)
 	if errors.Is(err, errStopped) && ctx.Err() != nil {

@@ -266,9 +266,8 @@ func (s *Store) writer() {
 	// go restPerCommit at a time, and the leases queued meanwhile are
 	// committed before each such slice. A DHCP ACK waits for its lease's
 	// commit; with everything in one transaction it also waited for the
-	// event rows of thousands of exchanges (tens of milliseconds under
-	// perfdhcp, which then got its answers in bursts that overflowed its
-	// socket).
+	// event rows of thousands of exchanges, a registration's facts or a
+	// pruning of old events.
 	var rest []*op
 	open := true
 	for open || len(rest) > 0 {
