@@ -265,6 +265,8 @@ if [ -z "${SKIP_RAMP:-}" ]; then
   echo "one retry because the machine is shared and noisy. The figure is the ACKs/s received at the highest"
   echo "passing rate: a DHCP server that drops under load makes clients back off for seconds. The last column"
   echo "is how each server fails: the packets lost at its lowest failing rate, on that rate's last try."
+  echo "Overflows are UDP receive-buffer drops (/proc/net/snmp) in the server's namespace and in perfdhcp's;"
+  echo "kea's broadcast mode reads through raw sockets, whose drops that count does not see."
   echo
   echo "| method | server | lease store | highest drop-free rate (/s) | ACKs/s at that rate | ratio to kea | lost just above |"
   echo "|---|---|---|---|---|---|---|"
